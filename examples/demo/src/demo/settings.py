@@ -1,0 +1,6 @@
+"""Project settings: Kedro's defaults."""
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

@@ -1,0 +1,448 @@
+"""Kedro pipeline + plugin config -> DagSpec. Knows nothing of Jinja or of the DAG file."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+import shlex
+import string
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slugify import slugify
+
+from kedro_airflow_k8s import __version__
+from kedro_airflow_k8s.config import PluginConfig, ResourceProfile, RunConfig
+from kedro_airflow_k8s.dagspec import (
+    DagSpec,
+    GroupSpec,
+    PodDefaults,
+    PodSpec,
+    ResourceSpec,
+    SecretSpec,
+    SensorSpec,
+    SlackNotifierSpec,
+    TaskSpec,
+    Verbatim,
+    VolumeSpec,
+)
+from kedro_airflow_k8s.errors import CompileError
+
+DEFAULT_START_DATE = datetime.date(2024, 1, 1)
+DEFAULT_PROFILE = "__default__"
+# Kedro 1.x allows only [\w.-] in tags, so `resources.huge`; the original `resources:huge`
+# is still read for projects whose Kedro accepts it.
+RESOURCES_TAG = ("resources.", "resources:")
+TEMPLATE_TAG = ("k8s_template.", "k8s_template:")
+LABEL_PREFIX = "kedro-airflow-k8s/"
+VOLUME_NAME_FILTER = "kedro_volume_name"
+INIT_MOUNT_PATH = "/mnt/kedro-data"
+RESERVED_IDS = {
+    "volume-create": "create-data-volume",
+    "volume-init": "init-data-volume",
+    "volume-delete": "delete-data-volume",
+    "result": "pipeline-result",
+}
+_DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_MAX_ID = 100
+_SLACK_FIELDS = {
+    "task": "{{ ti.task_id }}",
+    "dag": "{{ dag.dag_id }}",
+    "execution_time": "{{ logical_date or dag_run.run_after }}",
+    "url": "{{ ti.log_url }}",
+}
+
+
+def _short_hash(text: str, length: int = 6) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def airflow_id(text: str) -> str:
+    """An Airflow task or group id made from arbitrary text (ASCII, no dots)."""
+    slug = slugify(text, lowercase=False, separator="_", regex_pattern=r"[^A-Za-z0-9_-]+")
+    if not slug:
+        return f"node_{_short_hash(text)}"
+    if len(slug) > _MAX_ID:
+        return f"{slug[:_MAX_ID - 7]}_{_short_hash(text)}"
+    return slug
+
+
+def k8s_label(text: str) -> str:
+    """A Kubernetes label value made from arbitrary text."""
+    slug = slugify(text, separator="-", regex_pattern=r"[^a-z0-9-]+")
+    if len(slug) > 63:
+        slug = f"{slug[:56].rstrip('-')}-{_short_hash(text)}"
+    return slug or _short_hash(text)
+
+
+def _unique_ids(wanted: dict[str, str], taken: Iterable[str]) -> dict[str, str]:
+    """Give every key its wanted id; ids wanted twice (or taken) all get a hash suffix."""
+    counts: dict[str, int] = defaultdict(int)
+    for value in wanted.values():
+        counts[value] += 1
+    taken = set(taken)
+    result = {}
+    for key, value in wanted.items():
+        if counts[value] > 1 or value in taken:
+            value = f"{value[:_MAX_ID - 7]}_{_short_hash(key)}"
+        result[key] = value
+    if len(set(result.values())) != len(result):  # a hash collision: refuse, never overwrite
+        raise CompileError("task ids collide even after adding hashes; rename the nodes")
+    return result
+
+
+def _tag_value(node: Any, prefixes: tuple[str, ...]) -> str | None:
+    values = sorted(tag[len(p):] for tag in node.tags for p in prefixes if tag.startswith(p))
+    if len(values) > 1:
+        raise CompileError(f"node '{node.name}': more than one {prefixes[0]}<name> tag: {values}")
+    return values[0] if values else None
+
+
+def _pick(node: Any, prefixes: tuple[str, ...], known: dict[str, Any], key: str) -> str | None:
+    name = _tag_value(node, prefixes)
+    if name is None:
+        return DEFAULT_PROFILE if DEFAULT_PROFILE in known else None
+    if name not in known:
+        options = ", ".join(sorted(known)) or "none configured"
+        raise CompileError(
+            f"node '{node.name}': tag '{prefixes[0]}{name}' names no run_config.{key} entry "
+            f"(known: {options})"
+        )
+    return name
+
+
+def _resource_spec(name: str, profile: ResourceProfile) -> ResourceSpec:
+    def amounts(source: Any) -> dict[str, str]:
+        return {k: v for k, v in source.model_dump().items() if v is not None}
+
+    return ResourceSpec(
+        name=name,
+        requests=amounts(profile.requests),
+        limits=amounts(profile.limits),
+        node_selector=dict(profile.node_selectors),
+        tolerations=[t.model_dump(exclude_none=True) for t in profile.tolerations],
+    )
+
+
+def _slack_text(template: str) -> str:
+    """Turn `{task}`-style placeholders into Airflow Jinja; other text stays literal."""
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        parts.append(literal.replace("{", "{{ '{' }}"))
+        if field is not None:
+            parts.append(_SLACK_FIELDS[field])
+    return "".join(parts)
+
+
+def _check_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
+    crossing = set()
+    for child, parents in pipeline.node_dependencies.items():
+        for parent in parents:
+            crossing.update(set(parent.outputs) & set(child.inputs))
+    in_memory = sorted(name for name in crossing if not is_persisted(name))
+    if in_memory:
+        raise CompileError(
+            f"datasets {', '.join(in_memory)} pass between nodes that run in separate pods "
+            "but are not persisted (MemoryDatasets): add them to catalog.yml"
+        )
+    missing = sorted(name for name in pipeline.inputs() if not is_persisted(name))
+    if missing:
+        raise CompileError(
+            f"pipeline inputs {', '.join(missing)} are produced by no node and are not in "
+            "the catalog"
+        )
+
+
+def _params_argument(run: RunConfig) -> list[str]:
+    pairs = [f"{name}={{{{ {name} }}}}" for name in run.macro_params]
+    pairs += [f"{name}={{{{ var.value.get('{name}') }}}}" for name in run.variables_params]
+    return ["--params", ",".join(pairs)] if pairs else []
+
+
+def _dag_id(config: PluginConfig, project: str) -> str:
+    dag_id = config.run_config.run_name or project
+    if not _DAG_ID.match(dag_id):
+        raise CompileError(
+            f"run_config.run_name: {dag_id!r} is not a valid Airflow DAG id "
+            "(letters, digits, '_', '-', '.'; at most 200)"
+        )
+    return dag_id
+
+
+def _volume(run: RunConfig, dag_id: str, project_labels: dict[str, str]) -> VolumeSpec | None:
+    if run.volume.disabled:
+        return None
+    prefix = f"{k8s_label(dag_id)[:40].rstrip('-')}-data-"
+    spec: dict[str, Any] = {
+        "accessModes": list(run.volume.access_modes),
+        "resources": {"requests": {"storage": run.volume.size}},
+    }
+    if run.volume.storageclass is not None:
+        spec["storageClassName"] = run.volume.storageclass
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": f"{{{{ run_id | {VOLUME_NAME_FILTER} }}}}",
+            "namespace": run.namespace,
+            "labels": project_labels,
+        },
+        "spec": spec,
+    }
+    return VolumeSpec(name_prefix=prefix, mount_path=run.volume.mount_path, manifest=manifest)
+
+
+def compile_dag(
+    pipeline: Any,
+    config: PluginConfig,
+    *,
+    project: str,
+    env: str,
+    pipeline_name: str = "__default__",
+    is_persisted: Callable[[str], bool] = lambda name: True,
+    commit_sha: str | None = None,
+    image: str | None = None,
+    schedule: str | None = None,
+    with_sensors: bool = True,
+) -> DagSpec:
+    """Build the model of the DAG that runs `pipeline`, one pod per node."""
+    run = config.run_config
+    dag_id = _dag_id(config, project)
+    _check_memory_edges(pipeline, is_persisted)
+    identity = {
+        "app.kubernetes.io/managed-by": "kedro-airflow-k8s",
+        f"{LABEL_PREFIX}project": k8s_label(project),
+        f"{LABEL_PREFIX}dag": k8s_label(dag_id),
+    }
+    volume = _volume(run, dag_id, identity)
+    defaults = PodDefaults(
+        namespace=run.namespace,
+        image=image or run.image,
+        image_pull_policy=run.image_pull_policy,
+        startup_timeout_seconds=run.startup_time,
+        service_account_name=run.service_account_name,
+        image_pull_secrets=list(run.image_pull_secrets),
+        secrets=[SecretSpec(**s.model_dump()) for s in run.secrets],
+        env_vars=dict(sorted(run.env_vars.items())),
+        fs_group=run.volume.owner if volume else None,
+        volume=volume,
+    )
+
+    nodes = sorted(pipeline.nodes, key=lambda n: n.name)
+    groups = _groups(nodes)
+    group_of = {node.name: _group_id(node, groups) for node in nodes}
+    wanted = {node.name: airflow_id(node.name.rsplit(".", 1)[-1] if node.namespace
+                                    else node.name) for node in nodes}
+    # ids must be unique within their group; reserved ids live at the top level
+    local_ids: dict[str, str] = {}
+    by_group: dict[str | None, dict[str, str]] = defaultdict(dict)
+    for name, wanted_id in wanted.items():
+        by_group[group_of[name]][name] = wanted_id
+    for group, members in by_group.items():
+        taken = set(RESERVED_IDS.values()) if group is None else set()
+        if group is None:
+            taken |= {g.local_id for g in groups.values() if g.parent is None}
+        else:
+            taken |= {g.local_id for g in groups.values() if g.parent == group}
+        local_ids.update(_unique_ids(members, taken))
+
+    base_args = ["run", "--env", env, "--pipeline", pipeline_name]
+    params = _params_argument(run)
+    tasks: list[TaskSpec] = []
+    node_task: dict[str, str] = {}
+    for node in nodes:
+        group = group_of[node.name]
+        local_id = local_ids[node.name]
+        task_id = f"{group}.{local_id}" if group else local_id
+        node_task[node.name] = task_id
+        template = _pick(node, TEMPLATE_TAG, run.kubernetes_pod_templates,
+                         "kubernetes_pod_templates")
+        profile = _pick(node, RESOURCES_TAG, run.resources, "resources")
+        chosen = run.resources[profile] if profile else ResourceProfile()
+        # identity labels last: plugin settings win over the profile's
+        labels = {**chosen.labels, **identity, f"{LABEL_PREFIX}task": k8s_label(task_id)}
+        annotations: dict[str, str | Verbatim] = {
+            **chosen.annotations, f"{LABEL_PREFIX}nodes": Verbatim(node.name)}
+        pod = PodSpec(
+            cmds=["kedro"],
+            arguments=[*base_args, "--nodes", Verbatim(node.name), *params],
+            labels=labels,
+            annotations=annotations,
+            resources=profile,
+            pod_template=template,
+            image=(run.kubernetes_pod_templates[template].image if template else None),
+        )
+        tasks.append(TaskSpec(
+            task_id=task_id, local_id=local_id, group=group, kind="node",
+            node_names=[node.name], pod=pod, doc=f"Kedro node `{node.name}`",
+        ))
+
+    upstream: dict[str, list[str]] = {}
+    for child, parents in pipeline.node_dependencies.items():
+        if parents:
+            upstream[node_task[child.name]] = sorted(node_task[p.name] for p in parents)
+    roots = [node_task[n.name] for n in nodes if node_task[n.name] not in upstream]
+    has_children = {p for parents in upstream.values() for p in parents}
+    leaves = [t for t in node_task.values() if t not in has_children]
+
+    first = roots
+    if volume:
+        first = _volume_tasks(tasks, upstream, roots, leaves, identity, volume, run)
+    if with_sensors:
+        _sensor_tasks(tasks, upstream, first, run)
+
+    experiment = run.experiment_name or dag_id
+    tags = [f"generated_with_kedro_airflow_k8s:{__version__}", f"experiment_name:{experiment}"]
+    if commit_sha:
+        tags.append(f"commit_sha:{commit_sha}")
+    for tag in tags:
+        if len(tag) > 100:
+            raise CompileError(f"DAG tag {tag[:40]!r}... is longer than Airflow's 100 characters")
+
+    return DagSpec(
+        dag_id=dag_id,
+        description=run.description,
+        schedule=schedule,
+        start_date=run.start_date or DEFAULT_START_DATE,
+        tags=tags,
+        project=project,
+        pipeline=pipeline_name,
+        env=env,
+        pod_defaults=defaults,
+        resources={name: _resource_spec(name, run.resources[name])
+                   for name in sorted({t.pod.resources for t in tasks if t.pod and
+                                       t.pod.resources})},
+        pod_templates={name: run.kubernetes_pod_templates[name].template
+                       for name in sorted({t.pod.pod_template for t in tasks if t.pod and
+                                           t.pod.pod_template})},
+        groups=sorted(groups.values(), key=lambda g: g.group_id),
+        tasks=sorted(tasks, key=lambda t: t.task_id),
+        upstream=dict(sorted(upstream.items())),
+        failure_notifiers=[SlackNotifierSpec(h.connection_id, _slack_text(h.message_template))
+                           for h in run.failure_handlers],
+        version=__version__,
+    )
+
+
+def _groups(nodes: list[Any]) -> dict[str, GroupSpec]:
+    """One TaskGroup per Kedro namespace level, keyed by namespace."""
+    groups: dict[str, GroupSpec] = {}
+    for node in nodes:
+        if not node.namespace:
+            continue
+        parts = node.namespace.split(".")
+        for depth in range(1, len(parts) + 1):
+            namespace = ".".join(parts[:depth])
+            if namespace in groups:
+                continue
+            parent = groups[".".join(parts[:depth - 1])].group_id if depth > 1 else None
+            local_id = airflow_id(parts[depth - 1])
+            groups[namespace] = GroupSpec(
+                group_id=f"{parent}.{local_id}" if parent else local_id,
+                local_id=local_id, parent=parent, namespace=namespace,
+            )
+    seen: dict[str, str] = {}
+    for namespace, group in groups.items():
+        other = seen.setdefault(group.group_id, namespace)
+        if other != namespace:
+            raise CompileError(
+                f"namespaces '{other}' and '{namespace}' give the same TaskGroup id "
+                f"'{group.group_id}'; rename one"
+            )
+    return groups
+
+
+def _group_id(node: Any, groups: dict[str, GroupSpec]) -> str | None:
+    return groups[node.namespace].group_id if node.namespace else None
+
+
+def _volume_tasks(
+    tasks: list[TaskSpec],
+    upstream: dict[str, list[str]],
+    roots: list[str],
+    leaves: list[str],
+    identity: dict[str, str],
+    volume: VolumeSpec,
+    run: RunConfig,
+) -> list[str]:
+    """Add create/init/delete/result around the nodes; return the ids that start the DAG."""
+    create, init = RESERVED_IDS["volume-create"], RESERVED_IDS["volume-init"]
+    delete, result = RESERVED_IDS["volume-delete"], RESERVED_IDS["result"]
+    tasks.append(TaskSpec(task_id=create, local_id=create, group=None, kind="volume-create",
+                          doc="Creates the volume this DAG run's pods share."))
+    first_nodes_wait_for = create
+    if not run.volume.skip_init:
+        source = shlex.quote(volume.mount_path)
+        copy = (f"if [ -d {source} ]; then cp -a {source}/. {INIT_MOUNT_PATH}/; fi; "
+                f"chmod -R g+rwX {INIT_MOUNT_PATH}")
+        tasks.append(TaskSpec(
+            task_id=init, local_id=init, group=None, kind="volume-init",
+            pod=PodSpec(cmds=["sh", "-c"], arguments=[copy],
+                        labels={**identity, f"{LABEL_PREFIX}task": init}, annotations={},
+                        volume_mount_path=INIT_MOUNT_PATH),
+            doc="Copies the image's data directory into the shared volume.",
+        ))
+        upstream[init] = [create]
+        first_nodes_wait_for = init
+    for root in roots:
+        upstream[root] = sorted([*upstream.get(root, []), first_nodes_wait_for])
+    tasks.append(TaskSpec(task_id=delete, local_id=delete, group=None, kind="volume-delete",
+                          trigger_rule="all_done",
+                          doc="Deletes the shared volume, whatever happened to the nodes."))
+    upstream[delete] = sorted(leaves) or [first_nodes_wait_for]
+    tasks.append(TaskSpec(task_id=result, local_id=result, group=None, kind="result",
+                          doc="Fails the run when any node failed (the cleanup succeeds "
+                              "regardless)."))
+    upstream[result] = sorted(leaves) or [first_nodes_wait_for]
+    return [create]
+
+
+def _sensor_tasks(tasks: list[TaskSpec], upstream: dict[str, list[str]], first: list[str],
+                  run: RunConfig) -> None:
+    wanted = {}
+    for index, dep in enumerate(run.external_dependencies):
+        name = f"wait-for-{dep.dag_id}" + (f"-{dep.task_id}" if dep.task_id else "")
+        wanted[str(index)] = airflow_id(name)
+    ids = _unique_ids(wanted, {t.task_id for t in tasks})
+    for index, dep in enumerate(run.external_dependencies):
+        task_id = ids[str(index)]
+        tasks.append(TaskSpec(
+            task_id=task_id, local_id=task_id, group=None, kind="sensor",
+            sensor=SensorSpec(dep.dag_id, dep.task_id, dep.check_existence,
+                              dep.execution_delta, dep.timeout * 60),
+            doc=f"Waits for {dep.dag_id}" + (f".{dep.task_id}" if dep.task_id else ""),
+        ))
+        for task in first:
+            upstream[task] = sorted([*upstream.get(task, []), task_id])
+
+
+def compile_project(
+    project: Any,
+    *,
+    image: str | None = None,
+    schedule: str | None = None,
+    with_sensors: bool = True,
+    notify: Callable[[str], None] = lambda line: None,
+) -> DagSpec:
+    """Compile a `context.KedroProject`: its pipeline, config, catalog and git commit."""
+    config = project.config
+    if config.run_config.spark is not None:
+        notify("Note: run_config.spark is validated, but this version runs Spark nodes as "
+               "ordinary pods.")
+    if config.run_config.authentication.type != "Null":
+        notify("Note: run_config.authentication applies to the MLflow start task, which this "
+               "version does not add yet.")
+    return compile_dag(
+        project.pipeline,
+        config,
+        project=project.package_name,
+        env=project.run_env,
+        pipeline_name=project.pipeline_name,
+        is_persisted=project.is_persisted,
+        commit_sha=project.commit_sha,
+        image=image,
+        schedule=schedule,
+        with_sensors=with_sensors,
+    )

@@ -1,0 +1,173 @@
+"""The Kedro side: the project, its environment, pipeline, catalog and plugin config.
+
+The project is bootstrapped once, lazily, by the first command that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
+from kedro_airflow_k8s.errors import CompileError, ConfigError
+
+CONFIG_PATTERNS = ["airflow-k8s*", "airflow-k8s*/**"]
+DYNAMIC_PREFIX = "KEDRO_CONFIG_"
+_MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
+
+
+def dynamic_config_values(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """`KEDRO_CONFIG_<NAME>=v` in the environment becomes `${name}` in the config file."""
+    environ = os.environ if environ is None else environ
+    return {
+        name[len(DYNAMIC_PREFIX):].lower(): value
+        for name, value in environ.items()
+        if name.startswith(DYNAMIC_PREFIX) and len(name) > len(DYNAMIC_PREFIX)
+    }
+
+
+@dataclass
+class KedroProject:
+    """A Kedro project on disk, seen by this plugin."""
+
+    path: Path
+    env: str | None = None
+    pipeline_name: str = "__default__"
+    _metadata: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def metadata(self) -> Any:
+        if self._metadata is None:
+            from kedro.framework.startup import bootstrap_project
+
+            try:
+                self._metadata = bootstrap_project(self.path)
+            except RuntimeError as exc:
+                raise ConfigError(f"{self.path} is not a Kedro project: {exc}") from None
+        return self._metadata
+
+    @property
+    def package_name(self) -> str:
+        return self.metadata.package_name
+
+    @cached_property
+    def run_env(self) -> str:
+        """The Kedro env used at compile time and passed to every pod with --env."""
+        from kedro.framework.project import settings
+
+        self.metadata
+        if self.env:
+            return self.env
+        if os.environ.get("KEDRO_ENV"):
+            return os.environ["KEDRO_ENV"]
+        return settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
+
+    def _config_loader(self, runtime_params: dict[str, Any]) -> Any:
+        from kedro.framework.project import settings
+
+        args = dict(settings.CONFIG_LOADER_ARGS)
+        # The plugin file is loaded under the "parameters" key only because that is the one key
+        # Kedro merges runtime params into, which makes `${name}` resolve for KEDRO_CONFIG_NAME.
+        args["config_patterns"] = {**args.get("config_patterns", {}),
+                                   "parameters": CONFIG_PATTERNS}
+        args.pop("merge_strategy", None)
+        return settings.CONFIG_LOADER_CLASS(
+            conf_source=str(self.path / settings.CONF_SOURCE),
+            env=self.run_env,
+            runtime_params=runtime_params,
+            **args,
+        )
+
+    def load_raw_config(self) -> dict[str, Any]:
+        from kedro.config import MissingConfigException
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
+        from kedro.framework.project import settings
+
+        self.metadata
+        env_dir = self.path / settings.CONF_SOURCE / self.run_env
+        if not env_dir.is_dir():
+            raise ConfigError(f"--env: no directory {env_dir} for Kedro env '{self.run_env}'")
+        dynamic = dynamic_config_values()
+        loader = self._config_loader(dynamic)
+        had_env = OmegaConf.has_resolver("oc.env")
+        if not had_env:
+            OmegaConf.register_new_resolver("oc.env", _oc_env)
+        try:
+            raw = loader["parameters"]
+        except MissingConfigException:
+            raise ConfigError(
+                f"no {CONFIG_FILE} in conf/ for env '{self.run_env}': "
+                "run `kedro airflow-k8s init AIRFLOW_URL` to create one"
+            ) from None
+        except (OmegaConfBaseException, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigError(f"{CONFIG_FILE}: {first}") from None
+        finally:
+            if not had_env:
+                OmegaConf.clear_resolver("oc.env")
+        if not raw:
+            raise ConfigError(
+                f"{CONFIG_FILE}: the file is empty; run `kedro airflow-k8s init --force "
+                "AIRFLOW_URL` for a documented template"
+            )
+        return {key: value for key, value in raw.items() if key not in dynamic}
+
+    @cached_property
+    def config(self) -> PluginConfig:
+        return parse_config(self.load_raw_config())
+
+    @cached_property
+    def pipeline(self) -> Any:
+        from kedro.framework.project import pipelines
+
+        self.metadata
+        try:
+            return pipelines[self.pipeline_name]
+        except KeyError:
+            known = ", ".join(sorted(pipelines)) or "none"
+            raise CompileError(
+                f"--pipeline: no pipeline named '{self.pipeline_name}' (known: {known})"
+            ) from None
+
+    @cached_property
+    def catalog(self) -> Any:
+        from kedro.framework.session import KedroSession
+
+        with KedroSession.create(project_path=self.path, env=self.run_env) as session:
+            return session.load_context().catalog
+
+    def is_persisted(self, dataset: str) -> bool:
+        """True when a dataset survives between pods (in the catalog, not in memory)."""
+        if dataset.startswith("params:") or dataset == "parameters":
+            return True
+        kind = self.catalog.get_type(dataset)
+        return kind is not None and not kind.rsplit(".", 1)[-1].startswith(_MEMORY_TYPES)
+
+    @cached_property
+    def commit_sha(self) -> str | None:
+        """KEDRO_CONFIG_COMMIT_ID, else the project's git commit; None outside git."""
+        if os.environ.get(f"{DYNAMIC_PREFIX}COMMIT_ID"):
+            return os.environ[f"{DYNAMIC_PREFIX}COMMIT_ID"]
+        try:
+            out = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=self.path, capture_output=True, text=True,
+                check=True, timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() or None
+
+
+def _oc_env(key: str, default: Any = "__missing__") -> Any:
+    value = os.environ.get(key)
+    if value is not None:
+        return value
+    if default == "__missing__":
+        raise KeyError(f"environment variable '{key}' is not set")
+    return default

@@ -1,0 +1,138 @@
+"""The model of one generated DAG: plain data the compiler fills and the template prints."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TaskKind = Literal["node", "sensor", "volume-create", "volume-init", "volume-delete", "result"]
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    """A string Airflow must not render as Jinja (it holds user text, e.g. a node name)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """A resource profile as the pods use it (from `run_config.resources.<name>`)."""
+
+    name: str
+    requests: dict[str, str]
+    limits: dict[str, str]
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """What differs between the pods of one DAG; shared settings are in `PodDefaults`."""
+
+    cmds: list[str]
+    arguments: list[str | Verbatim]
+    labels: dict[str, str]
+    annotations: dict[str, str | Verbatim]
+    resources: str | None = None  # key into DagSpec.resources
+    pod_template: str | None = None  # key into DagSpec.pod_templates
+    image: str | None = None  # None: PodDefaults.image
+    volume_mount_path: str | None = None  # None: PodDefaults.volume.mount_path
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    deploy_type: str
+    deploy_target: str | None
+    secret: str
+    key: str | None
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """The PersistentVolumeClaim shared by the pods of one DAG run."""
+
+    name_prefix: str  # the run's hash is appended at run time
+    mount_path: str
+    manifest: dict[str, Any]  # metadata.name holds the Jinja expression of the run's name
+
+
+@dataclass(frozen=True)
+class PodDefaults:
+    namespace: str
+    image: str
+    image_pull_policy: str
+    startup_timeout_seconds: int
+    service_account_name: str | None
+    image_pull_secrets: list[str]
+    secrets: list[SecretSpec]
+    env_vars: dict[str, str]
+    fs_group: int | None
+    volume: VolumeSpec | None
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    external_dag_id: str
+    external_task_id: str | None
+    check_existence: bool
+    execution_delta_minutes: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task_id: str  # full Airflow id, group prefix included
+    local_id: str  # id inside its TaskGroup
+    group: str | None  # full id of the TaskGroup, None at top level
+    kind: TaskKind
+    node_names: list[str] = field(default_factory=list)
+    pod: PodSpec | None = None
+    sensor: SensorSpec | None = None
+    trigger_rule: str | None = None
+    doc: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    group_id: str  # full id
+    local_id: str
+    parent: str | None
+    namespace: str  # the Kedro namespace it stands for
+
+
+@dataclass(frozen=True)
+class SlackNotifierSpec:
+    connection_id: str
+    text: str  # Jinja, rendered by Airflow when the callback fires
+
+
+@dataclass
+class DagSpec:
+    dag_id: str
+    description: str | None
+    schedule: str | None
+    start_date: datetime.date
+    tags: list[str]
+    project: str
+    pipeline: str
+    env: str
+    pod_defaults: PodDefaults
+    resources: dict[str, ResourceSpec]
+    pod_templates: dict[str, dict[str, Any]]
+    groups: list[GroupSpec]
+    tasks: list[TaskSpec]
+    upstream: dict[str, list[str]]  # task id -> ids of the tasks it waits for
+    failure_notifiers: list[SlackNotifierSpec]
+    version: str
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [task.task_id for task in self.tasks]
+
+    def task(self, task_id: str) -> TaskSpec:
+        return next(task for task in self.tasks if task.task_id == task_id)
+
+    def tasks_of(self, kind: TaskKind) -> list[TaskSpec]:
+        return [task for task in self.tasks if task.kind == kind]

@@ -1,0 +1,87 @@
+"""DagSpec -> the text of one Python DAG file, through a Jinja2 template."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from kedro_airflow_k8s.compiler import VOLUME_NAME_FILTER
+from kedro_airflow_k8s.dagspec import DagSpec, Verbatim
+from kedro_airflow_k8s.errors import CompileError
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def py(value: Any, indent: int = 0) -> str:
+    """Python source for a plain value; user text can never escape its string literal."""
+    pad = " " * (indent + 4)
+    if isinstance(value, Verbatim):
+        return f"literal({value.text!r})"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return repr(value)
+    if isinstance(value, datetime.date):
+        return (f"datetime.datetime({value.year}, {value.month}, {value.day}, "
+                "tzinfo=datetime.timezone.utc)")
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{pad}{py(k)}: {py(v, indent + 4)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inline = "[" + ", ".join(py(v, indent) for v in value) + "]"
+        if len(inline) <= 88 - indent and "\n" not in inline:
+            return inline
+        items = [f"{pad}{py(v, indent + 4)}," for v in value]
+        return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+    raise TypeError(f"cannot print {type(value).__name__} into a DAG file")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["py"] = py
+    return env
+
+
+def render_dag(spec: DagSpec) -> str:
+    """The DAG file's text: same spec, same bytes."""
+    template = _environment().get_template("dag.py.j2")
+    return template.render(spec=spec, volume_filter=VOLUME_NAME_FILTER)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise CompileError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_dag(spec: DagSpec, output_dir: Path) -> Path:
+    path = output_dir / f"{spec.dag_id}.py"
+    try:
+        write_atomically(path, render_dag(spec))
+    except OSError as exc:  # mkdir of the output directory
+        raise CompileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

@@ -1,0 +1,4 @@
+"""Packaging: metadata lives in setup.cfg."""
+from setuptools import setup
+
+setup()
