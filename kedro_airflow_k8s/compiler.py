@@ -61,7 +61,7 @@ def _short_hash(text: str, length: int = 6) -> str:
 
 def airflow_id(text: str) -> str:
     """An Airflow task or group id made from arbitrary text (ASCII, no dots)."""
-    slug = slugify(text, lowercase=False, separator="_", regex_pattern=r"[^A-Za-z0-9_-]+")
+    slug = slugify(text, lowercase=False, separator="-", regex_pattern=r"[^A-Za-z0-9_-]+")
     if not slug:
         return f"node_{_short_hash(text)}"
     if len(slug) > _MAX_ID:
@@ -134,6 +134,17 @@ def _slack_text(template: str) -> str:
         if field is not None:
             parts.append(_SLACK_FIELDS[field])
     return "".join(parts)
+
+
+def _check_node_names(nodes: list[Any]) -> None:
+    from kedro.framework.cli.utils import split_node_names
+
+    for node in nodes:
+        if split_node_names(None, None, node.name) != [node.name]:
+            raise CompileError(
+                f"node '{node.name}': `kedro run --nodes` cannot take this name (a comma "
+                "outside brackets, or spaces at its ends); rename the node or its namespace"
+            )
 
 
 def _check_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
@@ -231,6 +242,7 @@ def compile_dag(
     )
 
     nodes = sorted(pipeline.nodes, key=lambda n: n.name)
+    _check_node_names(nodes)
     groups = _groups(nodes)
     group_of = {node.name: _group_id(node, groups) for node in nodes}
     wanted = {node.name: airflow_id(node.name.rsplit(".", 1)[-1] if node.namespace

@@ -84,6 +84,7 @@ class KedroProject:
 
     def load_raw_config(self) -> dict[str, Any]:
         from kedro.config import MissingConfigException
+        import yaml
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
 
@@ -97,7 +98,8 @@ class KedroProject:
         loader = self._config_loader(dynamic)
         had_env = OmegaConf.has_resolver("oc.env")
         if not had_env:
-            OmegaConf.register_new_resolver("oc.env", _oc_env)
+            register = getattr(OmegaConf, "register_resolver", None)  # omegaconf >= 2.4
+            (register or OmegaConf.register_new_resolver)("oc.env", _oc_env)
         try:
             raw = loader["parameters"]
         except MissingConfigException:
@@ -105,7 +107,7 @@ class KedroProject:
                 f"no {CONFIG_FILE} in conf/ for env '{self.run_env}': "
                 "run `kedro airflow-k8s init AIRFLOW_URL` to create one"
             ) from None
-        except (OmegaConfBaseException, ValueError) as exc:
+        except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
             first = str(exc).strip().splitlines()[0]
             raise ConfigError(f"{CONFIG_FILE}: {first}") from None
         finally:

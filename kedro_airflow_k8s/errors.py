@@ -15,3 +15,7 @@ class CompileError(PluginError):
 
 class InitError(PluginError):
     """`init` would overwrite files or cannot write them."""
+
+
+class OutputError(PluginError):
+    """A file cannot be written where it should go."""

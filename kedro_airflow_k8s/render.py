@@ -12,7 +12,7 @@ import jinja2
 
 from kedro_airflow_k8s.compiler import VOLUME_NAME_FILTER
 from kedro_airflow_k8s.dagspec import DagSpec, Verbatim
-from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.errors import OutputError
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -64,8 +64,12 @@ def render_dag(spec: DagSpec) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` so that a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                             suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -75,13 +79,10 @@ def write_atomically(path: Path, text: str) -> None:
         os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
-        raise CompileError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_dag(spec: DagSpec, output_dir: Path) -> Path:
     path = output_dir / f"{spec.dag_id}.py"
-    try:
-        write_atomically(path, render_dag(spec))
-    except OSError as exc:  # mkdir of the output directory
-        raise CompileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_atomically(path, render_dag(spec))
     return path

@@ -1,0 +1,252 @@
+"""The compiler's model of the DAG, asserted directly."""
+
+import pytest
+from kedro.pipeline import Pipeline, node
+
+from kedro_airflow_k8s.compiler import airflow_id, compile_dag, compile_project, k8s_label
+from kedro_airflow_k8s.config import parse_config
+from kedro_airflow_k8s.context import KedroProject
+from kedro_airflow_k8s.dagspec import Verbatim
+from kedro_airflow_k8s.errors import CompileError
+from tests.test_config import FULL, MINIMAL, with_run
+
+
+def identity(x):
+    return x
+
+
+def join(*xs):
+    return xs
+
+
+def compile_pipeline(pipeline, raw=MINIMAL, **kwargs):
+    return compile_dag(pipeline, parse_config(raw), project="demo", env="local", **kwargs)
+
+
+@pytest.fixture
+def demo_spec(demo_project):
+    return compile_project(KedroProject(path=demo_project))
+
+
+def test_one_pod_per_node_with_the_pipelines_dependencies(demo_spec):
+    nodes = demo_spec.tasks_of("node")
+    assert sorted(t.node_names[0] for t in nodes) == [
+        "clean_orders", "count_customers", "features.daily_totals", "features.scale",
+        "report", "train"]
+    up = demo_spec.upstream
+    assert up["features.scale"] == ["features.daily_totals"]
+    assert up["features.daily_totals"] == ["clean_orders"]
+    assert up["train"] == ["features.scale"]
+    assert up["report"] == ["count_customers", "train"]
+    assert up["count_customers"] == ["clean_orders"]
+
+
+def test_namespaces_become_task_groups(demo_spec):
+    assert [(g.group_id, g.parent) for g in demo_spec.groups] == [("features", None)]
+    scale = demo_spec.task("features.scale")
+    assert (scale.local_id, scale.group) == ("scale", "features")
+
+
+def test_node_command_runs_exactly_that_node(demo_spec):
+    pod = demo_spec.task("features.scale").pod
+    assert pod.cmds == ["kedro"]
+    assert pod.arguments == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
+                             Verbatim("features.scale"), "--params", "ds={{ ds }}"]
+
+
+def test_volume_lifecycle_surrounds_the_nodes(demo_spec):
+    up = demo_spec.upstream
+    assert up["init-data-volume"] == ["create-data-volume"]
+    assert up["clean_orders"] == ["init-data-volume"]  # the only root node
+    assert up["delete-data-volume"] == ["report"]  # the only leaf node
+    assert demo_spec.task("delete-data-volume").trigger_rule == "all_done"
+    assert up["pipeline-result"] == ["report"]
+    assert demo_spec.task("pipeline-result").trigger_rule is None  # all_success: fails the run
+    manifest = demo_spec.pod_defaults.volume.manifest
+    assert manifest["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert "storageClassName" not in manifest["spec"]  # null: the cluster default
+    assert demo_spec.pod_defaults.fs_group == 0
+
+
+def test_resource_and_template_tags_pick_profiles(demo_spec):
+    train = demo_spec.task("train").pod
+    assert (train.resources, train.pod_template) == ("huge", "gpu")
+    assert demo_spec.task("report").pod.resources == "__default__"
+    assert demo_spec.task("report").pod.pod_template is None
+    assert demo_spec.resources["huge"].requests == {"cpu": "2", "memory": "4Gi"}
+    assert demo_spec.resources["huge"].tolerations == [
+        {"key": "dedicated", "operator": "Equal", "value": "highmem", "effect": "NoSchedule"}]
+
+
+def test_dag_metadata(demo_spec):
+    assert demo_spec.dag_id == "demo"
+    assert demo_spec.schedule is None
+    assert demo_spec.tags[:2] == ["generated_with_kedro_airflow_k8s:0.1.0",
+                                  "experiment_name:demo"]
+
+
+def test_commit_sha_tag_when_known():
+    spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]), commit_sha="abc")
+    assert "commit_sha:abc" in spec.tags
+
+
+def test_no_volume_tasks_when_disabled():
+    raw = with_run(volume={"disabled": True})
+    spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]), raw)
+    assert spec.task_ids == ["n"]
+    assert spec.pod_defaults.volume is None and spec.pod_defaults.fs_group is None
+
+
+def test_skip_init_drops_only_the_init_task():
+    raw = with_run(volume={"skip_init": True, "storageclass": "fast"})
+    spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]), raw)
+    assert "init-data-volume" not in spec.task_ids
+    assert spec.upstream["n"] == ["create-data-volume"]
+    assert spec.pod_defaults.volume.manifest["spec"]["storageClassName"] == "fast"
+
+
+def test_every_key_reaches_the_model():
+    pipeline = Pipeline([node(identity, "a", "b", name="n", tags=["resources.huge"]),
+                         node(identity, "b", "c", name="m", tags=["k8s_template.spark"])])
+    spec = compile_pipeline(pipeline, FULL, image="override:2")
+    d = spec.pod_defaults
+    assert (d.namespace, d.image, d.image_pull_policy) == ("airflow", "override:2", "Always")
+    assert d.startup_timeout_seconds == 120
+    assert d.service_account_name == "kedro"
+    assert d.image_pull_secrets == ["regcred", "other-cred"]
+    assert [(s.deploy_type, s.deploy_target) for s in d.secrets] == [
+        ("env", "SQL_CONN"), ("volume", "/var/secrets"), ("env", None)]
+    assert d.env_vars == {"A": "x", "B": "1", "C": "true"}
+    assert d.fs_group == 1000
+    assert spec.dag_id == "demo-dag" and spec.description == "Very important pipeline"
+    assert "experiment_name:Demo experiment" in spec.tags
+    assert spec.start_date.isoformat() == "2025-07-21"
+    assert "init-data-volume" not in spec.task_ids  # skip_init
+    n, m = spec.task("n").pod, spec.task("m").pod
+    assert n.resources == "huge" and m.resources == "__default__"
+    assert m.pod_template == "spark" and m.image == "spark-image" and n.image is None
+    assert m.labels["running"] == "airflow"
+    assert m.annotations["iam.amazonaws.com/role"] == "airflow"
+    assert n.arguments[-2:] == [
+        "--params", "ds={{ ds }},prev_ds={{ prev_ds }},env={{ var.value.get('env') }}"]
+    sensors = spec.tasks_of("sensor")
+    assert [t.task_id for t in sensors] == ["wait-for-other-last", "wait-for-upstream"]
+    assert sensors[0].sensor.timeout_seconds == 120
+    assert sensors[0].sensor.execution_delta_minutes == 10
+    assert not sensors[0].sensor.check_existence
+    assert spec.upstream["create-data-volume"] == ["wait-for-other-last", "wait-for-upstream"]
+    assert spec.failure_notifiers[0].connection_id == "slack"
+    assert spec.failure_notifiers[0].text == "{{ ti.task_id }} of {{ dag.dag_id }}"
+
+
+def test_sensors_go_before_the_root_nodes_without_a_volume():
+    raw = with_run(volume={"disabled": True}, external_dependencies=[{"dag_id": "up"}])
+    spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n"),
+                                      node(identity, "b", "c", name="m")]), raw)
+    assert spec.upstream == {"m": ["n"], "n": ["wait-for-up"]}
+    assert compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]), raw,
+                            with_sensors=False).task_ids == ["n"]
+
+
+def test_slack_text_keeps_user_braces_literal():
+    raw = with_run(failure_handlers=[{"type": "slack",
+                                      "message_template": "{{ not jinja }} {url}"}])
+    spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]), raw)
+    import jinja2
+    rendered = jinja2.Template(spec.failure_notifiers[0].text).render(
+        ti={"log_url": "http://log"})
+    assert rendered == "{ not jinja } http://log"
+
+
+def test_unknown_resource_tag_is_a_compile_error():
+    pipeline = Pipeline([node(identity, "a", "b", name="n", tags=["resources.gigantic"])])
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(pipeline, with_run(resources={"huge": {}}))
+    assert str(error.value) == ("node 'n': tag 'resources.gigantic' names no "
+                                "run_config.resources entry (known: huge)")
+
+
+def test_unknown_template_tag_is_a_compile_error():
+    pipeline = Pipeline([node(identity, "a", "b", name="n", tags=["k8s_template.gpu"])])
+    with pytest.raises(CompileError, match="names no run_config.kubernetes_pod_templates entry "
+                                           r"\(known: none configured\)"):
+        compile_pipeline(pipeline)
+
+
+def test_two_resource_tags_on_a_node_are_refused():
+    pipeline = Pipeline([node(identity, "a", "b", name="n",
+                              tags=["resources.a", "resources.b"])])
+    with pytest.raises(CompileError, match="more than one resources.<name> tag"):
+        compile_pipeline(pipeline, with_run(resources={"a": {}, "b": {}}))
+
+
+def test_memory_dataset_between_pods_is_a_compile_error():
+    pipeline = Pipeline([node(identity, "a", "b", name="n"), node(identity, "b", "c", name="m")])
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(pipeline, is_persisted=lambda name: name != "b")
+    assert str(error.value) == ("datasets b pass between nodes that run in separate pods but "
+                                "are not persisted (MemoryDatasets): add them to catalog.yml")
+
+
+def test_free_input_missing_from_catalog_is_a_compile_error():
+    pipeline = Pipeline([node(identity, "a", "b", name="n")])
+    with pytest.raises(CompileError, match="pipeline inputs a are produced by no node"):
+        compile_pipeline(pipeline, is_persisted=lambda name: name != "a")
+
+
+def test_colliding_task_ids_get_deterministic_suffixes():
+    pipeline = Pipeline([node(identity, "a", "b", name="load-data"),
+                         node(identity, "c", "d", name="load_data"),
+                         node(identity, "e", "f", name="lôad_data")])
+    first = compile_pipeline(pipeline, with_run(volume={"disabled": True}))
+    ids = first.task_ids
+    assert len(set(ids)) == 3
+    assert "load-data" in ids  # no collision: it keeps its name
+    assert sorted(i for i in ids if i != "load-data")[0].startswith("load_data_")
+    again = compile_pipeline(Pipeline(list(reversed(pipeline.nodes))),
+                             with_run(volume={"disabled": True}))
+    assert again.task_ids == ids
+
+
+def test_node_named_like_a_plugin_task_is_renamed_not_overwritten():
+    pipeline = Pipeline([node(identity, "a", "b", name="pipeline-result")])
+    spec = compile_pipeline(pipeline)
+    node_task = spec.tasks_of("node")[0]
+    assert node_task.task_id.startswith("pipeline-result_")
+    assert spec.task("pipeline-result").kind == "result"
+
+
+def test_unicode_and_odd_names_give_valid_ids_and_exact_node_names():
+    pipeline = Pipeline([
+        node(identity, "a", "b", name="żółw-ünïcode"),
+        node(identity, "c", "d", name="x", namespace="we ird {{ ns }}"),
+        node(identity, "e", "f", name="日本語"),
+    ])
+    spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}))
+    import re
+    for task in spec.tasks:
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", task.local_id), task.local_id
+        assert task.pod.arguments[6] == Verbatim(task.node_names[0])
+    assert {t.node_names[0] for t in spec.tasks} == {"żółw-ünïcode", "we ird {{ ns }}.x", "日本語"}
+    assert [g.group_id for g in spec.groups] == ["we-ird-ns"]
+
+
+def test_node_name_kedro_cannot_take_is_refused():
+    pipeline = Pipeline([node(identity, "a", "b", name="x", namespace="a,b")])
+    with pytest.raises(CompileError, match="`kedro run --nodes` cannot take this name"):
+        compile_pipeline(pipeline)
+
+
+def test_bad_run_name_is_a_compile_error():
+    with pytest.raises(CompileError, match="run_config.run_name: 'my dag' is not a valid"):
+        compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]),
+                         with_run(run_name="my dag"))
+
+
+def test_ids_and_labels_helpers():
+    assert airflow_id("a.b c") == "a-b-c"
+    assert len(airflow_id("x" * 500)) == 100
+    assert airflow_id("x" * 500) != airflow_id("x" * 499)
+    assert k8s_label("Ünï Code") == "uni-code"
+    assert len(k8s_label("y" * 100)) <= 63
+    assert airflow_id("😀")  # never empty

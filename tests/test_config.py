@@ -1,0 +1,222 @@
+import copy
+import datetime
+
+import pytest
+
+from kedro_airflow_k8s.config import DEFAULT_SLACK_MESSAGE, PluginConfig, parse_config
+from kedro_airflow_k8s.errors import ConfigError
+
+MINIMAL = {"run_config": {"image": "registry.example.com/demo:1"}}
+
+# Every key of the original format, with non-default values.
+FULL = {
+    "host": "https://airflow.example.com",
+    "output": "gs://bucket/dags",
+    "run_config": {
+        "image": "registry.example.com/demo:1",
+        "image_pull_policy": "Always",
+        "startup_time": 120,
+        "namespace": "airflow",
+        "experiment_name": "Demo experiment",
+        "run_name": "demo-dag",
+        "cron_expression": "0 3 * * 1-5",
+        "start_date": "20250721",
+        "description": "Very important pipeline",
+        "image_pull_secrets": "regcred, other-cred",
+        "service_account_name": "kedro",
+        "failure_handlers": [
+            {"type": "slack", "connection_id": "slack", "message_template": "{task} of {dag}"}
+        ],
+        "volume": {"storageclass": "standard-rwo", "size": "5Gi",
+                   "access_modes": ["ReadWriteMany"], "skip_init": True, "owner": 1000,
+                   "disabled": False},
+        "secrets": [
+            {"deploy_type": "env", "deploy_target": "SQL_CONN", "secret": "airflow-secrets",
+             "key": "sql_alchemy_conn"},
+            {"deploy_type": "volume", "deploy_target": "/var/secrets", "secret": "gcp-sa"},
+            {"secret": "all-as-env"},
+        ],
+        "macro_params": ["ds", "prev_ds"],
+        "variables_params": ["env"],
+        "resources": {
+            "__default__": {
+                "node_selectors": {"pool": "default"},
+                "labels": {"running": "airflow"},
+                "annotations": {"iam.amazonaws.com/role": "airflow"},
+                "tolerations": [{"key": "group", "value": "data", "effect": "NoExecute"}],
+                "requests": {"cpu": "1", "memory": "1Gi"},
+                "limits": {"cpu": 2, "memory": "2Gi"},
+            },
+            "huge": {"requests": {"cpu": "16", "memory": "128Gi"}},
+        },
+        "external_dependencies": [
+            {"dag_id": "upstream"},
+            {"dag_id": "other", "task_id": "last", "timeout": 2, "check_existence": False,
+             "execution_delta": 10},
+        ],
+        "authentication": {"type": "Vars", "params": ["MLFLOW_TRACKING_USERNAME"]},
+        "kubernetes_pod_templates": {
+            "spark": {"template": "apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {a: b}\n",
+                      "image": "spark-image"},
+        },
+        "spark": {"type": "dataproc", "region": "europe-west1", "project_id": "p",
+                  "cluster_name": "ephemeral", "artifacts_path": "gs://b/a",
+                  "user_init_path": "init.sh", "user_post_init_path": "post.sh",
+                  "operator_factory": "m.F", "cluster_config": {"master_config": {}}},
+        "env_vars": {"A": "x", "B": 1, "C": True},
+    },
+}
+
+
+def with_run(**changes):
+    raw = copy.deepcopy(MINIMAL)
+    raw["run_config"].update(changes)
+    return raw
+
+
+def test_defaults_are_the_documented_ones():
+    run = parse_config(MINIMAL).run_config
+    assert run.namespace == "default"
+    assert run.image_pull_policy == "IfNotPresent"
+    assert run.startup_time == 600
+    assert run.cron_expression == "@daily"
+    assert run.run_name is None and run.experiment_name is None  # filled in by the compiler
+    assert run.volume.size == "1Gi"
+    assert run.volume.access_modes == ["ReadWriteOnce"]
+    assert run.volume.owner == 0
+    assert run.volume.storageclass is None
+    assert run.volume.mount_path == "/home/kedro/data"
+    assert run.authentication.type == "Null"
+    assert run.resources == {} and run.secrets == [] and run.spark is None
+
+
+def test_every_key_of_the_original_format_is_read():
+    config = parse_config(FULL)
+    run = config.run_config
+    assert config.host == "https://airflow.example.com"
+    assert run.start_date == datetime.date(2025, 7, 21)
+    assert run.image_pull_secrets == ["regcred", "other-cred"]
+    assert run.failure_handlers[0].connection_id == "slack"
+    assert run.volume.owner == 1000 and run.volume.access_modes == ["ReadWriteMany"]
+    assert [s.deploy_type for s in run.secrets] == ["env", "volume", "env"]
+    assert run.resources["__default__"].limits.cpu == "2"
+    assert run.resources["__default__"].tolerations[0].operator == "Equal"
+    assert run.external_dependencies[1].execution_delta == 10
+    assert run.kubernetes_pod_templates["spark"].template["metadata"]["labels"] == {"a": "b"}
+    assert run.spark.cluster_config == {"master_config": {}}
+    assert run.env_vars == {"A": "x", "B": "1", "C": "true"}
+
+
+def test_startup_timeout_is_read_as_startup_time():
+    assert parse_config(with_run(startup_timeout=30)).run_config.startup_time == 30
+
+
+def test_default_slack_message_uses_every_placeholder():
+    handler = parse_config(with_run(failure_handlers=[{"type": "slack"}])).run_config
+    assert handler.failure_handlers[0].message_template == DEFAULT_SLACK_MESSAGE
+    for field in ("{task}", "{dag}", "{execution_time}", "{url}"):
+        assert field in DEFAULT_SLACK_MESSAGE
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({}, "airflow-k8s.yaml: expected a mapping with run_config, got {}"),
+    ({"host": "x"}, "airflow-k8s.yaml: run_config: required key is missing"),
+    ({"run_config": {}}, "airflow-k8s.yaml: run_config.image: required key is missing"),
+    (with_run(image=""), "airflow-k8s.yaml: run_config.image: String should have at least "
+                         "1 character"),
+    ({**MINIMAL, "hosts": "x"}, "airflow-k8s.yaml: hosts: unknown key"),
+    (with_run(imagee="x"), "airflow-k8s.yaml: run_config.imagee: unknown key"),
+    (with_run(volume={"sise": "1Gi"}), "airflow-k8s.yaml: run_config.volume.sise: unknown key"),
+    (with_run(resources={"huge": {"requests": {"cpu": "lots"}}}),
+     "airflow-k8s.yaml: run_config.resources.huge.requests.cpu: expected a Kubernetes "
+     "quantity, got 'lots'"),
+    (with_run(resources={"huge": {"limits": {"gpu": 1}}}),
+     "airflow-k8s.yaml: run_config.resources.huge.limits.gpu: unknown key"),
+    (with_run(volume={"size": "big"}),
+     "airflow-k8s.yaml: run_config.volume.size: expected a Kubernetes quantity, got 'big'"),
+    (with_run(startup_time="soon"), "airflow-k8s.yaml: run_config.startup_time: Input should "
+                                    "be a valid integer, unable to parse string as an integer"),
+    (with_run(startup_time=0), "airflow-k8s.yaml: run_config.startup_time: Input should be "
+                               "greater than 0"),
+    (with_run(image_pull_policy="Sometimes"),
+     "airflow-k8s.yaml: run_config.image_pull_policy: Input should be 'Always', "
+     "'IfNotPresent' or 'Never', got 'Sometimes'"),
+    (with_run(cron_expression="every day"),
+     "airflow-k8s.yaml: run_config.cron_expression: expected a cron expression or a preset "
+     "like @daily, got 'every day'"),
+    (with_run(start_date="2024-01-01"),
+     "airflow-k8s.yaml: run_config.start_date: expected a date as YYYYMMDD, got '2024-01-01'"),
+    (with_run(namespace="Not_Valid"),
+     "airflow-k8s.yaml: run_config.namespace: expected a DNS-1123 label (a Kubernetes "
+     "namespace), got 'Not_Valid'"),
+    (with_run(secrets=[{"deploy_type": "file", "secret": "s"}]),
+     "airflow-k8s.yaml: run_config.secrets.0.deploy_type: Input should be 'env' or 'volume', "
+     "got 'file'"),
+    (with_run(secrets=[{"deploy_type": "volume", "secret": "s"}]),
+     "airflow-k8s.yaml: run_config.secrets.0: deploy_type volume needs deploy_target (the "
+     "mount path)"),
+    (with_run(secrets=[{"deploy_type": "env"}]),
+     "airflow-k8s.yaml: run_config.secrets.0.secret: required key is missing"),
+    (with_run(failure_handlers=[{"type": "teams"}]),
+     "airflow-k8s.yaml: run_config.failure_handlers.0.type: Input should be 'slack', "
+     "got 'teams'"),
+    (with_run(failure_handlers=[{"type": "slack", "message_template": "{who}"}]),
+     "airflow-k8s.yaml: run_config.failure_handlers.0.message_template: unknown placeholder "
+     "{who}; use task, dag, execution_time, url"),
+    (with_run(authentication={"type": "Basic"}),
+     "airflow-k8s.yaml: run_config.authentication.type: Input should be 'Null', "
+     "'GoogleOAuth2' or 'Vars', got 'Basic'"),
+    (with_run(kubernetes_pod_templates={"t": {"template": "a: [b"}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.t.template: not valid YAML "
+     "(while parsing a flow sequence)"),
+    (with_run(kubernetes_pod_templates={"t": {"template": "just text"}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.t.template: expected a Pod "
+     "manifest (a mapping)"),
+    (with_run(external_dependencies=[{"task_id": "x"}]),
+     "airflow-k8s.yaml: run_config.external_dependencies.0.dag_id: required key is missing"),
+    (with_run(external_dependencies=[{"dag_id": "x", "timeout": -1}]),
+     "airflow-k8s.yaml: run_config.external_dependencies.0.timeout: Input should be greater "
+     "than 0"),
+    (with_run(macro_params=["ds }}{{ evil"]),
+     "airflow-k8s.yaml: run_config.macro_params: expected identifiers, got 'ds }}{{ evil'"),
+    (with_run(resources={"x": {"tolerations": [{"effect": "Sometimes"}]}}),
+     "airflow-k8s.yaml: run_config.resources.x.tolerations.0.effect: Input should be "
+     "'NoSchedule', 'PreferNoSchedule' or 'NoExecute', got 'Sometimes'"),
+    (with_run(spark={"type": "emr"}),
+     "airflow-k8s.yaml: run_config.spark.type: Input should be 'dataproc', 'k8s', "
+     "'kubernetes' or 'custom', got 'emr'"),
+    (with_run(volume={"mount_path": "data"}),
+     "airflow-k8s.yaml: run_config.volume.mount_path: expected an absolute path other than /, "
+     "got 'data'"),
+    (with_run(volume={"owner": -1}),
+     "airflow-k8s.yaml: run_config.volume.owner: Input should be greater than or equal to 0"),
+])
+def test_bad_config_gives_one_line_naming_the_key(raw, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+    assert str(error.value) == message
+    assert "\n" not in str(error.value)
+
+
+def test_several_errors_are_counted_not_dumped():
+    with pytest.raises(ConfigError) as error:
+        parse_config({"run_config": {"namespace": "X", "imagee": 1}})
+    assert str(error.value).endswith("(and 2 more)")
+
+
+def test_field_descriptions_document_every_key():
+    from pydantic import BaseModel
+
+    def models(annotation):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield annotation
+        for argument in getattr(annotation, "__args__", ()):
+            yield from models(argument)
+
+    def walk(model, prefix):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{prefix}{name} has no description"
+            for inner in models(field.annotation):
+                walk(inner, f"{prefix}{name}.")
+
+    walk(PluginConfig, "")

@@ -1,0 +1,104 @@
+"""Config read through the project's own Kedro config loader, as `kedro airflow-k8s` does."""
+
+import pytest
+
+from kedro_airflow_k8s.context import KedroProject, dynamic_config_values
+from kedro_airflow_k8s.errors import CompileError, ConfigError
+from tests.conftest import write_config
+
+
+def project(path, **kwargs):
+    return KedroProject(path=path, **kwargs)
+
+
+def test_base_and_env_are_merged_like_any_kedro_config(demo_project):
+    write_config(demo_project, {"run_config": {"image": "base-image", "namespace": "base-ns"}})
+    write_config(demo_project, {"run_config": {"image": "prod-image"}}, env="prod")
+    assert project(demo_project).config.run_config.image == "base-image"
+    prod = project(demo_project, env="prod")
+    assert prod.run_env == "prod"
+    # Kedro's default merge strategy for a key is destructive: the env file wins whole keys
+    assert prod.config.run_config.image == "prod-image"
+
+
+def test_env_defaults_to_kedro_env_then_to_the_projects_default(demo_project, monkeypatch):
+    assert project(demo_project).run_env == "local"
+    monkeypatch.setenv("KEDRO_ENV", "staging")
+    assert project(demo_project).run_env == "staging"
+    assert project(demo_project, env="prod").run_env == "prod"
+
+
+def test_kedro_config_variables_are_available_by_lower_case_name(demo_project, monkeypatch):
+    write_config(demo_project, {"run_config": {
+        "image": "registry.example.com/demo:${commit_id}",
+        "description": "branch ${oc.select:branch_name,unknown}",
+        "namespace": "${oc.env:TEAM_NAMESPACE}",
+    }})
+    monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "abc123")
+    monkeypatch.setenv("TEAM_NAMESPACE", "team-a")
+    run = project(demo_project).config.run_config
+    assert run.image == "registry.example.com/demo:abc123"
+    assert run.description == "branch unknown"
+    assert run.namespace == "team-a"
+
+    monkeypatch.setenv("KEDRO_CONFIG_BRANCH_NAME", "feature-x")
+    assert project(demo_project).config.run_config.description == "branch feature-x"
+
+
+def test_dynamic_values_do_not_leak_into_the_config(demo_project, monkeypatch):
+    monkeypatch.setenv("KEDRO_CONFIG_SOMETHING", "x")
+    config = project(demo_project).config  # extra="forbid" would reject a leaked key
+    assert config.run_config.image == "ghcr.io/example/demo:latest"
+
+
+def test_dynamic_config_values_mapping():
+    assert dynamic_config_values({"KEDRO_CONFIG_COMMIT_ID": "a", "KEDRO_CONFIG_": "b",
+                                  "OTHER": "c"}) == {"commit_id": "a"}
+
+
+def test_unset_variable_is_a_config_error(demo_project):
+    write_config(demo_project, {"run_config": {"image": "demo:${commit_id}"}})
+    with pytest.raises(ConfigError) as error:
+        project(demo_project).config
+    assert str(error.value).startswith("airflow-k8s.yaml: ")
+    assert "commit_id" in str(error.value)
+
+
+def test_missing_file_says_to_run_init(demo_project):
+    (demo_project / "conf" / "base" / "airflow-k8s.yaml").unlink()
+    with pytest.raises(ConfigError) as error:
+        project(demo_project).config
+    assert str(error.value) == ("no airflow-k8s.yaml in conf/ for env 'local': run "
+                                "`kedro airflow-k8s init AIRFLOW_URL` to create one")
+
+
+def test_empty_file_is_a_config_error(demo_project):
+    (demo_project / "conf" / "base" / "airflow-k8s.yaml").write_text("")
+    with pytest.raises(ConfigError, match="the file is empty"):
+        project(demo_project).config
+
+
+def test_file_that_is_not_yaml_is_a_config_error(demo_project):
+    (demo_project / "conf" / "base" / "airflow-k8s.yaml").write_text("run_config: [image\n")
+    with pytest.raises(ConfigError) as error:
+        project(demo_project).config
+    assert str(error.value).startswith("airflow-k8s.yaml: Invalid YAML or JSON file")
+
+
+def test_unknown_env_names_the_option(demo_project):
+    with pytest.raises(ConfigError, match=r"^--env: no directory .*conf/nope for Kedro env"):
+        project(demo_project, env="nope").config
+
+
+def test_unknown_pipeline_names_the_option(demo_project):
+    with pytest.raises(CompileError) as error:
+        project(demo_project, pipeline_name="nope").pipeline
+    assert str(error.value) == ("--pipeline: no pipeline named 'nope' (known: __default__, "
+                                "features, ingest, modelling)")
+
+
+def test_catalog_decides_what_is_persisted(demo_project):
+    kedro = project(demo_project)
+    assert kedro.is_persisted("orders")
+    assert kedro.is_persisted("params:min_amount")
+    assert not kedro.is_persisted("not_in_catalog")
