@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -83,11 +84,6 @@ class KedroProject:
         )
 
     def load_raw_config(self) -> dict[str, Any]:
-        from kedro.config import MissingConfigException
-        import yaml
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-
         from kedro.framework.project import settings
 
         self.metadata
@@ -95,13 +91,29 @@ class KedroProject:
         if not env_dir.is_dir():
             raise ConfigError(f"--env: no directory {env_dir} for Kedro env '{self.run_env}'")
         dynamic = dynamic_config_values()
+        with warnings.catch_warnings():  # Kedro 1.7 + omegaconf 2.4 warn on every load
+            warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+            raw = self._load(dynamic)
+        if not raw:
+            raise ConfigError(
+                f"{CONFIG_FILE}: the file is empty; run `kedro airflow-k8s init --force "
+                "AIRFLOW_URL` for a documented template"
+            )
+        return {key: value for key, value in raw.items() if key not in dynamic}
+
+    def _load(self, dynamic: dict[str, str]) -> dict[str, Any]:
+        import yaml
+        from kedro.config import MissingConfigException
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
         loader = self._config_loader(dynamic)
         had_env = OmegaConf.has_resolver("oc.env")
         if not had_env:
             register = getattr(OmegaConf, "register_resolver", None)  # omegaconf >= 2.4
             (register or OmegaConf.register_new_resolver)("oc.env", _oc_env)
         try:
-            raw = loader["parameters"]
+            return loader["parameters"]
         except MissingConfigException:
             raise ConfigError(
                 f"no {CONFIG_FILE} in conf/ for env '{self.run_env}': "
@@ -113,12 +125,6 @@ class KedroProject:
         finally:
             if not had_env:
                 OmegaConf.clear_resolver("oc.env")
-        if not raw:
-            raise ConfigError(
-                f"{CONFIG_FILE}: the file is empty; run `kedro airflow-k8s init --force "
-                "AIRFLOW_URL` for a documented template"
-            )
-        return {key: value for key, value in raw.items() if key not in dynamic}
 
     @cached_property
     def config(self) -> PluginConfig:

@@ -22,6 +22,8 @@ def py(value: Any, indent: int = 0) -> str:
     pad = " " * (indent + 4)
     if isinstance(value, Verbatim):
         return f"literal({value.text!r})"
+    if isinstance(value, str) and _fits_triple_quotes(value):
+        return f'"""{value}"""'
     if isinstance(value, (str, int, float, bool)) or value is None:
         return repr(value)
     if isinstance(value, datetime.date):
@@ -41,6 +43,12 @@ def py(value: Any, indent: int = 0) -> str:
         items = [f"{pad}{py(v, indent + 4)}," for v in value]
         return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
     raise TypeError(f"cannot print {type(value).__name__} into a DAG file")
+
+
+def _fits_triple_quotes(text: str) -> bool:
+    """Multi-line text that reads the same inside triple quotes (no escapes needed)."""
+    return ("\n" in text and text.isascii() and '"""' not in text and "\\" not in text
+            and not text.endswith('"') and all(c.isprintable() or c == "\n" for c in text))
 
 
 def _environment() -> jinja2.Environment:

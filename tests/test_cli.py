@@ -1,0 +1,137 @@
+"""`kedro airflow-k8s ...` run in a child process, exactly as a user types it."""
+
+import os
+import stat
+
+import pytest
+import yaml
+
+from tests import airflow_check
+from tests.conftest import run_kedro, write_config
+
+COMMANDS = ["compile", "init", "list-pipelines", "run-once", "schedule", "ui",
+            "upload-pipeline"]
+
+
+def assert_one_line_error(result, code, text):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"Error: {text}"], result.stderr
+
+
+def test_help_lists_the_seven_commands(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "--help")
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()
+              if line.strip()]
+    assert listed == COMMANDS
+    assert "-e, --env" in result.stdout and "-p, --pipeline" in result.stdout
+
+
+def test_compile_writes_the_dag_airflow_imports(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 0, result.stderr
+    path = demo_project / "dags" / "demo.py"
+    assert f"Wrote dags/demo.py (10 tasks)." in result.stdout
+    dag = airflow_check.load_dag(path)
+    assert len(dag.tasks) == 10
+    first = path.read_bytes()
+    assert run_kedro(demo_project, "airflow-k8s", "compile").returncode == 0
+    assert path.read_bytes() == first  # deterministic, byte for byte
+
+
+def test_compile_options(demo_project, tmp_path):
+    out = tmp_path / "elsewhere"
+    result = run_kedro(demo_project, "airflow-k8s", "-e", "base", "-p", "ingest", "compile",
+                       "--image", "registry.example.com/demo:2", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    source = (out / "demo.py").read_text()
+    assert "'--pipeline',\n            'ingest'," in source
+    assert "'--env',\n            'base'," in source
+    assert "image='registry.example.com/demo:2'" in source
+    dag = airflow_check.load_dag(out / "demo.py")
+    assert {t.task_id for t in dag.tasks} >= {"clean_orders", "count_customers"}
+    assert "train" not in {t.task_id for t in dag.tasks}
+
+
+def test_env_var_selects_the_env(demo_project):
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"]["run_name"] = "demo-prod"
+    write_config(demo_project, config, env="prod")
+    result = run_kedro(demo_project, "airflow-k8s", "compile", env={"KEDRO_ENV": "prod"})
+    assert result.returncode == 0, result.stderr
+    assert "'--env',\n            'prod'," in (demo_project / "dags" / "demo-prod.py").read_text()
+
+
+def test_bad_config_exits_2_with_one_line_and_writes_nothing(demo_project):
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"]["resources"]["huge"]["requests"]["cpu"] = "lots"
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 2, "airflow-k8s.yaml: run_config.resources.huge.requests.cpu:"
+                                     " expected a Kubernetes quantity, got 'lots'")
+    assert not (demo_project / "dags").exists()
+
+
+def test_missing_config_points_at_init(demo_project):
+    (demo_project / "conf/base/airflow-k8s.yaml").unlink()
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 2, "no airflow-k8s.yaml in conf/ for env 'local': run "
+                                     "`kedro airflow-k8s init AIRFLOW_URL` to create one")
+
+
+def test_compile_error_keeps_the_previous_dag(demo_project):
+    assert run_kedro(demo_project, "airflow-k8s", "compile").returncode == 0
+    before = (demo_project / "dags" / "demo.py").read_bytes()
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    del config["run_config"]["resources"]["huge"]
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 2, "node 'train': tag 'resources.huge' names no "
+                                     "run_config.resources entry (known: __default__)")
+    assert (demo_project / "dags" / "demo.py").read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_unwritable_output_is_one_line(demo_project):
+    out = demo_project / "dags"
+    out.mkdir()
+    out.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot write dags/demo.py: Permission denied")
+
+
+def test_output_that_is_a_file_is_a_usage_error(demo_project):
+    (demo_project / "dags").write_text("not a directory")
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().endswith(
+        "Error: Invalid value for '-o' / '--output': Directory 'dags' is a file.")
+    assert (demo_project / "dags").read_text() == "not a directory"
+
+
+def test_output_under_a_file_is_one_line(demo_project):
+    (demo_project / "blocker").write_text("a file")
+    result = run_kedro(demo_project, "airflow-k8s", "compile", "-o", "blocker/dags")
+    assert result.returncode == 1, result.stderr
+    assert_one_line_error(result, 1, "cannot write blocker/dags/demo.py: Not a directory")
+    assert (demo_project / "blocker").read_text() == "a file"
+
+
+def test_unknown_pipeline_is_one_line(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "nope", "compile")
+    assert_one_line_error(result, 2, "--pipeline: no pipeline named 'nope' (known: "
+                                     "__default__, features, ingest, modelling)")
+
+
+def test_outside_a_project_is_one_line(tmp_path):
+    result = run_kedro(tmp_path, "airflow-k8s", "compile")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+
+
+def test_reserved_commands_say_they_are_not_there_yet(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait")
+    assert_one_line_error(result, 1, "'run-once' is not in kedro-airflow-k8s 0.1.0 yet")

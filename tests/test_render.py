@@ -1,0 +1,225 @@
+"""The rendered DAG file, checked by Airflow itself and by the Kubernetes schema."""
+
+import ast
+import copy
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kedro.pipeline import Pipeline, node
+
+from kedro_airflow_k8s.compiler import compile_dag, compile_project
+from kedro_airflow_k8s.config import parse_config
+from kedro_airflow_k8s.context import KedroProject
+from kedro_airflow_k8s.dagspec import Verbatim
+from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.render import py, render_dag, write_dag
+from tests import airflow_check
+from tests.test_config import FULL, MINIMAL, with_run
+
+ALLOWED_IMPORT_ROOTS = {"airflow", "kubernetes", "datetime", "hashlib", "json"}
+
+
+def identity(x):
+    return x
+
+
+def write(tmp_path, spec):
+    return write_dag(spec, tmp_path / "dags")
+
+
+def compiled(pipeline, raw, **kwargs):
+    return compile_dag(pipeline, parse_config(raw), project="demo", env="prod", **kwargs)
+
+
+@pytest.fixture
+def demo_dag_file(demo_project, tmp_path):
+    return write(tmp_path, compile_project(KedroProject(path=demo_project)))
+
+
+def imported_roots(source):
+    roots = set()
+    for statement in ast.walk(ast.parse(source)):
+        if isinstance(statement, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in statement.names}
+        elif isinstance(statement, ast.ImportFrom):
+            roots.add(statement.module.split(".")[0])
+    return roots
+
+
+def test_demo_dag_imports_cleanly_in_airflow(demo_dag_file):
+    dag = airflow_check.load_dag(demo_dag_file)
+    assert dag.dag_id == "demo"
+    assert sorted(t.task_id for t in dag.tasks) == [
+        "clean_orders", "count_customers", "create-data-volume", "delete-data-volume",
+        "features.daily_totals", "features.scale", "init-data-volume", "pipeline-result",
+        "report", "train"]
+    assert dag.get_task("features.scale").upstream_task_ids == {"features.daily_totals"}
+    assert dag.get_task("report").upstream_task_ids == {"count_customers", "train"}
+    assert dag.get_task("delete-data-volume").trigger_rule == "all_done"
+    assert dag.task_group.children["features"].children.keys() == {
+        "features.daily_totals", "features.scale"}
+    assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None
+
+
+def test_demo_dag_imports_nothing_of_ours(demo_dag_file):
+    source = demo_dag_file.read_text()
+    assert imported_roots(source) <= ALLOWED_IMPORT_ROOTS
+    assert "kedro_airflow_k8s" not in imported_roots(source)
+
+
+def test_every_demo_pod_and_the_volume_validate_against_kubernetes(demo_dag_file):
+    dag = airflow_check.load_dag(demo_dag_file)
+    manifests = airflow_check.validate_all(dag)
+    assert set(manifests) == {"clean_orders", "count_customers", "create-data-volume",
+                              "features.daily_totals", "features.scale", "init-data-volume",
+                              "report", "train"}
+    volume = manifests["create-data-volume"]
+    claim = volume["metadata"]["name"]
+    assert re.fullmatch(r"demo-data-[0-9a-f]{16}", claim)
+    for task_id, pod in manifests.items():
+        if task_id == "create-data-volume":
+            continue
+        spec = pod["spec"]
+        assert spec["volumes"] == [{"name": "kedro-data",
+                                    "persistentVolumeClaim": {"claimName": claim}}]
+        assert spec["securityContext"] == {"fsGroup": 0}
+        assert pod["metadata"]["namespace"] == "kedro"
+        assert pod["metadata"]["labels"]["kedro-airflow-k8s/project"] == "demo"
+    train = manifests["train"]
+    container = train["spec"]["containers"][0]
+    assert container["args"] == ["run", "--env", "local", "--pipeline", "__default__",
+                                 "--nodes", "train", "--params", "ds=2026-11-24"]
+    assert container["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"},
+                                      "limits": {"cpu": "4", "memory": "8Gi"}}
+    assert train["spec"]["nodeSelector"] == {"cloud.google.com/gke-nodepool": "highmem"}
+    # the pod template's env and annotation are merged in; the volume is kept
+    assert {"name": "TRAINING_DEVICE", "value": "gpu"} in container["env"]
+    assert train["metadata"]["annotations"]["example.com/accelerator"] == "true"
+    assert container["volumeMounts"] == [{"name": "kedro-data",
+                                          "mountPath": "/home/kedro/data"}]
+    init = manifests["init-data-volume"]["spec"]["containers"][0]
+    assert init["volumeMounts"] == [{"name": "kedro-data", "mountPath": "/mnt/kedro-data"}]
+
+
+def test_each_run_gets_its_own_volume(demo_dag_file):
+    dag = airflow_check.load_dag(demo_dag_file)
+    create = dag.get_task("create-data-volume")
+    first = airflow_check.volume_manifest(dag, create, "manual__2026-11-24T10:00:00+00:00")
+    dag = airflow_check.load_dag(demo_dag_file)
+    create = dag.get_task("create-data-volume")
+    second = airflow_check.volume_manifest(dag, create, "scheduled__2026-11-25T00:00:00+00:00")
+    assert first["metadata"]["name"] != second["metadata"]["name"]
+
+
+def test_full_config_dag_imports_and_validates(tmp_path):
+    raw = copy.deepcopy(FULL)
+    raw["run_config"]["volume"]["skip_init"] = False
+    pipeline = Pipeline([
+        node(identity, "a", "b", name="first", tags=["resources.huge"]),
+        node(identity, "b", "c", name="second", namespace="outer.inner",
+             tags=["k8s_template.spark"]),
+    ])
+    path = write(tmp_path, compiled(pipeline, raw, commit_sha="0123abc"))
+    dag = airflow_check.load_dag(path)
+    assert dag.dag_id == "demo-dag"
+    assert "commit_sha:0123abc" in dag.tags
+    assert dag.get_task("wait-for-other-last").execution_delta.total_seconds() == 600
+    assert dag.get_task("wait-for-other-last").timeout == 120
+    assert dag.get_task("create-data-volume").upstream_task_ids == {
+        "wait-for-other-last", "wait-for-upstream"}
+    notifier = dag.get_task("first").on_failure_callback[0]
+    assert notifier.slack_webhook_conn_id == "slack"
+    manifests = airflow_check.validate_all(dag)
+    first = manifests["first"]["spec"]
+    container = first["containers"][0]
+    assert container["image"] == "registry.example.com/demo:1"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["args"][-1] == "ds=2026-11-24,prev_ds=2026-11-23,env=variable-env"
+    assert {"name": "SQL_CONN", "valueFrom": {"secretKeyRef": {
+        "name": "airflow-secrets", "key": "sql_alchemy_conn"}}} in container["env"]
+    assert {"name": "B", "value": "1"} in container["env"]
+    assert {"secretRef": {"name": "all-as-env"}} in container["envFrom"]
+    assert first["imagePullSecrets"] == [{"name": "regcred"}, {"name": "other-cred"}]
+    assert first["serviceAccountName"] == "kedro"
+    assert first["securityContext"] == {"fsGroup": 1000}
+    assert "tolerations" not in first or first["tolerations"] == []  # huge has none
+    assert any(v.get("secret", {}).get("secretName") == "gcp-sa" for v in first["volumes"])
+    second = manifests["outer.inner.second"]
+    assert second["spec"]["tolerations"] == [{"key": "group", "value": "data",
+                                              "effect": "NoExecute", "operator": "Equal"}]
+    assert second["spec"]["nodeSelector"] == {"pool": "default"}
+    assert second["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+    assert second["spec"]["containers"][0]["image"] == "spark-image"
+    assert second["metadata"]["labels"]["a"] == "b"  # from the pod template
+    assert second["metadata"]["labels"]["running"] == "airflow"  # plugin settings on top
+    claim = manifests["create-data-volume"]
+    assert claim["spec"]["storageClassName"] == "standard-rwo"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_no_volume_dag_imports_and_validates(tmp_path):
+    pipeline = Pipeline([node(identity, "a", "b", name="only")])
+    source = render_dag(compiled(pipeline, with_run(volume={"disabled": True})))
+    assert "VOLUME_CLAIM" not in source and "hashlib" not in source
+    path = tmp_path / "dags" / "demo.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    dag = airflow_check.load_dag(path)
+    assert [t.task_id for t in dag.tasks] == ["only"]
+    pod = airflow_check.validate_all(dag)["only"]
+    assert "volumes" not in pod["spec"] or pod["spec"]["volumes"] == []
+
+
+def test_compiling_twice_gives_identical_bytes(demo_project):
+    first = render_dag(compile_project(KedroProject(path=demo_project)))
+    second = render_dag(compile_project(KedroProject(path=demo_project)))
+    assert first == second
+
+
+def test_rendered_file_is_formatted_python(demo_dag_file):
+    source = demo_dag_file.read_text()
+    compile(source, str(demo_dag_file), "exec")
+    assert "\t" not in source
+    assert max(len(line) for line in source.splitlines()) <= 130
+
+
+NAMES = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=","),
+    min_size=1, max_size=30,
+).filter(lambda s: s == s.strip())
+
+
+@settings(max_examples=60, deadline=None)
+@given(namespace=NAMES, name=st.from_regex(r"[\w.-]{1,20}", fullmatch=True))
+def test_node_names_cannot_inject_code_or_jinja(namespace, name):
+    from kedro.framework.cli.utils import split_node_names
+
+    pipeline = Pipeline([node(identity, "a", "b", name=name, namespace=namespace)])
+    full_name = f"{namespace}.{name}"
+    if split_node_names(None, None, full_name) != [full_name]:  # e.g. an unclosed '['
+        with pytest.raises(CompileError, match="`kedro run --nodes` cannot take this name"):
+            compiled(pipeline, with_run(volume={"disabled": True}))
+        return
+    spec = compiled(pipeline, with_run(volume={"disabled": True}))
+    source = render_dag(spec)
+    tree = ast.parse(source)  # any escape from a string literal breaks or changes this
+    assert imported_roots(source) <= ALLOWED_IMPORT_ROOTS
+    literals = [n.args[0].value for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "literal"]
+    assert literals == [full_name, full_name]
+
+
+@pytest.mark.parametrize("value", [
+    "plain", "quo'te\"s", "new\nline", "two\nlines\n", "ends\nwith\"", "back\\slash",
+    "{{ ti }}", "😀 ünï", "\x00\x1f", "tab\tand\nline",
+    {"k": ["v", 1, None, True]}, Verbatim("{{ x }}"), [],
+])
+def test_py_round_trips_values(value):
+    source = py(value)
+    if isinstance(value, Verbatim):
+        assert source == f"literal({value.text!r})"
+    else:
+        assert ast.literal_eval(source) == value
