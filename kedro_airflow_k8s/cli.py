@@ -16,7 +16,8 @@ class _Failure(click.ClickException):
 
     def __init__(self, error: PluginError) -> None:
         super().__init__(str(error))
-        self.exit_code = 2 if isinstance(error, (ConfigError, CompileError)) else 1
+        bad_input = isinstance(error, (ConfigError, CompileError))
+        self.exit_code = 2 if bad_input else getattr(error, "exit_code", 1)
 
 
 def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,22 +94,103 @@ def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
         click.echo(f"Wrote {path}")
 
 
-def _not_yet(name: str, summary: str) -> None:
-    @airflow_k8s.command(name=name, help=f"{summary} (not in this version yet).",
-                         context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def reserved(args: tuple[str, ...]) -> None:
-        raise click.ClickException(f"'{name}' is not in kedro-airflow-k8s {_version()} yet")
+_OUTPUT = click.option("-o", "--output", default=None,
+                       help="Where Airflow reads DAG files: a directory, gs://... or s3://... "
+                            "[default: output from airflow-k8s.yaml].")
+_IMAGE = click.option("--image", default=None,
+                      help="Image for the pods [default: run_config.image].")
+_DAG_NAME = click.option("-d", "--dag-name", default=None,
+                         help="DAG id [default: run_config.run_name].")
 
 
-def _version() -> str:
-    from kedro_airflow_k8s import __version__
+@airflow_k8s.command(name="upload-pipeline")
+@_OUTPUT
+@_IMAGE
+@click.pass_obj
+@_one_line_errors
+def upload_pipeline(project: Any, output: str | None, image: str | None) -> None:
+    """Compile the DAG and upload it where Airflow reads DAGs (no schedule)."""
+    from kedro_airflow_k8s.ship import publish
 
-    return __version__
+    published = publish(project, output, image=image, notify=click.echo)
+    click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
 
 
-_not_yet("upload-pipeline", "Compile the DAG and upload it where Airflow reads DAGs")
-_not_yet("schedule", "Upload the DAG with a schedule")
-_not_yet("run-once", "Upload the DAG and trigger one run")
-_not_yet("list-pipelines", "List the DAGs this plugin made")
-_not_yet("ui", "Open the Airflow UI")
+@airflow_k8s.command()
+@_OUTPUT
+@click.option("-c", "--cron-expression", default=None,
+              help="Schedule [default: run_config.cron_expression].")
+@_DAG_NAME
+@_IMAGE
+@click.pass_obj
+@_one_line_errors
+def schedule(project: Any, output: str | None, cron_expression: str | None,
+             dag_name: str | None, image: str | None) -> None:
+    """Upload the DAG with a schedule."""
+    from kedro_airflow_k8s.ship import publish
+
+    cron = cron_expression or project.config.run_config.cron_expression
+    published = publish(project, output, image=image, schedule=cron, dag_id=dag_name,
+                        notify=click.echo)
+    click.echo(f"Uploaded {published.location}, scheduled {cron}.")
+
+
+@airflow_k8s.command(name="run-once")
+@_OUTPUT
+@_DAG_NAME
+@_IMAGE
+@click.option("--wait", is_flag=True, help="Follow the run and exit 0 only if it succeeds.")
+@click.option("--timeout", "timeout_minutes", type=click.FloatRange(min=0, min_open=True),
+              default=60.0, show_default=True, help="Minutes --wait follows the run.")
+@click.pass_obj
+@_one_line_errors
+def run_once(project: Any, output: str | None, dag_name: str | None, image: str | None,
+             wait: bool, timeout_minutes: float) -> None:
+    """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
+    from kedro_airflow_k8s.ship import client_for, follow_run, known_dag, publish, start_run
+
+    client = client_for(project)
+    dag_id = dag_name or project.config.run_config.run_name or project.package_name
+    before = known_dag(client, dag_id)
+    published = publish(project, output, image=image, dag_id=dag_name, with_sensors=False,
+                        notify=click.echo)
+    click.echo(f"Uploaded {published.location}; waiting for Airflow to load it.")
+    run_id = start_run(client, published, known_before=before)
+    dag_id = published.spec.dag_id
+    click.echo(f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}")
+    if wait:
+        follow_run(client, dag_id, run_id, timeout=timeout_minutes * 60)
+        click.echo(f"Run {run_id} succeeded.")
+
+
+@airflow_k8s.command(name="list-pipelines")
+@click.pass_obj
+@_one_line_errors
+def list_pipelines(project: Any) -> None:
+    """List the DAGs this plugin made, with their last run's state."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from kedro_airflow_k8s.ship import client_for
+
+    table = Table("DAG id", "experiment", "paused", "last run", box=None)
+    for dag in client_for(project).generated_dags():
+        table.add_row(dag.dag_id, dag.experiment or "-", "yes" if dag.paused else "no",
+                      dag.last_run_state or "-")
+    Console(width=200).print(table)
+
+
+@airflow_k8s.command()
+@_DAG_NAME
+@click.pass_obj
+@_one_line_errors
+def ui(project: Any, dag_name: str | None) -> None:
+    """Open the Airflow UI (the DAG's page with -d) and print its URL."""
+    import webbrowser
+
+    from kedro_airflow_k8s.airflow_client import ui_url
+    from kedro_airflow_k8s.ship import airflow_host
+
+    url = ui_url(airflow_host(project), dag_name)
+    click.echo(url)
+    webbrowser.open(url)

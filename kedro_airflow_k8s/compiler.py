@@ -172,11 +172,12 @@ def _params_argument(run: RunConfig) -> list[str]:
     return ["--params", ",".join(pairs)] if pairs else []
 
 
-def _dag_id(config: PluginConfig, project: str) -> str:
-    dag_id = config.run_config.run_name or project
+def _dag_id(config: PluginConfig, project: str, override: str | None) -> str:
+    dag_id = override or config.run_config.run_name or project
     if not _DAG_ID.match(dag_id):
+        source = "--dag-name" if override else "run_config.run_name"
         raise CompileError(
-            f"run_config.run_name: {dag_id!r} is not a valid Airflow DAG id "
+            f"{source}: {dag_id!r} is not a valid Airflow DAG id "
             "(letters, digits, '_', '-', '.'; at most 200)"
         )
     return dag_id
@@ -217,10 +218,11 @@ def compile_dag(
     image: str | None = None,
     schedule: str | None = None,
     with_sensors: bool = True,
+    dag_id: str | None = None,
 ) -> DagSpec:
     """Build the model of the DAG that runs `pipeline`, one pod per node."""
     run = config.run_config
-    dag_id = _dag_id(config, project)
+    dag_id = _dag_id(config, project, dag_id)
     _check_memory_edges(pipeline, is_persisted)
     identity = {
         "app.kubernetes.io/managed-by": "kedro-airflow-k8s",
@@ -436,6 +438,7 @@ def compile_project(
     image: str | None = None,
     schedule: str | None = None,
     with_sensors: bool = True,
+    dag_id: str | None = None,
     notify: Callable[[str], None] = lambda line: None,
 ) -> DagSpec:
     """Compile a `context.KedroProject`: its pipeline, config, catalog and git commit."""
@@ -457,4 +460,5 @@ def compile_project(
         image=image,
         schedule=schedule,
         with_sensors=with_sensors,
+        dag_id=dag_id,
     )

@@ -19,3 +19,19 @@ class InitError(PluginError):
 
 class OutputError(PluginError):
     """A file cannot be written where it should go."""
+
+
+class UploadError(PluginError):
+    """The DAG file cannot be put where Airflow reads it."""
+
+
+class AirflowApiError(PluginError):
+    """Airflow's REST API refused, failed, or could not be reached."""
+
+
+class RunFailed(PluginError):
+    """A DAG run ended in failure (exit 1) or did not end in time (exit 3)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

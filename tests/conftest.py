@@ -46,3 +46,123 @@ def run_kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([KEDRO, *args], cwd=project, capture_output=True, text=True,
                           env=full_env, timeout=300)
+
+
+# -- services for the e2e tests (session-scoped: each starts once) --------------------------
+
+import json  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the service behind {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@dataclass
+class AirflowServer:
+    url: str
+    home: Path
+    dags: Path
+    username: str
+    password: str
+
+    def auth_env(self) -> dict:
+        return {"AIRFLOW_API_USERNAME": self.username, "AIRFLOW_API_PASSWORD": self.password}
+
+    def token(self) -> str:
+        request = urllib.request.Request(
+            f"{self.url}/auth/token", method="POST",
+            data=json.dumps({"username": self.username, "password": self.password}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["access_token"]
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory) -> AirflowServer:
+    """A real `airflow standalone` (SQLite, LocalExecutor) on 127.0.0.1, stopped at the end."""
+    home = tmp_path_factory.mktemp("airflow-standalone")
+    dags = home / "dags"
+    dags.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+    })
+    log = open(home / "standalone.log", "w")
+    process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"],
+                               cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/api/v2/monitor/health", timeout=300, process=process)
+        passwords = home / "simple_auth_manager_passwords.json.generated"
+        deadline = time.monotonic() + 60
+        while not passwords.exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        username, password = next(iter(json.loads(passwords.read_text()).items()))
+        yield AirflowServer(url=url, home=home, dags=dags, username=username,
+                            password=password)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1; yields the environment a boto client needs for it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server():
+    """gcp-storage-emulator on 127.0.0.1; yields the environment gcsfs needs for it."""
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="dags-bucket")
+    server.start()
+    yield {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
+    server.stop()

@@ -132,6 +132,25 @@ def test_outside_a_project_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_reserved_commands_say_they_are_not_there_yet(demo_project):
-    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait")
-    assert_one_line_error(result, 1, "'run-once' is not in kedro-airflow-k8s 0.1.0 yet")
+def test_ui_prints_the_dag_page(demo_project):
+    # BROWSER=true: webbrowser runs `true URL` instead of opening a window
+    result = run_kedro(demo_project, "airflow-k8s", "ui", "-d", "demo",
+                       env={"BROWSER": "true"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8080/dags/demo"
+
+
+def test_commands_that_need_the_host_say_so(demo_project):
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    del config["host"]
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "list-pipelines")
+    assert_one_line_error(result, 2, "host: no Airflow URL: set host in airflow-k8s.yaml")
+
+
+def test_schedule_rejects_a_bad_cron_before_writing(demo_project, tmp_path):
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "every day",
+                       "-o", str(tmp_path / "out"))
+    assert_one_line_error(result, 2, "--cron-expression: expected a cron expression or a "
+                                     "preset like @daily, got 'every day'")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,328 @@
+"""Airflow 3 REST API v2, through the apache-airflow-client package.
+
+Auth, in this order: AIRFLOW_API_TOKEN (a bearer token); AIRFLOW_API_USERNAME and
+AIRFLOW_API_PASSWORD exchanged for a JWT at <host>/auth/token; else none. Credentials never
+appear in messages. Connection failures, timeouts and 5xx answers are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from kedro_airflow_k8s.errors import AirflowApiError
+
+PLUGIN_TAG = "generated_with_kedro_airflow_k8s"
+EXPERIMENT_TAG = "experiment_name"
+FINISHED_RUN_STATES = {"success", "failed"}
+FAILED_TASK_STATES = {"failed", "upstream_failed"}
+
+
+@dataclass(frozen=True)
+class DagSummary:
+    dag_id: str
+    experiment: str | None
+    paused: bool
+    last_run_state: str | None
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    state: str
+    tasks: dict[str, str | None]  # task id -> state
+
+    def count(self, *states: str | None) -> int:
+        return sum(1 for state in self.tasks.values() if state in states)
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        return sorted(t for t, s in self.tasks.items() if s in FAILED_TASK_STATES)
+
+
+def _retry_policy(attempts: int, backoff: float) -> Any:
+    from urllib3.util.retry import Retry
+
+    return Retry(
+        total=attempts, connect=attempts, read=attempts, status=attempts,
+        backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
+        allowed_methods=None,  # POSTs too: trigger carries its own run id, so a replay is a 409
+        raise_on_status=False,
+    )
+
+
+class AirflowClient:
+    """The few calls this plugin makes, with errors turned into one-line AirflowApiErrors."""
+
+    def __init__(self, host: str, *, environ: Mapping[str, str] | None = None,
+                 attempts: int = 4, backoff: float = 0.5, timeout: float = 30.0) -> None:
+        from airflow_client.client import ApiClient, Configuration
+
+        if not host or not urlsplit(host).scheme or not urlsplit(host).netloc:
+            raise AirflowApiError(f"host: expected the Airflow URL with http(s)://, got {host!r}")
+        self.host = host.rstrip("/")
+        self._environ = os.environ if environ is None else environ
+        self._timeout = timeout
+        verify = self._environ.get("AIRFLOW__CLIENT__SSL_VERIFY", "true").lower() not in (
+            "false", "0", "no")
+        configuration = Configuration(host=self.host, verify_ssl=verify,
+                                      retries=_retry_policy(attempts, backoff))
+        self._retries = configuration.retries
+        self._verify = verify
+        configuration.access_token = self._token()
+        self.api = ApiClient(configuration)
+
+    # -- auth -----------------------------------------------------------------------------------
+
+    def _token(self) -> str | None:
+        if self._environ.get("AIRFLOW_API_TOKEN"):
+            return self._environ["AIRFLOW_API_TOKEN"]
+        user = self._environ.get("AIRFLOW_API_USERNAME")
+        password = self._environ.get("AIRFLOW_API_PASSWORD")
+        if not (user and password):
+            return None
+        import urllib3
+
+        pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED" if self._verify else "CERT_NONE",
+                                   retries=self._retries)
+        url = f"{self.host}/auth/token"
+        try:
+            response = pool.request("POST", url, body=json.dumps(
+                {"username": user, "password": password}),
+                headers={"Content-Type": "application/json"}, timeout=self._timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            raise AirflowApiError(f"cannot reach Airflow at {self.host}: "
+                                  f"{_reason(exc)}") from None
+        if response.status in (401, 403):
+            raise AirflowApiError(f"Airflow at {self.host} refused AIRFLOW_API_USERNAME / "
+                                  "AIRFLOW_API_PASSWORD (HTTP "
+                                  f"{response.status}): check them")
+        if response.status >= 400:
+            raise AirflowApiError(f"Airflow at {self.host} answered HTTP {response.status} to "
+                                  "the token request")
+        try:
+            return json.loads(response.data)["access_token"]
+        except (ValueError, KeyError):
+            raise AirflowApiError(f"Airflow at {self.host} gave no access_token at "
+                                  "/auth/token") from None
+
+    # -- error handling -------------------------------------------------------------------------
+
+    @contextmanager
+    def _call(self, what: str, dag_id: str | None = None) -> Iterator[None]:
+        import urllib3
+        from airflow_client.client.exceptions import ApiException
+
+        try:
+            yield
+        except ApiException as exc:
+            raise AirflowApiError(self._describe(exc, what, dag_id)) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise AirflowApiError(f"cannot reach Airflow at {self.host} ({what}): "
+                                  f"{_reason(exc)}") from None
+
+    def _describe(self, exc: Any, what: str, dag_id: str | None) -> str:
+        status = exc.status
+        if status == 401:
+            which = ("AIRFLOW_API_TOKEN" if self._environ.get("AIRFLOW_API_TOKEN") else
+                     "AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD")
+            return f"Airflow at {self.host} needs valid credentials (HTTP 401): set {which}"
+        detail = _detail(exc.body)
+        if status == 403:
+            which = ("AIRFLOW_API_TOKEN (or its user's permissions)"
+                     if self._environ.get("AIRFLOW_API_TOKEN") else
+                     "the permissions of AIRFLOW_API_USERNAME")
+            return (f"Airflow at {self.host} denied {what} (HTTP 403"
+                    f"{': ' + detail if detail else ''}): check {which}")
+        if status == 404 and dag_id:
+            return f"DAG '{dag_id}' is not (yet) known to Airflow at {self.host}"
+        return f"Airflow at {self.host} answered HTTP {status} to {what}" + (
+            f": {detail}" if detail else "")
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        from airflow_client.client.api.monitor_api import MonitorApi
+
+        with self._call("the health check"):
+            return MonitorApi(self.api).get_health(_request_timeout=self._timeout).to_dict()
+
+    def dag(self, dag_id: str) -> Any:
+        from airflow_client.client.api.dag_api import DAGApi
+
+        with self._call(f"reading DAG '{dag_id}'", dag_id):
+            return DAGApi(self.api).get_dag(dag_id, _request_timeout=self._timeout)
+
+    def dag_source(self, dag_id: str) -> str | None:
+        from airflow_client.client.api.dag_source_api import DagSourceApi
+
+        with self._call(f"reading the source of DAG '{dag_id}'", dag_id):
+            return DagSourceApi(self.api).get_dag_source(
+                dag_id, accept="application/json", _request_timeout=self._timeout).content
+
+    def request_reparse(self, file_token: str) -> None:
+        from airflow_client.client.api.dag_parsing_api import DAGParsingApi
+
+        with self._call("asking for a reparse"):
+            DAGParsingApi(self.api).reparse_dag_file(file_token, _request_timeout=self._timeout)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        from airflow_client.client.api.dag_api import DAGApi
+        from airflow_client.client.models.dag_patch_body import DAGPatchBody
+
+        with self._call(f"{'pausing' if paused else 'unpausing'} DAG '{dag_id}'", dag_id):
+            DAGApi(self.api).patch_dag(dag_id, DAGPatchBody(is_paused=paused),
+                                       update_mask=["is_paused"],
+                                       _request_timeout=self._timeout)
+
+    def trigger(self, dag_id: str, run_id: str) -> str:
+        from airflow_client.client.api.dag_run_api import DagRunApi
+        from airflow_client.client.models.trigger_dag_run_post_body import (
+            TriggerDAGRunPostBody,
+        )
+
+        body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=None)
+        with self._call(f"triggering DAG '{dag_id}'", dag_id):
+            return DagRunApi(self.api).trigger_dag_run(
+                dag_id, body, _request_timeout=self._timeout).dag_run_id
+
+    def progress(self, dag_id: str, run_id: str) -> RunProgress:
+        from airflow_client.client.api.dag_run_api import DagRunApi
+        from airflow_client.client.api.task_instance_api import TaskInstanceApi
+
+        with self._call(f"reading run '{run_id}' of DAG '{dag_id}'", dag_id):
+            run = DagRunApi(self.api).get_dag_run(dag_id, run_id,
+                                                  _request_timeout=self._timeout)
+            instances = TaskInstanceApi(self.api).get_task_instances(
+                dag_id, run_id, limit=1000, _request_timeout=self._timeout).task_instances
+        return RunProgress(
+            state=_value(run.state),
+            tasks={ti.task_id: _value(ti.state) for ti in instances},
+        )
+
+    def log_tail(self, dag_id: str, run_id: str, task_id: str, lines: int = 20) -> list[str]:
+        """The last lines of a task's latest try, or [] when the API has none."""
+        from airflow_client.client.api.task_instance_api import TaskInstanceApi
+
+        api = TaskInstanceApi(self.api)
+        try:
+            with self._call("reading a task log", dag_id):
+                ti = api.get_task_instance(dag_id, run_id, task_id,
+                                           _request_timeout=self._timeout)
+                log = api.get_log(dag_id, run_id, task_id, max(ti.try_number, 1),
+                                  full_content=True, accept="application/json",
+                                  _request_timeout=self._timeout)
+        except AirflowApiError:
+            return []
+        return _log_lines(log.content)[-lines:]
+
+    def generated_dags(self) -> list[DagSummary]:
+        """Every DAG carrying this plugin's tag, with its last run's state."""
+        from airflow_client.client.api.dag_api import DAGApi
+        from airflow_client.client.api.dag_run_api import DagRunApi
+
+        found, offset = [], 0
+        with self._call("listing DAGs"):
+            while True:
+                page = DAGApi(self.api).get_dags(limit=100, offset=offset,
+                                                 _request_timeout=self._timeout)
+                found += [d for d in page.dags if _tag(d, PLUGIN_TAG) is not None]
+                offset += len(page.dags)
+                if not page.dags or offset >= page.total_entries:
+                    break
+            summaries = []
+            for dag in sorted(found, key=lambda d: d.dag_id):
+                runs = DagRunApi(self.api).get_dag_runs(
+                    dag.dag_id, limit=1, order_by=["-run_after"],
+                    _request_timeout=self._timeout).dag_runs
+                summaries.append(DagSummary(
+                    dag_id=dag.dag_id, experiment=_tag(dag, EXPERIMENT_TAG),
+                    paused=bool(dag.is_paused),
+                    last_run_state=_value(runs[0].state) if runs else None,
+                ))
+        return summaries
+
+    def ui_url(self, dag_id: str | None = None, run_id: str | None = None) -> str:
+        return ui_url(self.host, dag_id, run_id)
+
+
+def ui_url(host: str, dag_id: str | None = None, run_id: str | None = None) -> str:
+    """A page of Airflow 3's UI: the home page, a DAG's page, or one of its runs."""
+    host = host.rstrip("/")
+    if dag_id is None:
+        return f"{host}/"
+    url = f"{host}/dags/{quote(dag_id, safe='')}"
+    return f"{url}/runs/{quote(run_id, safe='')}" if run_id else url
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float, interval: float,
+               sleep: Callable[[float], None] = time.sleep,
+               clock: Callable[[], float] = time.monotonic) -> Any:
+    """Call `check` until it returns something truthy; None once `timeout` seconds passed."""
+    deadline = clock() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if clock() >= deadline:
+            return None
+        sleep(interval)
+
+
+def _tag(dag: Any, name: str) -> str | None:
+    for tag in dag.tags or []:
+        key, _, value = tag.name.partition(":")
+        if key == name:
+            return value
+    return None
+
+
+def _value(state: Any) -> str | None:
+    return None if state is None else getattr(state, "value", str(state))
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "unknown host name"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text.splitlines()[0][:200]
+
+
+def _detail(body: Any) -> str:
+    try:
+        detail = json.loads(body).get("detail")
+    except (TypeError, ValueError, AttributeError):
+        return ""
+    if isinstance(detail, str):
+        return detail.splitlines()[0][:200]
+    return json.dumps(detail)[:200] if detail else ""
+
+
+def _log_lines(content: Any) -> list[str]:
+    """Airflow 3 returns a log as structured events (or plain text from older backends)."""
+    content = getattr(content, "actual_instance", content)
+    if isinstance(content, str):
+        return content.splitlines()
+    lines = []
+    for item in content or []:
+        if hasattr(item, "to_dict"):
+            item = item.to_dict()
+        if isinstance(item, dict):
+            text = str(item.get("event") or "")
+            if text.startswith("::"):  # the UI's group markers
+                continue
+            level = item.get("level")
+            lines.append(f"{str(level).upper()}: {text}" if level else text)
+        else:
+            lines.extend(str(item).splitlines())
+    return [line for line in lines if line.strip()]

@@ -1,0 +1,185 @@
+"""Compile, upload, and drive a run on Airflow: what upload-pipeline, schedule and run-once do."""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from kedro_airflow_k8s.airflow_client import (
+    FINISHED_RUN_STATES,
+    AirflowClient,
+    RunProgress,
+    wait_until,
+)
+from kedro_airflow_k8s.compiler import compile_project
+from kedro_airflow_k8s.config import validate_cron
+from kedro_airflow_k8s.dagspec import DagSpec
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
+from kedro_airflow_k8s.render import render_dag
+from kedro_airflow_k8s.upload import upload_dag
+
+PARSE_TIMEOUT_SECONDS = 600.0
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Published:
+    spec: DagSpec
+    text: str
+    location: str
+
+
+def output_location(project: Any, output: str | None) -> str:
+    location = output or project.config.output
+    if not location:
+        raise ConfigError("output: no DAG location: set output in airflow-k8s.yaml or pass -o")
+    return location
+
+
+def airflow_host(project: Any) -> str:
+    host = project.config.host
+    if not host:
+        raise ConfigError("host: no Airflow URL: set host in airflow-k8s.yaml")
+    return host
+
+
+def client_for(project: Any) -> AirflowClient:
+    return AirflowClient(airflow_host(project))
+
+
+def publish(project: Any, output: str | None, *, image: str | None = None,
+            schedule: str | None = None, dag_id: str | None = None, with_sensors: bool = True,
+            notify: Callable[[str], None] = lambda line: None) -> Published:
+    """Compile the project's DAG and put it where Airflow reads DAGs."""
+    if schedule is not None:
+        try:
+            validate_cron(schedule)
+        except ValueError as exc:
+            raise ConfigError(f"--cron-expression: {exc}") from None
+    location = output_location(project, output)
+    spec = compile_project(project, image=image, schedule=schedule, dag_id=dag_id,
+                           with_sensors=with_sensors, notify=notify)
+    text = render_dag(spec)
+    where = upload_dag(text, location, f"{spec.dag_id}.py")
+    return Published(spec=spec, text=text, location=where)
+
+
+def wait_for_version(client: AirflowClient, dag_id: str, text: str,
+                     timeout: float = PARSE_TIMEOUT_SECONDS, interval: float = POLL_SECONDS,
+                     known_before: Any = None) -> None:
+    """Return once Airflow serves exactly `text` as the DAG's source."""
+    if known_before is not None:  # known file: ask for a reparse instead of waiting for a scan
+        client.request_reparse(known_before.file_token)
+
+    def parsed() -> bool:
+        try:
+            return client.dag_source(dag_id) == text
+        except AirflowApiError as exc:
+            if "not (yet) known" in str(exc):
+                return False
+            raise
+
+    if not wait_until(parsed, timeout=timeout, interval=interval):
+        raise AirflowApiError(
+            f"Airflow at {client.host} did not load this version of DAG '{dag_id}' within "
+            f"{timeout:.0f} s: check the DAG processor and the import errors in the UI"
+        )
+
+
+def new_run_id() -> str:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"kedro_airflow_k8s__{now:%Y%m%dT%H%M%SZ}__{secrets.token_hex(3)}"
+
+
+def start_run(client: AirflowClient, published: Published, *,
+              parse_timeout: float = PARSE_TIMEOUT_SECONDS,
+              known_before: Any = None) -> str:
+    """Wait until Airflow has parsed the uploaded version, unpause, trigger; the run id."""
+    dag_id = published.spec.dag_id
+    wait_for_version(client, dag_id, published.text, timeout=parse_timeout,
+                     known_before=known_before)
+    client.set_paused(dag_id, False)
+    return client.trigger(dag_id, new_run_id())
+
+
+def known_dag(client: AirflowClient, dag_id: str) -> Any:
+    """The DAG as Airflow knows it now, or None for a DAG it has not seen."""
+    try:
+        return client.dag(dag_id)
+    except AirflowApiError as exc:
+        if "not (yet) known" in str(exc):
+            return None
+        raise
+
+
+class _Display:
+    """Live progress: a rich bar on a terminal, one plain line per change elsewhere."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.last = ""
+        self.progress: Any = None
+
+    def __enter__(self) -> _Display:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                                     console=Console(file=self.stream), transient=True)
+            self.progress.__enter__()
+            self.bar = self.progress.add_task("tasks done", total=None, detail="")
+        return self
+
+    def show(self, progress: RunProgress) -> None:
+        done = progress.count("success", "skipped", "failed", "upstream_failed", "removed")
+        running = progress.count("running", "queued", "scheduled", "deferred",
+                                 "up_for_retry", "restarting")
+        failed = len(progress.failed_tasks)
+        detail = f"{running} running, {failed} failed, run {progress.state}"
+        if self.live:
+            self.progress.update(self.bar, completed=done, total=len(progress.tasks),
+                                 detail=detail)
+            return
+        line = f"{done}/{len(progress.tasks)} tasks done, {detail}"
+        if line != self.last:
+            print(line, file=self.stream, flush=True)
+            self.last = line
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+
+def follow_run(client: AirflowClient, dag_id: str, run_id: str, *, timeout: float,
+               interval: float = POLL_SECONDS, stream: TextIO | None = None) -> RunProgress:
+    """Show the run's progress until it ends; raise RunFailed unless it succeeded."""
+    stream = stream or sys.stdout
+    deadline = time.monotonic() + timeout
+    with _Display(stream) as display:
+        while True:
+            progress = client.progress(dag_id, run_id)
+            display.show(progress)
+            if progress.state in FINISHED_RUN_STATES or time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+    if progress.state == "success":
+        return progress
+    if progress.state not in FINISHED_RUN_STATES:
+        raise RunFailed(f"run {run_id} of DAG '{dag_id}' had not finished after "
+                        f"{timeout / 60:g} min (state {progress.state})", exit_code=3)
+    failed = [t for t, s in sorted(progress.tasks.items()) if s == "failed"]
+    tail = client.log_tail(dag_id, run_id, failed[0]) if failed else []
+    if tail:
+        print(f"Last lines of the log of {failed[0]}:", file=stream)
+        for line in tail:
+            print(f"  {line}", file=stream)
+    raise RunFailed(f"run {run_id} of DAG '{dag_id}' failed; failed tasks: "
+                    f"{', '.join(failed) or 'none (upstream failures only)'}")

@@ -1,0 +1,181 @@
+"""The shipping commands against a real Airflow 3 (`airflow standalone` on 127.0.0.1).
+
+No Kubernetes cluster exists here, so every pod task of a generated DAG fails fast (no
+kube config): that is the failing run `run-once --wait` must report. A succeeding run is
+followed on a DAG of EmptyOperators written in the test.
+"""
+
+import io
+import json
+import re
+
+import pytest
+import yaml
+
+from kedro_airflow_k8s.airflow_client import AirflowClient
+from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.ship import follow_run, wait_for_version
+from tests.conftest import run_kedro, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def point_at(project, server, run_name, **run_changes):
+    config = yaml.safe_load((project / "conf/base/airflow-k8s.yaml").read_text())
+    config["host"] = server.url
+    config["output"] = str(server.dags)
+    config["run_config"]["run_name"] = run_name
+    config["run_config"].update(run_changes)
+    write_config(project, config)
+
+
+def client(server, **env):
+    return AirflowClient(server.url, environ=env or server.auth_env())
+
+
+def test_upload_then_list_shows_the_dag(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "listed-demo")
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stderr
+    assert (airflow_server.dags / "listed-demo.py").exists()
+    text = (airflow_server.dags / "listed-demo.py").read_text()
+    wait_for_version(client(airflow_server), "listed-demo", text, timeout=120)
+    result = run_kedro(demo_project, "airflow-k8s", "list-pipelines",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "listed-demo" in line)
+    assert row.split() == ["listed-demo", "listed-demo", "yes", "-"]  # experiment: run name
+
+
+def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
+        demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "run-once-demo", description="first version")
+    airflow = client(airflow_server)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stderr
+    first_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
+    assert f"{airflow_server.url}/dags/run-once-demo/runs/" in result.stdout
+
+    point_at(demo_project, airflow_server, "run-once-demo", description="second version")
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "5",
+                       env=airflow_server.auth_env())
+    # no cluster here: the volume's creation fails, every node is upstream_failed
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    second_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
+    assert second_run != first_run
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"Error: run {second_run} of DAG 'run-once-demo' failed; "
+                            "failed tasks: create-data-volume")
+    assert "tasks done" in result.stdout  # plain progress lines: stdout is not a terminal
+
+    source = airflow.dag_source("run-once-demo")
+    assert "second version" in source
+    # the second run ran the version holding the second upload, not a stale parse
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    from airflow_client.client.api.dag_source_api import DagSourceApi
+    used = DagRunApi(airflow.api).get_dag_run("run-once-demo", second_run).dag_versions[-1]
+    used_source = DagSourceApi(airflow.api).get_dag_source(
+        "run-once-demo", version_number=used.version_number, accept="application/json")
+    assert "second version" in used_source.content
+    assert not airflow.dag("run-once-demo").is_paused
+
+
+def test_follow_run_to_success(airflow_server):
+    dag = airflow_server.dags / "quick_success.py"
+    dag.write_text(
+        "import datetime\n"
+        "from airflow.providers.standard.operators.empty import EmptyOperator\n"
+        "from airflow.sdk import DAG\n"
+        "with DAG('quick_success', schedule=None, start_date=datetime.datetime(2024, 1, 1),"
+        " tags=['generated_with_kedro_airflow_k8s:test']):\n"
+        "    EmptyOperator(task_id='a') >> EmptyOperator(task_id='b')\n")
+    airflow = client(airflow_server)
+    wait_for_version(airflow, "quick_success", dag.read_text(), timeout=120)
+    airflow.set_paused("quick_success", False)
+    run_id = airflow.trigger("quick_success", "test-success-1")
+    out = io.StringIO()
+    progress = follow_run(airflow, "quick_success", run_id, timeout=180, interval=1,
+                          stream=out)
+    assert progress.state == "success"
+    assert progress.tasks == {"a": "success", "b": "success"}
+    assert out.getvalue().splitlines()[-1] == "2/2 tasks done, 0 running, 0 failed, run success"
+
+
+def test_follow_run_times_out_with_exit_3(airflow_server):
+    dag = airflow_server.dags / "slow_dag.py"
+    dag.write_text(
+        "import datetime\n"
+        "from airflow.providers.standard.operators.bash import BashOperator\n"
+        "from airflow.sdk import DAG\n"
+        "with DAG('slow_dag', schedule=None, start_date=datetime.datetime(2024, 1, 1)):\n"
+        "    BashOperator(task_id='sleep', bash_command='sleep 60')\n")
+    airflow = client(airflow_server)
+    wait_for_version(airflow, "slow_dag", dag.read_text(), timeout=120)
+    airflow.set_paused("slow_dag", False)
+    run_id = airflow.trigger("slow_dag", "test-slow-1")
+    with pytest.raises(RunFailed) as error:
+        follow_run(airflow, "slow_dag", run_id, timeout=3, interval=1, stream=io.StringIO())
+    assert error.value.exit_code == 3
+    assert "had not finished after 0.05 min" in str(error.value)
+
+
+def test_token_auth_works(airflow_server):
+    airflow = AirflowClient(airflow_server.url,
+                            environ={"AIRFLOW_API_TOKEN": airflow_server.token()})
+    assert airflow.health()["metadatabase"]["status"] == "healthy"
+    assert isinstance(airflow.generated_dags(), list)
+
+
+def test_wrong_password_gives_the_401_line(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "denied-demo")
+    result = run_kedro(demo_project, "airflow-k8s", "list-pipelines",
+                       env={"AIRFLOW_API_USERNAME": airflow_server.username,
+                            "AIRFLOW_API_PASSWORD": "wrong"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"Error: Airflow at {airflow_server.url} refused AIRFLOW_API_USERNAME / "
+        "AIRFLOW_API_PASSWORD (HTTP 401): check them")
+    assert "wrong" not in result.stdout + result.stderr
+
+
+def test_bad_token_names_the_token(airflow_server):
+    airflow = AirflowClient(airflow_server.url, environ={"AIRFLOW_API_TOKEN": "not-a-jwt"})
+    with pytest.raises(AirflowApiError) as error:
+        airflow.generated_dags()
+    # Airflow 3 answers an unreadable JWT with 403, not 401
+    assert str(error.value).startswith(f"Airflow at {airflow_server.url} denied listing DAGs "
+                                       "(HTTP 403")
+    assert str(error.value).endswith("check AIRFLOW_API_TOKEN (or its user's permissions)")
+    assert "not-a-jwt" not in str(error.value)
+
+
+def test_no_credentials_gives_the_401_line(airflow_server):
+    airflow = AirflowClient(airflow_server.url, environ={})
+    with pytest.raises(AirflowApiError) as error:
+        airflow.generated_dags()
+    assert str(error.value) == (
+        f"Airflow at {airflow_server.url} needs valid credentials (HTTP 401): set "
+        "AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD")
+
+
+def test_unknown_dag_is_named(airflow_server):
+    with pytest.raises(AirflowApiError) as error:
+        client(airflow_server).dag("no-such-dag")
+    assert str(error.value) == (f"DAG 'no-such-dag' is not (yet) known to Airflow at "
+                                f"{airflow_server.url}")
+
+
+def test_schedule_sets_the_cron(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "scheduled-demo")
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "0 3 * * *",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stderr
+    text = (airflow_server.dags / "scheduled-demo.py").read_text()
+    assert "schedule='0 3 * * *'," in text
+    airflow = client(airflow_server)
+    wait_for_version(airflow, "scheduled-demo", text, timeout=120)
+    assert airflow.dag("scheduled-demo").timetable_summary == "0 3 * * *"
+    json.dumps(airflow.health())  # the server is still answering
