@@ -1,0 +1,111 @@
+"""Uploads to S3 (a moto server), GCS (gcp-storage-emulator) and local directories."""
+
+import os
+import sys
+import threading
+
+import pytest
+
+from kedro_airflow_k8s.errors import OutputError, UploadError
+from kedro_airflow_k8s.upload import upload_dag
+from tests.conftest import run_kedro, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def set_output(project, output):
+    import yaml
+
+    config = yaml.safe_load((project / "conf/base/airflow-k8s.yaml").read_text())
+    config["output"] = output
+    write_config(project, config)
+
+
+def test_upload_pipeline_to_s3(demo_project, s3_server):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_server["AWS_ENDPOINT_URL"],
+                      aws_access_key_id="testing", aws_secret_access_key="testing",
+                      region_name="us-east-1")
+    s3.create_bucket(Bucket="airflow-dags")
+    set_output(demo_project, "s3://airflow-dags/team/dags")
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline", env=s3_server)
+    assert result.returncode == 0, result.stderr
+    assert "Uploaded s3://airflow-dags/team/dags/demo.py (10 tasks)." in result.stdout
+    body = s3.get_object(Bucket="airflow-dags", Key="team/dags/demo.py")["Body"].read()
+    local = run_kedro(demo_project, "airflow-k8s", "compile", "-o", "local-copy")
+    assert local.returncode == 0
+    assert body == (demo_project / "local-copy" / "demo.py").read_bytes()
+
+
+def test_upload_to_a_missing_bucket_is_one_line(demo_project, s3_server):
+    set_output(demo_project, "s3://no-such-bucket/dags")
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline", env=s3_server)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "Error: cannot upload to s3://no-such-bucket/dags/demo.py: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_upload_pipeline_to_gcs(demo_project, gcs_server):
+    set_output(demo_project, "gs://dags-bucket/dags")
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline", env=gcs_server)
+    assert result.returncode == 0, result.stderr
+    os.environ.update(gcs_server)
+    try:
+        import gcsfs
+
+        fs = gcsfs.GCSFileSystem(token="anon", skip_instance_cache=True)
+        text = fs.cat_file("dags-bucket/dags/demo.py").decode()
+    finally:
+        for key in gcs_server:
+            os.environ.pop(key)
+    assert text.startswith('"""Kedro pipeline') and "dag_id='demo'" in text
+
+
+def test_missing_extra_names_the_pip_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if the 'aws' extra were not installed
+    registry = sys.modules["fsspec.registry"]  # the module: fsspec.registry is a mapping
+    for protocol in ("s3", "s3a"):
+        monkeypatch.delitem(registry._registry, protocol, raising=False)
+    with pytest.raises(UploadError) as error:
+        upload_dag("x = 1\n", "s3://bucket/dags", "demo.py")
+    assert str(error.value) == ("--output s3://bucket/dags: s3:// needs the 'aws' extra: run "
+                                "pip install 'kedro-airflow-k8s[aws]'")
+
+
+def test_local_upload_is_atomic(tmp_path):
+    """A reader polling the file only ever sees one whole version or the other."""
+    versions = ["# old\n" + "a = 1\n" * 200_000, "# new\n" + "b = 2\n" * 300_000]
+    upload_dag(versions[0], str(tmp_path), "demo.py")
+    seen, stop = set(), threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            seen.add((tmp_path / "demo.py").read_text())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for i in range(20):
+        upload_dag(versions[i % 2], str(tmp_path), "demo.py")
+    stop.set()
+    thread.join()
+    assert seen <= set(versions)
+    assert len(seen) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["demo.py"]  # no temporary file left
+
+
+def test_failed_local_upload_keeps_the_previous_dag(tmp_path, monkeypatch):
+    upload_dag("previous = True\n", str(tmp_path), "demo.py")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OutputError) as error:
+        upload_dag("new = True\n", str(tmp_path), "demo.py")
+    assert str(error.value) == (f"cannot write {tmp_path / 'demo.py'}: "
+                                "No space left on device")
+    assert (tmp_path / "demo.py").read_text() == "previous = True\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["demo.py"]
