@@ -164,5 +164,8 @@ def gcs_server():
     port = free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket="dags-bucket")
     server.start()
-    yield {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
+    # NO_GCE_CHECK: google-auth skips probing a metadata server that does not exist here;
+    # the emulator speaks no gRPC, so gcsfs must not ask it for the bucket type that way
+    yield {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}", "NO_GCE_CHECK": "True",
+           "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
     server.stop()
