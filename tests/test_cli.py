@@ -154,3 +154,14 @@ def test_schedule_rejects_a_bad_cron_before_writing(demo_project, tmp_path):
     assert_one_line_error(result, 2, "--cron-expression: expected a cron expression or a "
                                      "preset like @daily, got 'every day'")
     assert not (tmp_path / "out").exists()
+
+
+def test_airflow_down_is_one_line_and_exit_1(demo_project):
+    from tests.conftest import free_port
+
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["host"] = f"http://127.0.0.1:{free_port()}"
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "list-pipelines")
+    assert_one_line_error(result, 1, f"cannot reach Airflow at {config['host']} (listing "
+                                     "DAGs): connection refused")

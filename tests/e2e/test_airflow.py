@@ -102,6 +102,10 @@ def test_follow_run_to_success(airflow_server):
     assert progress.state == "success"
     assert progress.tasks == {"a": "success", "b": "success"}
     assert out.getvalue().splitlines()[-1] == "2/2 tasks done, 0 running, 0 failed, run success"
+    # a DAG with the plugin's tag but no experiment tag is listed, not a crash
+    listed = {d.dag_id: d for d in airflow.generated_dags()}
+    assert listed["quick_success"].experiment is None
+    assert listed["quick_success"].last_run_state == "success"
 
 
 def test_follow_run_times_out_with_exit_3(airflow_server):
