@@ -83,19 +83,25 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert not airflow.dag("run-once-demo").is_paused
 
 
-def test_follow_run_to_success(airflow_server):
-    dag = airflow_server.dags / "quick_success.py"
+def trigger_hand_written(server, dag_id, imports, tasks, tags=()):
+    """Write a small DAG into Airflow's folder, wait until it is loaded, start one run."""
+    dag = server.dags / f"{dag_id}.py"
     dag.write_text(
-        "import datetime\n"
-        "from airflow.providers.standard.operators.empty import EmptyOperator\n"
-        "from airflow.sdk import DAG\n"
-        "with DAG('quick_success', schedule=None, start_date=datetime.datetime(2024, 1, 1),"
-        " tags=['generated_with_kedro_airflow_k8s:test']):\n"
-        "    EmptyOperator(task_id='a') >> EmptyOperator(task_id='b')\n")
-    airflow = client(airflow_server)
-    wait_for_version(airflow, "quick_success", dag.read_text(), timeout=120)
-    airflow.set_paused("quick_success", False)
-    run_id = airflow.trigger("quick_success", "test-success-1")
+        f"import datetime\n{imports}\nfrom airflow.sdk import DAG\n"
+        f"with DAG({dag_id!r}, schedule=None, start_date=datetime.datetime(2024, 1, 1), "
+        f"tags={list(tags)!r}):\n    {tasks}\n")
+    airflow = client(server)
+    wait_for_version(airflow, dag_id, dag.read_text(), timeout=120)
+    airflow.set_paused(dag_id, False)
+    return airflow, airflow.trigger(dag_id, f"test-{dag_id}-1")
+
+
+def test_follow_run_to_success(airflow_server):
+    airflow, run_id = trigger_hand_written(
+        airflow_server, "quick_success",
+        "from airflow.providers.standard.operators.empty import EmptyOperator",
+        "EmptyOperator(task_id='a') >> EmptyOperator(task_id='b')",
+        tags=["generated_with_kedro_airflow_k8s:test"])
     out = io.StringIO()
     progress = follow_run(airflow, "quick_success", run_id, timeout=180, interval=1,
                           stream=out)
@@ -109,17 +115,10 @@ def test_follow_run_to_success(airflow_server):
 
 
 def test_follow_run_times_out_with_exit_3(airflow_server):
-    dag = airflow_server.dags / "slow_dag.py"
-    dag.write_text(
-        "import datetime\n"
-        "from airflow.providers.standard.operators.bash import BashOperator\n"
-        "from airflow.sdk import DAG\n"
-        "with DAG('slow_dag', schedule=None, start_date=datetime.datetime(2024, 1, 1)):\n"
-        "    BashOperator(task_id='sleep', bash_command='sleep 60')\n")
-    airflow = client(airflow_server)
-    wait_for_version(airflow, "slow_dag", dag.read_text(), timeout=120)
-    airflow.set_paused("slow_dag", False)
-    run_id = airflow.trigger("slow_dag", "test-slow-1")
+    airflow, run_id = trigger_hand_written(
+        airflow_server, "slow_dag",
+        "from airflow.providers.standard.operators.bash import BashOperator",
+        "BashOperator(task_id='sleep', bash_command='sleep 60')")
     with pytest.raises(RunFailed) as error:
         follow_run(airflow, "slow_dag", run_id, timeout=3, interval=1, stream=io.StringIO())
     assert error.value.exit_code == 3
