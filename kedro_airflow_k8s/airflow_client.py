@@ -7,6 +7,7 @@ appear in messages. Connection failures, timeouts and 5xx answers are retried wi
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
@@ -186,7 +187,9 @@ class AirflowClient:
             TriggerDAGRunPostBody,
         )
 
-        body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=None)
+        # a logical date, as a scheduled run has: macro params such as ds need one
+        now = datetime.datetime.now(datetime.timezone.utc)
+        body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=now)
         with self._call(f"triggering DAG '{dag_id}'", dag_id):
             return DagRunApi(self.api).trigger_dag_run(
                 dag_id, body, _request_timeout=self._timeout).dag_run_id

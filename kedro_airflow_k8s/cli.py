@@ -40,6 +40,28 @@ def _project_path() -> Path:
     return Path(found)
 
 
+_EXECUTION = click.option(
+    "--execution", type=click.Choice(["kubernetes", "local"]), default=None,
+    help="kubernetes: a pod per task; local: a subprocess on the Airflow worker "
+         "[default: run_config.execution].")
+_NO_GROUP = click.option(
+    "--no-group-memory", "no_group_memory", is_flag=True, default=False,
+    help="Refuse MemoryDatasets between nodes instead of running such nodes in one task.")
+
+
+def _grouping(no_group_memory: bool) -> bool | None:
+    return False if no_group_memory else None
+
+
+_OUTPUT = click.option("-o", "--output", default=None,
+                       help="Where Airflow reads DAG files: a directory, gs://... or s3://... "
+                            "[default: output from airflow-k8s.yaml].")
+_IMAGE = click.option("--image", default=None,
+                      help="Image for the pods [default: run_config.image].")
+_DAG_NAME = click.option("-d", "--dag-name", default=None,
+                         help="DAG id [default: run_config.run_name].")
+
+
 @click.group(name="AirflowK8s")
 def commands() -> None:
     """Kedro project commands of kedro-airflow-k8s."""
@@ -64,14 +86,18 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str) -> None:
 @click.option("-o", "--output", default="dags", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory the DAG file is written to.")
+@_EXECUTION
+@_NO_GROUP
 @click.pass_obj
 @_one_line_errors
-def compile(project: Any, image: str | None, output: Path) -> None:  # noqa: A001
+def compile(project: Any, image: str | None, output: Path, execution: str | None,  # noqa: A001
+            no_group_memory: bool) -> None:
     """Write the pipeline's DAG to OUTPUT/<dag_id>.py."""
     from kedro_airflow_k8s.compiler import compile_project
     from kedro_airflow_k8s.render import write_dag
 
-    spec = compile_project(project, image=image, notify=click.echo)
+    spec = compile_project(project, image=image, execution=execution,
+                           group_memory=_grouping(no_group_memory), notify=click.echo)
     path = write_dag(spec, output)
     click.echo(f"Wrote {path} ({len(spec.tasks)} tasks).")
 
@@ -94,25 +120,20 @@ def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
         click.echo(f"Wrote {path}")
 
 
-_OUTPUT = click.option("-o", "--output", default=None,
-                       help="Where Airflow reads DAG files: a directory, gs://... or s3://... "
-                            "[default: output from airflow-k8s.yaml].")
-_IMAGE = click.option("--image", default=None,
-                      help="Image for the pods [default: run_config.image].")
-_DAG_NAME = click.option("-d", "--dag-name", default=None,
-                         help="DAG id [default: run_config.run_name].")
-
-
 @airflow_k8s.command(name="upload-pipeline")
 @_OUTPUT
 @_IMAGE
+@_EXECUTION
+@_NO_GROUP
 @click.pass_obj
 @_one_line_errors
-def upload_pipeline(project: Any, output: str | None, image: str | None) -> None:
+def upload_pipeline(project: Any, output: str | None, image: str | None,
+                    execution: str | None, no_group_memory: bool) -> None:
     """Compile the DAG and upload it where Airflow reads DAGs (no schedule)."""
     from kedro_airflow_k8s.ship import publish
 
-    published = publish(project, output, image=image, notify=click.echo)
+    published = publish(project, output, image=image, execution=execution,
+                        group_memory=_grouping(no_group_memory), notify=click.echo)
     click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
 
 
@@ -122,15 +143,19 @@ def upload_pipeline(project: Any, output: str | None, image: str | None) -> None
               help="Schedule [default: run_config.cron_expression].")
 @_DAG_NAME
 @_IMAGE
+@_EXECUTION
+@_NO_GROUP
 @click.pass_obj
 @_one_line_errors
 def schedule(project: Any, output: str | None, cron_expression: str | None,
-             dag_name: str | None, image: str | None) -> None:
+             dag_name: str | None, image: str | None, execution: str | None,
+             no_group_memory: bool) -> None:
     """Upload the DAG with a schedule."""
     from kedro_airflow_k8s.ship import publish
 
     cron = cron_expression or project.config.run_config.cron_expression
     published = publish(project, output, image=image, schedule=cron, dag_id=dag_name,
+                        execution=execution, group_memory=_grouping(no_group_memory),
                         notify=click.echo)
     click.echo(f"Uploaded {published.location}, scheduled {cron}.")
 
@@ -142,10 +167,13 @@ def schedule(project: Any, output: str | None, cron_expression: str | None,
 @click.option("--wait", is_flag=True, help="Follow the run and exit 0 only if it succeeds.")
 @click.option("--timeout", "timeout_minutes", type=click.FloatRange(min=0, min_open=True),
               default=60.0, show_default=True, help="Minutes --wait follows the run.")
+@_EXECUTION
+@_NO_GROUP
 @click.pass_obj
 @_one_line_errors
 def run_once(project: Any, output: str | None, dag_name: str | None, image: str | None,
-             wait: bool, timeout_minutes: float) -> None:
+             wait: bool, timeout_minutes: float, execution: str | None,
+             no_group_memory: bool) -> None:
     """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
     from kedro_airflow_k8s.ship import client_for, follow_run, known_dag, publish, start_run
 
@@ -153,6 +181,7 @@ def run_once(project: Any, output: str | None, dag_name: str | None, image: str 
     dag_id = dag_name or project.config.run_config.run_name or project.package_name
     before = known_dag(client, dag_id)
     published = publish(project, output, image=image, dag_id=dag_name, with_sensors=False,
+                        execution=execution, group_memory=_grouping(no_group_memory),
                         notify=click.echo)
     click.echo(f"Uploaded {published.location}; waiting for Airflow to load it.")
     run_id = start_run(client, published, known_before=before)

@@ -9,6 +9,7 @@ import shlex
 import string
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from slugify import slugify
@@ -18,9 +19,10 @@ from kedro_airflow_k8s.config import PluginConfig, ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
     DagSpec,
     GroupSpec,
+    LocalCommand,
+    LocalDefaults,
     PodDefaults,
     PodSpec,
-    ResourceSpec,
     SecretSpec,
     SensorSpec,
     SlackNotifierSpec,
@@ -29,13 +31,10 @@ from kedro_airflow_k8s.dagspec import (
     VolumeSpec,
 )
 from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
+from kedro_airflow_k8s.profiles import group_profile, group_template, resource_spec
 
 DEFAULT_START_DATE = datetime.date(2024, 1, 1)
-DEFAULT_PROFILE = "__default__"
-# Kedro 1.x allows only [\w.-] in tags, so `resources.huge`; the original `resources:huge`
-# is still read for projects whose Kedro accepts it.
-RESOURCES_TAG = ("resources.", "resources:")
-TEMPLATE_TAG = ("k8s_template.", "k8s_template:")
 LABEL_PREFIX = "kedro-airflow-k8s/"
 VOLUME_NAME_FILTER = "kedro_volume_name"
 INIT_MOUNT_PATH = "/mnt/kedro-data"
@@ -93,39 +92,6 @@ def _unique_ids(wanted: dict[str, str], taken: Iterable[str]) -> dict[str, str]:
     return result
 
 
-def _tag_value(node: Any, prefixes: tuple[str, ...]) -> str | None:
-    values = sorted(tag[len(p):] for tag in node.tags for p in prefixes if tag.startswith(p))
-    if len(values) > 1:
-        raise CompileError(f"node '{node.name}': more than one {prefixes[0]}<name> tag: {values}")
-    return values[0] if values else None
-
-
-def _pick(node: Any, prefixes: tuple[str, ...], known: dict[str, Any], key: str) -> str | None:
-    name = _tag_value(node, prefixes)
-    if name is None:
-        return DEFAULT_PROFILE if DEFAULT_PROFILE in known else None
-    if name not in known:
-        options = ", ".join(sorted(known)) or "none configured"
-        raise CompileError(
-            f"node '{node.name}': tag '{prefixes[0]}{name}' names no run_config.{key} entry "
-            f"(known: {options})"
-        )
-    return name
-
-
-def _resource_spec(name: str, profile: ResourceProfile) -> ResourceSpec:
-    def amounts(source: Any) -> dict[str, str]:
-        return {k: v for k, v in source.model_dump().items() if v is not None}
-
-    return ResourceSpec(
-        name=name,
-        requests=amounts(profile.requests),
-        limits=amounts(profile.limits),
-        node_selector=dict(profile.node_selectors),
-        tolerations=[t.model_dump(exclude_none=True) for t in profile.tolerations],
-    )
-
-
 def _slack_text(template: str) -> str:
     """Turn `{task}`-style placeholders into Airflow Jinja; other text stays literal."""
     parts = []
@@ -147,17 +113,18 @@ def _check_node_names(nodes: list[Any]) -> None:
             )
 
 
-def _check_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
-    crossing = set()
-    for child, parents in pipeline.node_dependencies.items():
-        for parent in parents:
-            crossing.update(set(parent.outputs) & set(child.inputs))
-    in_memory = sorted(name for name in crossing if not is_persisted(name))
+def _refuse_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
+    in_memory = sorted({d for names in memory_edges(pipeline, is_persisted).values()
+                        for d in names})
     if in_memory:
         raise CompileError(
-            f"datasets {', '.join(in_memory)} pass between nodes that run in separate pods "
-            "but are not persisted (MemoryDatasets): add them to catalog.yml"
+            f"datasets {', '.join(in_memory)} pass between nodes that run in separate tasks "
+            "but are not persisted (MemoryDatasets): add them to catalog.yml, or let "
+            "run_config.group_memory_nodes run those nodes in one task"
         )
+
+
+def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
     missing = sorted(name for name in pipeline.inputs() if not is_persisted(name))
     if missing:
         raise CompileError(
@@ -166,10 +133,11 @@ def _check_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> N
         )
 
 
-def _params_argument(run: RunConfig) -> list[str]:
+def _params_value(run: RunConfig) -> str | None:
+    """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time."""
     pairs = [f"{name}={{{{ {name} }}}}" for name in run.macro_params]
     pairs += [f"{name}={{{{ var.value.get('{name}') }}}}" for name in run.variables_params]
-    return ["--params", ",".join(pairs)] if pairs else []
+    return ",".join(pairs) or None
 
 
 def _dag_id(config: PluginConfig, project: str, override: str | None) -> str:
@@ -219,17 +187,48 @@ def compile_dag(
     schedule: str | None = None,
     with_sensors: bool = True,
     dag_id: str | None = None,
+    execution: str | None = None,
+    group_memory: bool | None = None,
+    project_path: str | None = None,
+    python: str | None = None,
+    notify: Callable[[str], None] = lambda line: None,
 ) -> DagSpec:
-    """Build the model of the DAG that runs `pipeline`, one pod per node."""
+    """Build the model of the DAG that runs `pipeline`: one task per node or node group."""
     run = config.run_config
     dag_id = _dag_id(config, project, dag_id)
-    _check_memory_edges(pipeline, is_persisted)
+    execution = execution or run.execution
+    nodes = {node.name: node for node in pipeline.nodes}
+    _check_node_names(list(nodes.values()))
+    _check_inputs(pipeline, is_persisted)
+    if run.group_memory_nodes if group_memory is None else group_memory:
+        node_groups = group_nodes(pipeline, is_persisted)
+    else:
+        _refuse_memory_edges(pipeline, is_persisted)
+        node_groups = [NodeGroup((name,)) for name in nodes]
+    for group in node_groups:
+        if len(group.nodes) > 1:
+            widened = f"; {', '.join(group.widened)} joined to keep the DAG acyclic" \
+                if group.widened else ""
+            notify(f"One task runs {', '.join(group.nodes)} (MemoryDatasets "
+                   f"{', '.join(group.memory_datasets)}{widened}).")
     identity = {
         "app.kubernetes.io/managed-by": "kedro-airflow-k8s",
         f"{LABEL_PREFIX}project": k8s_label(project),
         f"{LABEL_PREFIX}dag": k8s_label(dag_id),
     }
-    volume = _volume(run, dag_id, identity)
+    local = None
+    if execution == "local":
+        notify("Note: local execution runs each task as a subprocess on the Airflow worker; "
+               "the volume, pod templates, resources and secrets are left out.")
+        interpreter = run.local.python or python or "python"
+        command = shlex.join([interpreter, "-m", "kedro", "run", "--env", env, "--pipeline",
+                              pipeline_name]) + ' --nodes "$KEDRO_NODES"'
+        if _params_value(run):
+            command += ' --params "$KEDRO_PARAMS"'
+        local = LocalDefaults(project_path=run.local.project_path or project_path or ".",
+                              python=interpreter, env_vars=dict(sorted(run.env_vars.items())),
+                              bash_command=command)
+    volume = _volume(run, dag_id, identity) if execution == "kubernetes" else None
     defaults = PodDefaults(
         namespace=run.namespace,
         image=image or run.image,
@@ -243,63 +242,61 @@ def compile_dag(
         volume=volume,
     )
 
-    nodes = sorted(pipeline.nodes, key=lambda n: n.name)
-    _check_node_names(nodes)
-    groups = _groups(nodes)
-    group_of = {node.name: _group_id(node, groups) for node in nodes}
-    wanted = {node.name: airflow_id(node.name.rsplit(".", 1)[-1] if node.namespace
-                                    else node.name) for node in nodes}
-    # ids must be unique within their group; reserved ids live at the top level
-    local_ids: dict[str, str] = {}
-    by_group: dict[str | None, dict[str, str]] = defaultdict(dict)
-    for name, wanted_id in wanted.items():
-        by_group[group_of[name]][name] = wanted_id
-    for group, members in by_group.items():
-        taken = set(RESERVED_IDS.values()) if group is None else set()
-        if group is None:
-            taken |= {g.local_id for g in groups.values() if g.parent is None}
-        else:
-            taken |= {g.local_id for g in groups.values() if g.parent == group}
-        local_ids.update(_unique_ids(members, taken))
+    members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
+    why = {group.nodes[0]: group for group in node_groups}
+    namespaces = {key: _common_namespace(group) for key, group in members.items()}
+    task_groups = _groups(sorted(ns for ns in namespaces.values() if ns))
+    group_of = {key: task_groups[ns].group_id if ns else None for key, ns in namespaces.items()}
+    local_ids = _local_ids(members, namespaces, group_of, task_groups)
 
     base_args = ["run", "--env", env, "--pipeline", pipeline_name]
-    params = _params_argument(run)
+    params = _params_value(run)
     tasks: list[TaskSpec] = []
     node_task: dict[str, str] = {}
-    for node in nodes:
-        group = group_of[node.name]
-        local_id = local_ids[node.name]
-        task_id = f"{group}.{local_id}" if group else local_id
-        node_task[node.name] = task_id
-        template = _pick(node, TEMPLATE_TAG, run.kubernetes_pod_templates,
-                         "kubernetes_pod_templates")
-        profile = _pick(node, RESOURCES_TAG, run.resources, "resources")
-        chosen = run.resources[profile] if profile else ResourceProfile()
-        # identity labels last: plugin settings win over the profile's
-        labels = {**chosen.labels, **identity, f"{LABEL_PREFIX}task": k8s_label(task_id)}
-        annotations: dict[str, str | Verbatim] = {
-            **chosen.annotations, f"{LABEL_PREFIX}nodes": Verbatim(node.name)}
-        pod = PodSpec(
-            cmds=["kedro"],
-            arguments=[*base_args, "--nodes", Verbatim(node.name), *params],
-            labels=labels,
-            annotations=annotations,
-            resources=profile,
-            pod_template=template,
-            image=(run.kubernetes_pod_templates[template].image if template else None),
-        )
-        tasks.append(TaskSpec(
-            task_id=task_id, local_id=local_id, group=group, kind="node",
-            node_names=[node.name], pod=pod, doc=f"Kedro node `{node.name}`",
-        ))
+    profiles: dict[str, ResourceProfile] = {}
+    for key, group_nodes_ in members.items():
+        names = [node.name for node in group_nodes_]
+        group = group_of[key]
+        task_id = f"{group}.{local_ids[key]}" if group else local_ids[key]
+        node_task.update(dict.fromkeys(names, task_id))
+        doc = (f"Kedro node `{names[0]}`" if len(names) == 1 else
+               "Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
+               f", joined by MemoryDatasets {', '.join(why[key].memory_datasets)}")
+        task = TaskSpec(task_id=task_id, local_id=local_ids[key], group=group, kind="node",
+                        node_names=names, doc=doc)
+        if local:
+            task = replace(task, local=_local_command(local, names, params))
+        else:
+            profile_name, profile = group_profile(group_nodes_, run)
+            if profile_name:
+                profiles[profile_name] = profile
+            template = group_template(group_nodes_, run)
+            # identity labels last: plugin settings win over the profile's
+            labels = {**profile.labels, **identity, f"{LABEL_PREFIX}task": k8s_label(task_id)}
+            annotations: dict[str, str | Verbatim] = {
+                **profile.annotations, f"{LABEL_PREFIX}nodes": Verbatim(",".join(names))}
+            task = replace(task, pod=PodSpec(
+                cmds=["kedro"],
+                arguments=[*base_args, "--nodes", Verbatim(",".join(names)),
+                           *(["--params", params] if params else [])],
+                labels=labels,
+                annotations=annotations,
+                resources=profile_name,
+                pod_template=template,
+                image=(run.kubernetes_pod_templates[template].image if template else None),
+            ))
+        tasks.append(task)
 
-    upstream: dict[str, list[str]] = {}
+    upstream_sets: dict[str, set[str]] = defaultdict(set)
     for child, parents in pipeline.node_dependencies.items():
-        if parents:
-            upstream[node_task[child.name]] = sorted(node_task[p.name] for p in parents)
-    roots = [node_task[n.name] for n in nodes if node_task[n.name] not in upstream]
+        for parent in parents:
+            if node_task[parent.name] != node_task[child.name]:
+                upstream_sets[node_task[child.name]].add(node_task[parent.name])
+    upstream = {task: sorted(parents) for task, parents in upstream_sets.items()}
+    node_tasks = sorted(set(node_task.values()))
+    roots = [t for t in node_tasks if t not in upstream]
     has_children = {p for parents in upstream.values() for p in parents}
-    leaves = [t for t in node_task.values() if t not in has_children]
+    leaves = [t for t in node_tasks if t not in has_children]
 
     first = roots
     if volume:
@@ -324,14 +321,14 @@ def compile_dag(
         project=project,
         pipeline=pipeline_name,
         env=env,
+        execution=execution,
         pod_defaults=defaults,
-        resources={name: _resource_spec(name, run.resources[name])
-                   for name in sorted({t.pod.resources for t in tasks if t.pod and
-                                       t.pod.resources})},
+        local=local,
+        resources={name: resource_spec(name, profiles[name]) for name in sorted(profiles)},
         pod_templates={name: run.kubernetes_pod_templates[name].template
                        for name in sorted({t.pod.pod_template for t in tasks if t.pod and
                                            t.pod.pod_template})},
-        groups=sorted(groups.values(), key=lambda g: g.group_id),
+        groups=sorted(task_groups.values(), key=lambda g: g.group_id),
         tasks=sorted(tasks, key=lambda t: t.task_id),
         upstream=dict(sorted(upstream.items())),
         failure_notifiers=[SlackNotifierSpec(h.connection_id, _slack_text(h.message_template))
@@ -340,13 +337,49 @@ def compile_dag(
     )
 
 
-def _groups(nodes: list[Any]) -> dict[str, GroupSpec]:
+def _local_command(local: LocalDefaults, names: list[str], params: str | None) -> LocalCommand:
+    """Node names and params travel in the environment: no quoting, no Jinja on names."""
+    env: dict[str, str | Verbatim] = {**local.env_vars, "KEDRO_NODES": Verbatim(",".join(names))}
+    if params:
+        env["KEDRO_PARAMS"] = params
+    return LocalCommand(env=env)
+
+
+def _common_namespace(nodes: list[Any]) -> str | None:
+    parts = [node.namespace.split(".") if node.namespace else [] for node in nodes]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) > 1:
+            break
+        common.append(level[0])
+    return ".".join(common) or None
+
+
+def _local_ids(members: dict[str, list[Any]], namespaces: dict[str, str | None],
+               group_of: dict[str, str | None], task_groups: dict[str, GroupSpec],
+               ) -> dict[str, str]:
+    """Task ids inside their TaskGroup: readable, unique, never a plugin task's id."""
+    wanted: dict[str | None, dict[str, str]] = defaultdict(dict)
+    for key, nodes in members.items():
+        prefix = f"{namespaces[key]}." if namespaces[key] else ""
+        short = [airflow_id(node.name.removeprefix(prefix)) for node in nodes]
+        joined = "__".join(short)
+        wanted[group_of[key]][key] = joined if len(short) == 1 or len(joined) <= 60 else \
+            f"{short[0]}__and_{len(short) - 1}_more"
+    local_ids: dict[str, str] = {}
+    for group, ids in wanted.items():
+        taken = {g.local_id for g in task_groups.values() if g.parent == group}
+        if group is None:
+            taken |= set(RESERVED_IDS.values())
+        local_ids.update(_unique_ids(ids, taken))
+    return local_ids
+
+
+def _groups(namespaces: list[str]) -> dict[str, GroupSpec]:
     """One TaskGroup per Kedro namespace level, keyed by namespace."""
     groups: dict[str, GroupSpec] = {}
-    for node in nodes:
-        if not node.namespace:
-            continue
-        parts = node.namespace.split(".")
+    for namespace_ in namespaces:
+        parts = namespace_.split(".")
         for depth in range(1, len(parts) + 1):
             namespace = ".".join(parts[:depth])
             if namespace in groups:
@@ -366,10 +399,6 @@ def _groups(nodes: list[Any]) -> dict[str, GroupSpec]:
                 f"'{group.group_id}'; rename one"
             )
     return groups
-
-
-def _group_id(node: Any, groups: dict[str, GroupSpec]) -> str | None:
-    return groups[node.namespace].group_id if node.namespace else None
 
 
 def _volume_tasks(
@@ -439,9 +468,13 @@ def compile_project(
     schedule: str | None = None,
     with_sensors: bool = True,
     dag_id: str | None = None,
+    execution: str | None = None,
+    group_memory: bool | None = None,
     notify: Callable[[str], None] = lambda line: None,
 ) -> DagSpec:
     """Compile a `context.KedroProject`: its pipeline, config, catalog and git commit."""
+    import sys
+
     config = project.config
     if config.run_config.spark is not None:
         notify("Note: run_config.spark is validated, but this version runs Spark nodes as "
@@ -461,4 +494,9 @@ def compile_project(
         schedule=schedule,
         with_sensors=with_sensors,
         dag_id=dag_id,
+        execution=execution,
+        group_memory=group_memory,
+        project_path=str(project.path.resolve()),
+        python=sys.executable,
+        notify=notify,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from decimal import Decimal
 from typing import Any, Literal
 
 import yaml
@@ -41,6 +42,23 @@ SLACK_PLACEHOLDERS = ("task", "dag", "execution_time", "url")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+_SUFFIXES = {suffix: Decimal(factor) for suffix, factor in {
+    "": "1", "n": "1e-9", "u": "1e-6", "m": "1e-3", "k": "1e3", "M": "1e6", "G": "1e9",
+    "T": "1e12", "P": "1e15", "E": "1e18", "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
+    "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}.items()}
+
+
+def quantity_value(text: str) -> Decimal:
+    """The number a Kubernetes quantity stands for ("500m" -> 0.5, "1Gi" -> 1073741824)."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise ValueError(f"expected a Kubernetes quantity, got {text!r}")
+    number, suffix = text[:match.start(3)] if match.group(3) else text, match.group(3) or ""
+    if suffix[:1] in ("e", "E") and suffix not in _SUFFIXES:
+        return Decimal(text)
+    return Decimal(number) * _SUFFIXES[suffix]
 
 
 def _quantity(value: Any) -> str | None:
@@ -226,6 +244,17 @@ class SparkConfig(_Model):
     )
 
 
+class LocalConfig(_Model):
+    project_path: str | None = Field(
+        None, description="Project directory on the Airflow worker (local execution); "
+        "default: where compile ran."
+    )
+    python: str | None = Field(
+        None, description="Python with the project installed, on the Airflow worker (local "
+        "execution); default: the one compile ran with."
+    )
+
+
 class RunConfig(_Model):
     image: str = Field(min_length=1, description="Image the node pods run (the project's image).")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
@@ -287,6 +316,17 @@ class RunConfig(_Model):
     spark: SparkConfig | None = Field(None, description="Spark clusters for Spark nodes.")
     env_vars: dict[str, str] = Field(
         default_factory=dict, description="Environment variables set in every node pod."
+    )
+    execution: Literal["kubernetes", "local"] = Field(
+        "kubernetes", description="kubernetes: a pod per task; local: a subprocess on the "
+        "Airflow worker (no cluster needed)."
+    )
+    local: LocalConfig = Field(
+        default_factory=LocalConfig, description="Where local execution finds the project."
+    )
+    group_memory_nodes: bool = Field(
+        True, description="Run nodes joined by MemoryDatasets in one task; false makes such "
+        "a dataset a compile error."
     )
 
     @field_validator("namespace")

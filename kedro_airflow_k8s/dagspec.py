@@ -73,6 +73,23 @@ class PodDefaults:
 
 
 @dataclass(frozen=True)
+class LocalDefaults:
+    """Local execution: where the project and its Python are on the Airflow worker."""
+
+    project_path: str
+    python: str
+    env_vars: dict[str, str]
+    bash_command: str  # the same for every task; holds no Jinja, printed as a literal
+
+
+@dataclass(frozen=True)
+class LocalCommand:
+    """A task run as a subprocess on the Airflow worker (local execution)."""
+
+    env: dict[str, str | Verbatim]  # the node names and params `bash_command` reads
+
+
+@dataclass(frozen=True)
 class SensorSpec:
     external_dag_id: str
     external_task_id: str | None
@@ -89,6 +106,7 @@ class TaskSpec:
     kind: TaskKind
     node_names: list[str] = field(default_factory=list)
     pod: PodSpec | None = None
+    local: LocalCommand | None = None
     sensor: SensorSpec | None = None
     trigger_rule: str | None = None
     doc: str | None = None
@@ -118,7 +136,9 @@ class DagSpec:
     project: str
     pipeline: str
     env: str
+    execution: str  # kubernetes | local
     pod_defaults: PodDefaults
+    local: LocalDefaults | None
     resources: dict[str, ResourceSpec]
     pod_templates: dict[str, dict[str, Any]]
     groups: list[GroupSpec]

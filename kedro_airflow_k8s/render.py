@@ -21,7 +21,7 @@ def py(value: Any, indent: int = 0) -> str:
     """Python source for a plain value; user text can never escape its string literal."""
     pad = " " * (indent + 4)
     if isinstance(value, Verbatim):
-        return f"literal({value.text!r})"
+        return f"literal({py(value.text)})"
     if isinstance(value, str) and _fits_triple_quotes(value):
         return f'"""{value}"""'
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -61,6 +61,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["py"] = py
+    env.filters["verbatim"] = Verbatim
     return env
 
 

@@ -54,6 +54,7 @@ def client_for(project: Any) -> AirflowClient:
 
 def publish(project: Any, output: str | None, *, image: str | None = None,
             schedule: str | None = None, dag_id: str | None = None, with_sensors: bool = True,
+            execution: str | None = None, group_memory: bool | None = None,
             notify: Callable[[str], None] = lambda line: None) -> Published:
     """Compile the project's DAG and put it where Airflow reads DAGs."""
     if schedule is not None:
@@ -63,7 +64,8 @@ def publish(project: Any, output: str | None, *, image: str | None = None,
             raise ConfigError(f"--cron-expression: {exc}") from None
     location = output_location(project, output)
     spec = compile_project(project, image=image, schedule=schedule, dag_id=dag_id,
-                           with_sensors=with_sensors, notify=notify)
+                           with_sensors=with_sensors, execution=execution,
+                           group_memory=group_memory, notify=notify)
     text = render_dag(spec)
     where = upload_dag(text, location, f"{spec.dag_id}.py")
     return Published(spec=spec, text=text, location=where)

@@ -180,12 +180,17 @@ def test_two_resource_tags_on_a_node_are_refused():
         compile_pipeline(pipeline, with_run(resources={"a": {}, "b": {}}))
 
 
-def test_memory_dataset_between_pods_is_a_compile_error():
+def test_memory_dataset_is_a_compile_error_when_grouping_is_off():
     pipeline = Pipeline([node(identity, "a", "b", name="n"), node(identity, "b", "c", name="m")])
     with pytest.raises(CompileError) as error:
-        compile_pipeline(pipeline, is_persisted=lambda name: name != "b")
-    assert str(error.value) == ("datasets b pass between nodes that run in separate pods but "
-                                "are not persisted (MemoryDatasets): add them to catalog.yml")
+        compile_pipeline(pipeline, is_persisted=lambda name: name != "b", group_memory=False)
+    assert str(error.value) == (
+        "datasets b pass between nodes that run in separate tasks but are not persisted "
+        "(MemoryDatasets): add them to catalog.yml, or let run_config.group_memory_nodes run "
+        "those nodes in one task")
+    with pytest.raises(CompileError):
+        compile_pipeline(pipeline, with_run(group_memory_nodes=False),
+                         is_persisted=lambda name: name != "b")
 
 
 def test_free_input_missing_from_catalog_is_a_compile_error():

@@ -223,3 +223,37 @@ def test_py_round_trips_values(value):
         assert source == f"literal({value.text!r})"
     else:
         assert ast.literal_eval(source) == value
+
+
+def test_local_execution_dag_imports_and_runs_kedro_with_exact_names(tmp_path):
+    pipeline = Pipeline([
+        node(identity, "a", "b", name="first"),
+        node(identity, "b", "c", name="x", namespace="we ird {{ ns }}"),
+    ])
+    raw = with_run(macro_params=["ds"], env_vars={"EXTRA": "1"},
+                   local={"project_path": "/srv/project", "python": "/opt/py/bin/python"})
+    spec = compiled(pipeline, raw, execution="local", is_persisted=lambda name: name != "b")
+    source = render_dag(spec)
+    assert "KubernetesPodOperator" not in source and "kubernetes" not in imported_roots(source)
+    path = tmp_path / "dags" / "demo.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    dag = airflow_check.load_dag(path)
+    assert [t.task_id for t in dag.tasks] == ["first__we-ird-ns-x"]  # joined by dataset b
+    task = dag.tasks[0]
+    airflow_check.render_task(dag, task)
+    assert task.bash_command == ("/opt/py/bin/python -m kedro run --env prod --pipeline "
+                                 '__default__ --nodes "$KEDRO_NODES" --params "$KEDRO_PARAMS"')
+    assert task.env == {"EXTRA": "1", "KEDRO_NODES": "first,we ird {{ ns }}.x",
+                        "KEDRO_PARAMS": "ds=2026-11-24"}
+    assert task.cwd == "/srv/project" and task.append_env
+
+
+def test_local_execution_defaults_to_the_compiling_project(demo_project, tmp_path):
+    import sys
+
+    spec = compile_project(KedroProject(path=demo_project), execution="local")
+    assert spec.local.project_path == str(demo_project.resolve())
+    assert spec.local.python == sys.executable
+    assert spec.pod_defaults.volume is None
+    assert not spec.tasks_of("volume-create") and not spec.resources

@@ -182,3 +182,15 @@ def test_schedule_sets_the_cron(demo_project, airflow_server):
     wait_for_version(airflow, "scheduled-demo", text, timeout=120)
     assert airflow.dag("scheduled-demo").timetable_summary == "0 3 * * *"
     json.dumps(airflow.health())  # the server is still answering
+
+
+def test_local_execution_runs_the_demo_to_success(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "local-demo", execution="local")
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "10",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert re.search(r"Run kedro_airflow_k8s__\S+ succeeded\.", result.stdout)
+    assert "6/6 tasks done, 0 running, 0 failed, run success" in result.stdout
+    report = json.loads((demo_project / "data/08_reporting/report.json").read_text())
+    assert report == {"customers": 3, "intercept": report["intercept"], "slope": 0.25,
+                      "trend": "up"}

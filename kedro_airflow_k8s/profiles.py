@@ -1,0 +1,109 @@
+"""Node tags -> resource profiles and pod templates, for one node or a group of nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro_airflow_k8s.config import ResourceProfile, RunConfig, quantity_value
+from kedro_airflow_k8s.dagspec import ResourceSpec
+from kedro_airflow_k8s.errors import CompileError
+
+DEFAULT = "__default__"
+# Kedro 1.x allows only [\w.-] in tags, so `resources.huge`; the original `resources:huge`
+# is still read for projects whose Kedro accepts it.
+RESOURCES_TAG = ("resources.", "resources:")
+TEMPLATE_TAG = ("k8s_template.", "k8s_template:")
+
+
+def _tag_value(node: Any, prefixes: tuple[str, ...]) -> str | None:
+    values = sorted(tag[len(p):] for tag in node.tags for p in prefixes if tag.startswith(p))
+    if len(values) > 1:
+        raise CompileError(f"node '{node.name}': more than one {prefixes[0]}<name> tag: {values}")
+    return values[0] if values else None
+
+
+def pick(node: Any, prefixes: tuple[str, ...], known: dict[str, Any], key: str) -> str | None:
+    """The config entry a node's tag names, else __default__ when configured, else None."""
+    name = _tag_value(node, prefixes)
+    if name is None:
+        return DEFAULT if DEFAULT in known else None
+    if name not in known:
+        options = ", ".join(sorted(known)) or "none configured"
+        raise CompileError(
+            f"node '{node.name}': tag '{prefixes[0]}{name}' names no run_config.{key} entry "
+            f"(known: {options})"
+        )
+    return name
+
+
+def _amounts(source: Any) -> dict[str, str]:
+    return {k: v for k, v in source.model_dump().items() if v is not None}
+
+
+def resource_spec(name: str, profile: ResourceProfile) -> ResourceSpec:
+    return ResourceSpec(
+        name=name,
+        requests=_amounts(profile.requests),
+        limits=_amounts(profile.limits),
+        node_selector=dict(profile.node_selectors),
+        tolerations=[t.model_dump(exclude_none=True) for t in profile.tolerations],
+    )
+
+
+def _largest(amounts: list[dict[str, str]]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for amount in amounts:
+        for resource, value in amount.items():
+            if resource not in result or quantity_value(value) > quantity_value(result[resource]):
+                result[resource] = value
+    return result
+
+
+def _merged_mapping(nodes: list[Any], chosen: dict[str, ResourceProfile], field: str,
+                    ) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for node in nodes:
+        for key, value in getattr(chosen[node.name], field).items():
+            if key in merged and merged[key] != value:
+                raise CompileError(
+                    f"nodes '{owner[key]}' and '{node.name}' run in one task but their "
+                    f"resource profiles set {field} '{key}' differently"
+                )
+            merged[key] = value
+            owner.setdefault(key, node.name)
+    return merged
+
+
+def group_profile(nodes: list[Any], run: RunConfig) -> tuple[str | None, ResourceProfile]:
+    """The profile a task running `nodes` takes: the largest request and limit per resource."""
+    names = {node.name: pick(node, RESOURCES_TAG, run.resources, "resources") for node in nodes}
+    distinct = sorted({n for n in names.values() if n is not None})
+    if len(distinct) <= 1:  # members without a profile add nothing to the one there is
+        name = distinct[0] if distinct else None
+        return name, run.resources[name] if name else ResourceProfile()
+    chosen = {node: run.resources[n] if n else ResourceProfile() for node, n in names.items()}
+    profiles = list(chosen.values())
+    tolerations = []
+    for profile in profiles:
+        tolerations += [t for t in profile.tolerations if t not in tolerations]
+    combined = ResourceProfile(
+        node_selectors=_merged_mapping(nodes, chosen, "node_selectors"),
+        labels=_merged_mapping(nodes, chosen, "labels"),
+        annotations=_merged_mapping(nodes, chosen, "annotations"),
+        tolerations=tolerations,
+        requests=_largest([_amounts(p.requests) for p in profiles]),
+        limits=_largest([_amounts(p.limits) for p in profiles]),
+    )
+    return "+".join(distinct), combined
+
+
+def group_template(nodes: list[Any], run: RunConfig) -> str | None:
+    """The pod template of a task running `nodes`; two different ones are a compile error."""
+    chosen = {node.name: pick(node, TEMPLATE_TAG, run.kubernetes_pod_templates,
+                              "kubernetes_pod_templates") for node in nodes}
+    named = {name: template for name, template in chosen.items() if template is not None}
+    if len(set(named.values())) > 1:
+        listing = ", ".join(f"'{n}' ({t})" for n, t in sorted(named.items()))
+        raise CompileError(f"nodes run in one task but want different pod templates: {listing}")
+    return next(iter(named.values()), None)

@@ -1,0 +1,183 @@
+"""Nodes joined by MemoryDatasets share a task; the task graph stays acyclic."""
+
+from graphlib import CycleError, TopologicalSorter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kedro.pipeline import Pipeline, node
+
+from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.grouping import group_nodes, memory_edges, strongly_connected
+from tests.test_compiler import compile_pipeline
+from tests.test_config import with_run
+
+
+def combine(*xs):
+    return xs[0] if xs else None
+
+
+def make(*specs):
+    """specs: (name, inputs, outputs)."""
+    return Pipeline([node(combine, list(i), list(o), name=n) for n, i, o in specs])
+
+
+def spaceflights():
+    """The shape of Kedro's spaceflights tutorial: the split's outputs stay in memory."""
+    return make(
+        ("preprocess_companies", ["companies"], ["preprocessed_companies"]),
+        ("preprocess_shuttles", ["shuttles"], ["preprocessed_shuttles"]),
+        ("create_model_input_table", ["preprocessed_shuttles", "preprocessed_companies",
+                                      "reviews"], ["model_input_table"]),
+        ("split_data", ["model_input_table", "params:model_options"],
+         ["X_train", "X_test", "y_train", "y_test"]),
+        ("train_model", ["X_train", "y_train"], ["regressor"]),
+        ("evaluate_model", ["regressor", "X_test", "y_test"], ["metrics"]),
+    )
+
+
+SPACEFLIGHTS_MEMORY = {"X_train", "X_test", "y_train", "y_test", "regressor", "metrics"}
+
+
+def test_spaceflights_split_train_evaluate_end_in_one_task():
+    persisted = lambda name: name not in SPACEFLIGHTS_MEMORY  # noqa: E731
+    lines = []
+    spec = compile_pipeline(spaceflights(), with_run(volume={"disabled": True}),
+                            is_persisted=persisted, notify=lines.append)
+    by_nodes = {tuple(t.node_names): t for t in spec.tasks}
+    group = by_nodes[("split_data", "train_model", "evaluate_model")]
+    assert group.task_id == "split_data__train_model__evaluate_model"
+    assert group.pod.arguments[5:7] == ["--nodes", group.pod.arguments[6]]
+    assert group.pod.arguments[6].text == "split_data,train_model,evaluate_model"
+    assert "joined by MemoryDatasets X_test, X_train, regressor, y_test, y_train" in group.doc
+    assert spec.upstream[group.task_id] == ["create_model_input_table"]
+    assert len(spec.tasks) == 4
+    assert lines == ["One task runs split_data, train_model, evaluate_model (MemoryDatasets "
+                     "X_test, X_train, regressor, y_test, y_train)."]
+
+
+def test_params_and_persisted_datasets_never_group():
+    pipeline = make(("a", ["params:x", "raw"], ["mid"]), ("b", ["mid", "params:x"], ["out"]))
+    groups = group_nodes(pipeline, lambda name: True)
+    assert [g.nodes for g in groups] == [("a",), ("b",)]
+
+
+def test_cycle_through_persisted_data_is_merged_and_said():
+    # a -mem-> c, and a -> b -> c through persisted data: grouping a with c alone is a cycle
+    pipeline = make(("a", ["in"], ["m", "p"]), ("b", ["p"], ["q"]), ("c", ["m", "q"], ["out"]))
+    groups = group_nodes(pipeline, lambda name: name != "m")
+    assert [(g.nodes, g.widened) for g in groups] == [(("a", "b", "c"), ("b",))]
+    lines = []
+    compile_pipeline(pipeline, with_run(volume={"disabled": True}),
+                     is_persisted=lambda name: name != "m", notify=lines.append)
+    assert lines == ["One task runs a, b, c (MemoryDatasets m; b joined to keep the DAG "
+                     "acyclic)."]
+
+
+def test_long_group_ids_stay_readable():
+    names = [f"step_number_{i}_of_a_long_chain" for i in range(5)]
+    pipeline = make(*[(n, [f"d{i}"], [f"d{i + 1}"]) for i, n in enumerate(names)])
+    spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}),
+                            is_persisted=lambda name: name == "d0")
+    assert [t.task_id for t in spec.tasks] == ["step_number_0_of_a_long_chain__and_4_more"]
+
+
+def test_grouped_nodes_take_the_largest_resources():
+    pipeline = Pipeline([
+        node(combine, "a", "b", name="small", tags=["resources.small"]),
+        node(combine, "b", "c", name="big", tags=["resources.big"]),
+    ])
+    raw = with_run(volume={"disabled": True}, resources={
+        "small": {"requests": {"cpu": "500m", "memory": "8Gi"}, "limits": {"cpu": "1"},
+                  "tolerations": [{"key": "a"}]},
+        "big": {"requests": {"cpu": "2", "memory": "1Gi"}, "node_selectors": {"pool": "x"},
+                "tolerations": [{"key": "b"}]},
+    })
+    spec = compile_pipeline(pipeline, raw, is_persisted=lambda name: name != "b")
+    task = spec.tasks[0]
+    assert task.pod.resources == "big+small"
+    combined = spec.resources["big+small"]
+    assert combined.requests == {"cpu": "2", "memory": "8Gi"}
+    assert combined.limits == {"cpu": "1"}
+    assert combined.node_selector == {"pool": "x"}
+    assert [t["key"] for t in combined.tolerations] == ["a", "b"]
+
+
+def test_conflicting_templates_in_a_group_are_a_compile_error():
+    pipeline = Pipeline([
+        node(combine, "a", "b", name="one", tags=["k8s_template.gpu"]),
+        node(combine, "b", "c", name="two", tags=["k8s_template.cpu"]),
+    ])
+    raw = with_run(kubernetes_pod_templates={"gpu": {"template": {"kind": "Pod"}},
+                                             "cpu": {"template": {"kind": "Pod"}}})
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(pipeline, raw, is_persisted=lambda name: name != "b")
+    assert str(error.value) == ("nodes run in one task but want different pod templates: "
+                                "'one' (gpu), 'two' (cpu)")
+
+
+def test_conflicting_node_selectors_in_a_group_are_a_compile_error():
+    pipeline = Pipeline([
+        node(combine, "a", "b", name="one", tags=["resources.x"]),
+        node(combine, "b", "c", name="two", tags=["resources.y"]),
+    ])
+    raw = with_run(resources={"x": {"node_selectors": {"pool": "1"}},
+                              "y": {"node_selectors": {"pool": "2"}}})
+    with pytest.raises(CompileError, match="'one' and 'two' run in one task but their "
+                                           "resource profiles set node_selectors 'pool'"):
+        compile_pipeline(pipeline, raw, is_persisted=lambda name: name != "b")
+
+
+def test_strongly_connected_components():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": {"e"}, "e": {"d"}, "f": set()}
+    assert sorted(strongly_connected(list("abcdef"), graph)) == [["a", "b", "c"], ["d", "e"]]
+
+
+@st.composite
+def pipelines(draw):
+    """Random DAG-shaped pipelines; each dataset is persisted or in memory at random."""
+    count = draw(st.integers(min_value=1, max_value=12))
+    specs, produced = [], []
+    for i in range(count):
+        inputs = draw(st.lists(st.sampled_from(produced), max_size=3, unique=True)) \
+            if produced else []
+        if not inputs:
+            inputs = [f"raw{i}"]
+        outputs = [f"d{i}_{k}" for k in range(draw(st.integers(1, 2)))]
+        produced += outputs
+        specs.append((f"n{i}", inputs, outputs))
+    in_memory = draw(st.sets(st.sampled_from(produced)))
+    return make(*specs), in_memory
+
+
+@settings(max_examples=150, deadline=None)
+@given(pipelines())
+def test_grouping_properties(case):
+    pipeline, in_memory = case
+    persisted = lambda name: name not in in_memory  # noqa: E731
+    groups = group_nodes(pipeline, persisted)
+    task_of = {name: i for i, g in enumerate(groups) for name in g.nodes}
+    # every node is in exactly one task
+    assert sorted(task_of) == sorted(n.name for n in pipeline.nodes)
+    assert sum(len(g.nodes) for g in groups) == len(pipeline.nodes)
+    # every memory edge ends inside one task
+    for producer, consumer in memory_edges(pipeline, persisted):
+        assert task_of[producer] == task_of[consumer]
+    # the task graph is acyclic and keeps every cross-task dependency
+    graph = {i: set() for i in range(len(groups))}
+    for child, parents in pipeline.node_dependencies.items():
+        for parent in parents:
+            if task_of[parent.name] != task_of[child.name]:
+                graph[task_of[child.name]].add(task_of[parent.name])
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError:  # pragma: no cover - the failure this test exists to catch
+        pytest.fail(f"task graph has a cycle: {graph}")
+    spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}),
+                            is_persisted=persisted)
+    for child, parents in pipeline.node_dependencies.items():
+        child_task = next(t.task_id for t in spec.tasks if child.name in t.node_names)
+        for parent in parents:
+            parent_task = next(t.task_id for t in spec.tasks if parent.name in t.node_names)
+            if parent_task != child_task:
+                assert parent_task in spec.upstream[child_task]
