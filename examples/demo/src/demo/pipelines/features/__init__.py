@@ -23,4 +23,5 @@ def create_pipeline() -> Pipeline:
         ],
         namespace="features",
         inputs={"orders"},
+        outputs={"scaled_totals"},
     )

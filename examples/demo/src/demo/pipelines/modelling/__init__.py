@@ -21,7 +21,7 @@ def report(model: dict[str, float], customers: dict) -> dict:
 
 def create_pipeline() -> Pipeline:
     return Pipeline([
-        node(train, "features.scaled_totals", "model", name="train",
+        node(train, "scaled_totals", "model", name="train",
              tags=["resources.huge", "k8s_template.gpu"]),
         node(report, ["model", "customer_count"], "report", name="report"),
     ])
