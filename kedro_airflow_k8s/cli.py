@@ -49,6 +49,15 @@ _NO_GROUP = click.option(
     help="Refuse MemoryDatasets between nodes instead of running such nodes in one task.")
 
 
+_VALIDATE = click.option(
+    "--validate", is_flag=True,
+    help="Import the DAG with Airflow's DagBag and check every pod against the Kubernetes "
+         "schema before writing it (extra 'validate').")
+_K8S_VERSION = click.option(
+    "--k8s-version", default=None,
+    help="Kubernetes version for --validate [default: the newest kubernetes-validate knows].")
+
+
 def _grouping(no_group_memory: bool) -> bool | None:
     return False if no_group_memory else None
 
@@ -88,17 +97,21 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str) -> None:
               help="Directory the DAG file is written to.")
 @_EXECUTION
 @_NO_GROUP
+@_VALIDATE
+@_K8S_VERSION
 @click.pass_obj
 @_one_line_errors
 def compile(project: Any, image: str | None, output: Path, execution: str | None,  # noqa: A001
-            no_group_memory: bool) -> None:
+            no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
     """Write the pipeline's DAG to OUTPUT/<dag_id>.py."""
-    from kedro_airflow_k8s.compiler import compile_project
-    from kedro_airflow_k8s.render import write_dag
+    from kedro_airflow_k8s.render import write_atomically
+    from kedro_airflow_k8s.ship import prepare
 
-    spec = compile_project(project, image=image, execution=execution,
-                           group_memory=_grouping(no_group_memory), notify=click.echo)
-    path = write_dag(spec, output)
+    spec, text = prepare(project, image=image, execution=execution,
+                         group_memory=_grouping(no_group_memory), validate=validate,
+                         k8s_version=k8s_version, notify=click.echo)
+    path = output / f"{spec.dag_id}.py"
+    write_atomically(path, text)
     click.echo(f"Wrote {path} ({len(spec.tasks)} tasks).")
 
 
@@ -125,15 +138,19 @@ def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
 @_IMAGE
 @_EXECUTION
 @_NO_GROUP
+@_VALIDATE
+@_K8S_VERSION
 @click.pass_obj
 @_one_line_errors
 def upload_pipeline(project: Any, output: str | None, image: str | None,
-                    execution: str | None, no_group_memory: bool) -> None:
+                    execution: str | None, no_group_memory: bool, validate: bool,
+                    k8s_version: str | None) -> None:
     """Compile the DAG and upload it where Airflow reads DAGs (no schedule)."""
     from kedro_airflow_k8s.ship import publish
 
     published = publish(project, output, image=image, execution=execution,
-                        group_memory=_grouping(no_group_memory), notify=click.echo)
+                        group_memory=_grouping(no_group_memory), validate=validate,
+                        k8s_version=k8s_version, notify=click.echo)
     click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
 
 
@@ -169,11 +186,13 @@ def schedule(project: Any, output: str | None, cron_expression: str | None,
               default=60.0, show_default=True, help="Minutes --wait follows the run.")
 @_EXECUTION
 @_NO_GROUP
+@_VALIDATE
+@_K8S_VERSION
 @click.pass_obj
 @_one_line_errors
 def run_once(project: Any, output: str | None, dag_name: str | None, image: str | None,
              wait: bool, timeout_minutes: float, execution: str | None,
-             no_group_memory: bool) -> None:
+             no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
     """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
     from kedro_airflow_k8s.ship import client_for, follow_run, known_dag, publish, start_run
 
@@ -182,7 +201,7 @@ def run_once(project: Any, output: str | None, dag_name: str | None, image: str 
     before = known_dag(client, dag_id)
     published = publish(project, output, image=image, dag_id=dag_name, with_sensors=False,
                         execution=execution, group_memory=_grouping(no_group_memory),
-                        notify=click.echo)
+                        validate=validate, k8s_version=k8s_version, notify=click.echo)
     click.echo(f"Uploaded {published.location}; waiting for Airflow to load it.")
     run_id = start_run(client, published, known_before=before)
     dag_id = published.spec.dag_id

@@ -55,6 +55,7 @@ def client_for(project: Any) -> AirflowClient:
 def publish(project: Any, output: str | None, *, image: str | None = None,
             schedule: str | None = None, dag_id: str | None = None, with_sensors: bool = True,
             execution: str | None = None, group_memory: bool | None = None,
+            validate: bool = False, k8s_version: str | None = None,
             notify: Callable[[str], None] = lambda line: None) -> Published:
     """Compile the project's DAG and put it where Airflow reads DAGs."""
     if schedule is not None:
@@ -63,12 +64,27 @@ def publish(project: Any, output: str | None, *, image: str | None = None,
         except ValueError as exc:
             raise ConfigError(f"--cron-expression: {exc}") from None
     location = output_location(project, output)
-    spec = compile_project(project, image=image, schedule=schedule, dag_id=dag_id,
-                           with_sensors=with_sensors, execution=execution,
-                           group_memory=group_memory, notify=notify)
-    text = render_dag(spec)
+    spec, text = prepare(project, image=image, schedule=schedule, dag_id=dag_id,
+                         with_sensors=with_sensors, execution=execution,
+                         group_memory=group_memory, validate=validate,
+                         k8s_version=k8s_version, notify=notify)
     where = upload_dag(text, location, f"{spec.dag_id}.py")
     return Published(spec=spec, text=text, location=where)
+
+
+def prepare(project: Any, *, validate: bool = False, k8s_version: str | None = None,
+            notify: Callable[[str], None] = lambda line: None,
+            **options: Any) -> tuple[DagSpec, str]:
+    """The DAG's model and text; with `validate`, checked by Airflow and Kubernetes' schema."""
+    spec = compile_project(project, notify=notify, **options)
+    text = render_dag(spec)
+    if validate:
+        from kedro_airflow_k8s.validate import validate_text
+
+        version = validate_text(text, f"{spec.dag_id}.py", k8s_version)
+        notify(f"Validated {spec.dag_id}: Airflow imports it, every pod fits Kubernetes "
+               f"{version}.")
+    return spec, text
 
 
 def wait_for_version(client: AirflowClient, dag_id: str, text: str,

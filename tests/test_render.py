@@ -90,7 +90,7 @@ def test_every_demo_pod_and_the_volume_validate_against_kubernetes(demo_dag_file
     train = manifests["train"]
     container = train["spec"]["containers"][0]
     assert container["args"] == ["run", "--env", "local", "--pipeline", "__default__",
-                                 "--nodes", "train", "--params", "ds=2026-11-24"]
+                                 "--nodes", "train", "--params", "ds=2026-01-01"]
     assert container["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"},
                                       "limits": {"cpu": "4", "memory": "8Gi"}}
     assert train["spec"]["nodeSelector"] == {"cloud.google.com/gke-nodepool": "highmem"}
@@ -104,13 +104,11 @@ def test_every_demo_pod_and_the_volume_validate_against_kubernetes(demo_dag_file
 
 
 def test_each_run_gets_its_own_volume(demo_dag_file):
-    dag = airflow_check.load_dag(demo_dag_file)
-    create = dag.get_task("create-data-volume")
-    first = airflow_check.volume_manifest(dag, create, "manual__2026-11-24T10:00:00+00:00")
-    dag = airflow_check.load_dag(demo_dag_file)
-    create = dag.get_task("create-data-volume")
-    second = airflow_check.volume_manifest(dag, create, "scheduled__2026-11-25T00:00:00+00:00")
-    assert first["metadata"]["name"] != second["metadata"]["name"]
+    claims = []
+    for run_id in ("manual__2026-11-24T10:00:00+00:00", "scheduled__2026-11-25T00:00:00+00:00"):
+        dag = airflow_check.load_dag(demo_dag_file)
+        claims.append(airflow_check.validate_all(dag, run_id)["create-data-volume"])
+    assert claims[0]["metadata"]["name"] != claims[1]["metadata"]["name"]
 
 
 def test_full_config_dag_imports_and_validates(tmp_path):
@@ -136,7 +134,7 @@ def test_full_config_dag_imports_and_validates(tmp_path):
     container = first["containers"][0]
     assert container["image"] == "registry.example.com/demo:1"
     assert container["imagePullPolicy"] == "Always"
-    assert container["args"][-1] == "ds=2026-11-24,prev_ds=2026-11-23,env=variable-env"
+    assert container["args"][-1] == "ds=2026-01-01,prev_ds=2025-12-31,env=variable-env"
     assert {"name": "SQL_CONN", "valueFrom": {"secretKeyRef": {
         "name": "airflow-secrets", "key": "sql_alchemy_conn"}}} in container["env"]
     assert {"name": "B", "value": "1"} in container["env"]
@@ -245,7 +243,7 @@ def test_local_execution_dag_imports_and_runs_kedro_with_exact_names(tmp_path):
     assert task.bash_command == ("/opt/py/bin/python -m kedro run --env prod --pipeline "
                                  '__default__ --nodes "$KEDRO_NODES" --params "$KEDRO_PARAMS"')
     assert task.env == {"EXTRA": "1", "KEDRO_NODES": "first,we ird {{ ns }}.x",
-                        "KEDRO_PARAMS": "ds=2026-11-24"}
+                        "KEDRO_PARAMS": "ds=2026-01-01"}
     assert task.cwd == "/srv/project" and task.append_env
 
 
