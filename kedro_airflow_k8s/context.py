@@ -5,7 +5,9 @@ The project is bootstrapped once, lazily, by the first command that needs it.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -121,7 +123,12 @@ class KedroProject:
             ) from None
         except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
             first = str(exc).strip().splitlines()[0]
+            first = re.sub(r"^\w+ raised while resolving interpolation: \"?(.*?)\"?$", r"\1",
+                           first)  # a resolver's own message, without OmegaConf's wrapping
             raise ConfigError(f"{CONFIG_FILE}: {first}") from None
+        except (AttributeError, TypeError):  # Kedro merges mappings only: a list at the top
+            raise ConfigError(f"{CONFIG_FILE}: expected a mapping with run_config at the top "
+                              "level") from None
         finally:
             if not had_env:
                 OmegaConf.clear_resolver("oc.env")
@@ -154,7 +161,15 @@ class KedroProject:
         """True when a dataset survives between pods (in the catalog, not in memory)."""
         if dataset.startswith("params:") or dataset == "parameters":
             return True
-        kind = self.catalog.get_type(dataset)
+        # Resolving a pattern logs a line per dataset (thousands in a large project), and
+        # we only ask for the type: silence that logger while asking.
+        resolver_log = logging.getLogger("kedro.io.catalog_config_resolver")
+        level = resolver_log.level
+        resolver_log.setLevel(logging.ERROR)
+        try:
+            kind = self.catalog.get_type(dataset)
+        finally:
+            resolver_log.setLevel(level)
         return kind is not None and not kind.rsplit(".", 1)[-1].startswith(_MEMORY_TYPES)
 
     @cached_property

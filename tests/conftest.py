@@ -25,6 +25,24 @@ DEMO = ROOT / "examples" / "demo"
 KEDRO = str(Path(sys.executable).parent / "kedro")
 
 
+# Secret values the tests use (passwords, tokens). No DAG file the suite writes may hold one:
+# the session's last step greps them all.
+SECRET_VALUES: set[str] = {"secret-token", "tok-s3cr3t-value", "pw-s3cr3t-value"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_generated_dag(tmp_path_factory):
+    yield
+    base = tmp_path_factory.getbasetemp()
+    leaks = []
+    for path in base.rglob("*.py"):
+        if "dags" not in path.parts and "out" not in path.parts:
+            continue
+        text = path.read_text(errors="replace")
+        leaks += [f"{path}: {value[:3]}..." for value in SECRET_VALUES if value in text]
+    assert not leaks, f"secret values found in generated DAG files: {leaks}"
+
+
 @pytest.fixture
 def demo_project(tmp_path: Path) -> Path:
     """A fresh copy of the example project, outside any git repository."""
@@ -132,6 +150,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
         while not passwords.exists() and time.monotonic() < deadline:
             time.sleep(1)
         username, password = next(iter(json.loads(passwords.read_text()).items()))
+        SECRET_VALUES.add(password)
         yield AirflowServer(url=url, home=home, dags=dags, username=username,
                             password=password)
     finally:

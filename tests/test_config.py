@@ -118,7 +118,7 @@ def test_default_slack_message_uses_every_placeholder():
         assert field in DEFAULT_SLACK_MESSAGE
 
 
-@pytest.mark.parametrize("raw, message", [
+BAD_CONFIGS = [
     ({}, "airflow-k8s.yaml: expected a mapping with run_config, got {}"),
     ({"host": "x"}, "airflow-k8s.yaml: run_config: required key is missing"),
     ({"run_config": {}}, "airflow-k8s.yaml: run_config.image: required key is missing"),
@@ -190,7 +190,10 @@ def test_default_slack_message_uses_every_placeholder():
      "got 'data'"),
     (with_run(volume={"owner": -1}),
      "airflow-k8s.yaml: run_config.volume.owner: Input should be greater than or equal to 0"),
-])
+]
+
+
+@pytest.mark.parametrize("raw, message", BAD_CONFIGS)
 def test_bad_config_gives_one_line_naming_the_key(raw, message):
     with pytest.raises(ConfigError) as error:
         parse_config(raw)
