@@ -41,6 +41,7 @@ class KedroProject:
     env: str | None = None
     pipeline_name: str = "__default__"
     _metadata: Any = field(default=None, init=False, repr=False)
+    _persisted: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def metadata(self) -> Any:
@@ -161,6 +162,11 @@ class KedroProject:
         """True when a dataset survives between pods (in the catalog, not in memory)."""
         if dataset.startswith("params:") or dataset == "parameters":
             return True
+        if dataset not in self._persisted:  # a dataset read by many nodes is asked often
+            self._persisted[dataset] = self._catalog_persists(dataset)
+        return self._persisted[dataset]
+
+    def _catalog_persists(self, dataset: str) -> bool:
         # Resolving a pattern logs a line per dataset (thousands in a large project), and
         # we only ask for the type: silence that logger while asking.
         resolver_log = logging.getLogger("kedro.io.catalog_config_resolver")
