@@ -83,3 +83,15 @@ def test_command_examples_parse(page, line):
     assert command is not None, f"{page}: unknown command in {line!r}"
     rest = (context.protected_args + context.args)[1:]
     command.make_context(name, list(rest), parent=context)
+
+
+def test_dag_picture_is_current(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_picture", ROOT / "docs" /
+                                                  "make_picture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "example")
+    assert (ROOT / "docs" / "demo-dag.svg").read_text() == module.demo_svg(), (
+        "run python docs/make_picture.py")
