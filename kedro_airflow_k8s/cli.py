@@ -242,3 +242,21 @@ def ui(project: Any, dag_name: str | None) -> None:
     url = ui_url(airflow_host(project), dag_name)
     click.echo(url)
     webbrowser.open(url)
+
+
+@airflow_k8s.command(name="mlflow-start", hidden=True)
+@click.option("--dag-id", required=True, help="The DAG the run belongs to.")
+@click.option("--airflow-run-id", required=True, help="Airflow's run id.")
+@click.option("--image", default=None, help="The image the DAG's pods run.")
+@click.pass_obj
+@_one_line_errors
+def mlflow_start(project: Any, dag_id: str, airflow_run_id: str, image: str | None) -> None:
+    """Start this DAG run's MLflow run; print its id (run by the DAG's start-mlflow-run)."""
+    from kedro_airflow_k8s.mlflow_run import MlflowError, hand_over, settings_for, start_run
+
+    settings = settings_for(project, dag_id)
+    if settings is None:
+        raise MlflowError("MLflow is not configured: set run_config.mlflow.tracking_uri")
+    run_id = start_run(settings, dag_id=dag_id, airflow_run_id=airflow_run_id, image=image,
+                       auth_type=project.config.run_config.authentication.type)
+    hand_over(run_id)

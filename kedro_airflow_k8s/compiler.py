@@ -32,6 +32,8 @@ from kedro_airflow_k8s.dagspec import (
 )
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
+from kedro_airflow_k8s.mlflow_run import START_TASK as MLFLOW_START
+from kedro_airflow_k8s.mlflow_run import MlflowSettings, task_environment
 from kedro_airflow_k8s.profiles import group_profile, group_template, resource_spec
 
 DEFAULT_START_DATE = datetime.date(2024, 1, 1)
@@ -39,6 +41,7 @@ LABEL_PREFIX = "kedro-airflow-k8s/"
 VOLUME_NAME_FILTER = "kedro_volume_name"
 INIT_MOUNT_PATH = "/mnt/kedro-data"
 RESERVED_IDS = {
+    "mlflow-start": "start-mlflow-run",
     "volume-create": "create-data-volume",
     "volume-init": "init-data-volume",
     "volume-delete": "delete-data-volume",
@@ -191,6 +194,7 @@ def compile_dag(
     group_memory: bool | None = None,
     project_path: str | None = None,
     python: str | None = None,
+    mlflow: MlflowSettings | None = None,
     notify: Callable[[str], None] = lambda line: None,
 ) -> DagSpec:
     """Build the model of the DAG that runs `pipeline`: one task per node or node group."""
@@ -251,6 +255,12 @@ def compile_dag(
 
     base_args = ["run", "--env", env, "--pipeline", pipeline_name]
     params = _params_value(run)
+    auth_env = task_environment(run.authentication) if mlflow else {}
+    mlflow_env = {} if mlflow is None else {
+        "MLFLOW_TRACKING_URI": mlflow.tracking_uri,
+        "MLFLOW_RUN_ID": f"{{{{ ti.xcom_pull(task_ids='{MLFLOW_START}') }}}}",
+        **auth_env,
+    }
     tasks: list[TaskSpec] = []
     node_task: dict[str, str] = {}
     profiles: dict[str, ResourceProfile] = {}
@@ -265,7 +275,7 @@ def compile_dag(
         task = TaskSpec(task_id=task_id, local_id=local_ids[key], group=group, kind="node",
                         node_names=names, doc=doc)
         if local:
-            task = replace(task, local=_local_command(local, names, params))
+            task = replace(task, local=_local_command(local, names, params, mlflow_env))
         else:
             profile_name, profile = group_profile(group_nodes_, run)
             if profile_name:
@@ -284,6 +294,7 @@ def compile_dag(
                 resources=profile_name,
                 pod_template=template,
                 image=(run.kubernetes_pod_templates[template].image if template else None),
+                env=mlflow_env,
             ))
         tasks.append(task)
 
@@ -301,6 +312,14 @@ def compile_dag(
     first = roots
     if volume:
         first = _volume_tasks(tasks, upstream, roots, leaves, identity, volume, run)
+    if mlflow:
+        start = _mlflow_start_task(dag_id, env, image or run.image, local, identity, auth_env)
+        tasks.append(start)
+        upstream[start.task_id] = list(first) if volume else []
+        for root in roots:
+            upstream[root] = sorted({*upstream.get(root, []), start.task_id} -
+                                    ({"create-data-volume"} if volume else set()))
+        first = first if volume else [start.task_id]
     if with_sensors:
         _sensor_tasks(tasks, upstream, first, run)
 
@@ -322,6 +341,7 @@ def compile_dag(
         pipeline=pipeline_name,
         env=env,
         execution=execution,
+        mlflow=mlflow,
         pod_defaults=defaults,
         local=local,
         resources={name: resource_spec(name, profiles[name]) for name in sorted(profiles)},
@@ -337,9 +357,29 @@ def compile_dag(
     )
 
 
-def _local_command(local: LocalDefaults, names: list[str], params: str | None) -> LocalCommand:
+def _mlflow_start_task(dag_id: str, env: str, image: str, local: LocalDefaults | None,
+                       identity: dict[str, str], auth_env: dict[str, str]) -> TaskSpec:
+    """Starts this DAG run's MLflow run in the project's image; its XCom is the run id."""
+    args = ["airflow-k8s", "-e", env, "mlflow-start", "--dag-id", dag_id, "--image", image,
+            "--airflow-run-id"]
+    task = TaskSpec(task_id=MLFLOW_START, local_id=MLFLOW_START, group=None,
+                    kind="mlflow-start", doc="Starts the MLflow run every node logs into.")
+    if local:
+        command = shlex.join([local.python, "-m", "kedro", *args]) + ' "$AIRFLOW_RUN_ID"'
+        return replace(task, local=LocalCommand(
+            env={**local.env_vars, **auth_env, "AIRFLOW_RUN_ID": "{{ run_id }}"},
+            bash_command=command))
+    return replace(task, pod=PodSpec(
+        cmds=["kedro"], arguments=[*args, "{{ run_id }}"],
+        labels={**identity, f"{LABEL_PREFIX}task": MLFLOW_START}, annotations={},
+        env=auth_env))
+
+
+def _local_command(local: LocalDefaults, names: list[str], params: str | None,
+                   extra_env: dict[str, str]) -> LocalCommand:
     """Node names and params travel in the environment: no quoting, no Jinja on names."""
-    env: dict[str, str | Verbatim] = {**local.env_vars, "KEDRO_NODES": Verbatim(",".join(names))}
+    env: dict[str, str | Verbatim] = {**local.env_vars, **extra_env,
+                                      "KEDRO_NODES": Verbatim(",".join(names))}
     if params:
         env["KEDRO_PARAMS"] = params
     return LocalCommand(env=env)
@@ -475,13 +515,12 @@ def compile_project(
     """Compile a `context.KedroProject`: its pipeline, config, catalog and git commit."""
     import sys
 
+    from kedro_airflow_k8s.mlflow_run import settings_for
+
     config = project.config
     if config.run_config.spark is not None:
         notify("Note: run_config.spark is validated, but this version runs Spark nodes as "
                "ordinary pods.")
-    if config.run_config.authentication.type != "Null":
-        notify("Note: run_config.authentication applies to the MLflow start task, which this "
-               "version does not add yet.")
     return compile_dag(
         project.pipeline,
         config,
@@ -498,5 +537,7 @@ def compile_project(
         group_memory=group_memory,
         project_path=str(project.path.resolve()),
         python=sys.executable,
+        mlflow=settings_for(project, dag_id or config.run_config.run_name or
+                            project.package_name),
         notify=notify,
     )

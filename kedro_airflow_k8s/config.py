@@ -244,6 +244,13 @@ class SparkConfig(_Model):
     )
 
 
+class MlflowConfig(_Model):
+    tracking_uri: str = Field(min_length=1, description="MLflow tracking server URI.")
+    experiment_name: str | None = Field(
+        None, description="MLflow experiment; default: run_config.experiment_name."
+    )
+
+
 class LocalConfig(_Model):
     project_path: str | None = Field(
         None, description="Project directory on the Airflow worker (local execution); "
@@ -314,6 +321,10 @@ class RunConfig(_Model):
         "__default__.",
     )
     spark: SparkConfig | None = Field(None, description="Spark clusters for Spark nodes.")
+    mlflow: MlflowConfig | None = Field(
+        None, description="One MLflow run per DAG run; also switched on by kedro-mlflow's "
+        "mlflow.yml."
+    )
     env_vars: dict[str, str] = Field(
         default_factory=dict, description="Environment variables set in every node pod."
     )

@@ -70,14 +70,14 @@ class KedroProject:
             return os.environ["KEDRO_ENV"]
         return settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
 
-    def _config_loader(self, runtime_params: dict[str, Any]) -> Any:
+    def _config_loader(self, runtime_params: dict[str, Any],
+                       patterns: list[str] = CONFIG_PATTERNS) -> Any:
         from kedro.framework.project import settings
 
         args = dict(settings.CONFIG_LOADER_ARGS)
         # The plugin file is loaded under the "parameters" key only because that is the one key
         # Kedro merges runtime params into, which makes `${name}` resolve for KEDRO_CONFIG_NAME.
-        args["config_patterns"] = {**args.get("config_patterns", {}),
-                                   "parameters": CONFIG_PATTERNS}
+        args["config_patterns"] = {**args.get("config_patterns", {}), "parameters": patterns}
         args.pop("merge_strategy", None)
         return settings.CONFIG_LOADER_CLASS(
             conf_source=str(self.path / settings.CONF_SOURCE),
@@ -133,6 +133,23 @@ class KedroProject:
         finally:
             if not had_env:
                 OmegaConf.clear_resolver("oc.env")
+
+    def kedro_mlflow_tracking_uri(self) -> str | None:
+        """The tracking URI of kedro-mlflow's mlflow.yml, when kedro-mlflow is installed."""
+        import importlib.util
+
+        from kedro.config import MissingConfigException
+
+        if importlib.util.find_spec("kedro_mlflow") is None:
+            return None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+            try:
+                raw = self._config_loader({}, ["mlflow*", "mlflow*/**"])["parameters"]
+            except MissingConfigException:
+                return None
+        uri = (raw.get("server") or {}).get("mlflow_tracking_uri")
+        return str(uri) if uri else None
 
     @cached_property
     def config(self) -> PluginConfig:

@@ -6,7 +6,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TaskKind = Literal["node", "sensor", "volume-create", "volume-init", "volume-delete", "result"]
+TaskKind = Literal["node", "sensor", "volume-create", "volume-init", "volume-delete", "result",
+                   "mlflow-start"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class PodSpec:
     pod_template: str | None = None  # key into DagSpec.pod_templates
     image: str | None = None  # None: PodDefaults.image
     volume_mount_path: str | None = None  # None: PodDefaults.volume.mount_path
+    env: dict[str, str] = field(default_factory=dict)  # on top of PodDefaults.env_vars
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class LocalCommand:
     """A task run as a subprocess on the Airflow worker (local execution)."""
 
     env: dict[str, str | Verbatim]  # the node names and params `bash_command` reads
+    bash_command: str | None = None  # None: LocalDefaults.bash_command
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class DagSpec:
     pipeline: str
     env: str
     execution: str  # kubernetes | local
+    mlflow: Any  # mlflow_run.MlflowSettings, or None when MLflow is off
     pod_defaults: PodDefaults
     local: LocalDefaults | None
     resources: dict[str, ResourceSpec]
