@@ -188,3 +188,33 @@ def gcs_server():
     yield {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}", "NO_GCE_CHECK": "True",
            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
     server.stop()
+
+
+@dataclass
+class MlflowServer:
+    url: str
+    home: Path
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> MlflowServer:
+    """A real `mlflow server` with a SQLite backend on 127.0.0.1, stopped at the end."""
+    home = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log = open(home / "server.log", "w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
+         f"sqlite:///{home / 'mlflow.db'}", "--artifacts-destination", str(home / "artifacts"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout=120, process=process)
+        yield MlflowServer(url=url, home=home)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()

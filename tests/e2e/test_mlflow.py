@@ -1,0 +1,159 @@
+"""MLflow: the start command against a real `mlflow server`, and one run per DAG run."""
+
+import base64
+import json
+import re
+import urllib.request
+
+import pytest
+import yaml
+from werkzeug import Response
+
+from tests import airflow_check
+from tests.conftest import SECRET_VALUES, run_kedro, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def enable_mlflow(project, tracking_uri, **run_changes):
+    config = yaml.safe_load((project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"]["mlflow"] = {"tracking_uri": tracking_uri,
+                                      "experiment_name": "demo-experiment"}
+    config["run_config"].update(run_changes)
+    write_config(project, config)
+    return config
+
+
+def client(url):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=url)
+
+
+def start(project, run_id, env=None):
+    return run_kedro(project, "airflow-k8s", "mlflow-start", "--dag-id", "demo",
+                     "--airflow-run-id", run_id, "--image", "registry.example.com/demo:1",
+                     env=env)
+
+
+def test_start_creates_the_experiment_and_one_run_per_dag_run(demo_project, mlflow_server):
+    enable_mlflow(demo_project, mlflow_server.url)
+    first = start(demo_project, "manual__1")
+    assert first.returncode == 0, first.stderr
+    run_id = first.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"[0-9a-f]{32}", run_id)
+    run = client(mlflow_server.url).get_run(run_id)
+    assert run.data.tags["airflow.dag_id"] == "demo"
+    assert run.data.tags["airflow.run_id"] == "manual__1"
+    assert run.data.params == {"airflow.dag_id": "demo", "airflow.run_id": "manual__1",
+                               "image": "registry.example.com/demo:1"}
+    experiment = client(mlflow_server.url).get_experiment(run.info.experiment_id)
+    assert experiment.name == "demo-experiment"
+    second = start(demo_project, "manual__2")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip().splitlines()[-1] != run_id
+
+
+def test_a_deleted_experiment_is_restored(demo_project, mlflow_server):
+    enable_mlflow(demo_project, mlflow_server.url)
+    mlflow = client(mlflow_server.url)
+    experiment = mlflow.get_experiment_by_name("restored-experiment") or None
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"]["mlflow"]["experiment_name"] = "restored-experiment"
+    write_config(demo_project, config)
+    experiment_id = experiment.experiment_id if experiment else \
+        mlflow.create_experiment("restored-experiment")
+    mlflow.delete_experiment(experiment_id)
+    result = start(demo_project, "manual__3")
+    assert result.returncode == 0, result.stderr
+    assert mlflow.get_experiment(experiment_id).lifecycle_stage == "active"
+
+
+def test_unreachable_mlflow_is_one_line(demo_project):
+    from tests.conftest import free_port
+
+    enable_mlflow(demo_project, f"http://127.0.0.1:{free_port()}")
+    result = start(demo_project, "manual__4", env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: MLflow at http://127.0.0.1:")
+
+
+def test_vars_authentication_through_a_checking_proxy(demo_project, mlflow_server, httpserver):
+    """A loopback proxy in front of MLflow lets only the right basic-auth header through."""
+    SECRET_VALUES.add("mlflow-s3cr3t-password")
+    expected = "Basic " + base64.b64encode(b"kedro:mlflow-s3cr3t-password").decode()
+
+    def proxy(request):
+        if request.headers.get("Authorization") != expected:
+            return Response("unauthorized", status=401)
+        forwarded = urllib.request.Request(
+            mlflow_server.url + request.full_path.rstrip("?"), method=request.method,
+            data=request.get_data() or None,
+            headers={"Content-Type": request.headers.get("Content-Type", "application/json")})
+        with urllib.request.urlopen(forwarded) as answer:
+            return Response(answer.read(), status=answer.status,
+                            content_type=answer.headers.get("Content-Type"))
+
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(proxy)
+    enable_mlflow(demo_project, httpserver.url_for("").rstrip("/"),
+                  authentication={"type": "Vars", "params": ["MLFLOW_TRACKING_USERNAME",
+                                                             "MLFLOW_TRACKING_PASSWORD"]})
+    good = {"MLFLOW_TRACKING_USERNAME": "kedro",
+            "MLFLOW_TRACKING_PASSWORD": "mlflow-s3cr3t-password"}
+    result = start(demo_project, "manual__5", env=good)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.strip().splitlines()[-1]
+    assert client(mlflow_server.url).get_run(run_id).data.tags["airflow.run_id"] == "manual__5"
+    bad = start(demo_project, "manual__6", env={**good, "MLFLOW_TRACKING_PASSWORD": "wrong",
+                                                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith(f"Error: MLflow at {httpserver.url_for('')}".rstrip("/"))
+    assert "wrong" not in bad.stderr and "s3cr3t" not in bad.stdout + bad.stderr
+    # the DAG passes the Variables by name, never their values
+    compiled = run_kedro(demo_project, "airflow-k8s", "compile", env=good)
+    assert compiled.returncode == 0, compiled.stderr
+    text = (demo_project / "dags" / "demo.py").read_text()
+    assert "var.value.get('MLFLOW_TRACKING_PASSWORD')" in text
+    assert "mlflow-s3cr3t-password" not in text
+
+
+def test_kubernetes_dag_with_mlflow_imports_and_validates(demo_project, mlflow_server):
+    enable_mlflow(demo_project, mlflow_server.url)
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 0, result.stderr
+    dag = airflow_check.load_dag(demo_project / "dags" / "demo.py")
+    start_task = dag.get_task("start-mlflow-run")
+    assert start_task.do_xcom_push
+    assert start_task.upstream_task_ids == {"create-data-volume"}
+    assert "start-mlflow-run" in dag.get_task("clean_orders").upstream_task_ids
+    manifests = airflow_check.validate_all(dag)
+    env = {e["name"]: e.get("value") for e in
+           manifests["train"]["spec"]["containers"][0]["env"]}
+    assert env["MLFLOW_RUN_ID"] == "xcom-of-start-mlflow-run"
+    assert env["MLFLOW_TRACKING_URI"] == mlflow_server.url
+    assert env["TRAINING_DEVICE"] == "gpu"  # the pod template's env is kept beside it
+    args = manifests["start-mlflow-run"]["spec"]["containers"][0]["args"]
+    assert args[:6] == ["airflow-k8s", "-e", "local", "mlflow-start", "--dag-id", "demo"]
+
+
+def test_local_run_leaves_one_mlflow_run_with_every_nodes_metrics(
+        demo_project, mlflow_server, airflow_server):
+    config = enable_mlflow(demo_project, mlflow_server.url, execution="local",
+                           run_name="mlflow-demo")
+    config["host"], config["output"] = airflow_server.url, str(airflow_server.dags)
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "10",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    airflow_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
+    mlflow = client(mlflow_server.url)
+    experiment = mlflow.get_experiment_by_name("demo-experiment")
+    runs = [r for r in mlflow.search_runs([experiment.experiment_id])
+            if r.data.tags.get("airflow.run_id") == airflow_run]
+    assert len(runs) == 1
+    metrics = runs[0].data.metrics
+    assert set(metrics) == {f"{name}.outputs" for name in (
+        "clean_orders", "count_customers", "features.daily_totals", "features.scale",
+        "train", "report")}
+    json.dumps(metrics)
