@@ -102,3 +102,22 @@ def test_catalog_decides_what_is_persisted(demo_project):
     assert kedro.is_persisted("orders")
     assert kedro.is_persisted("params:min_amount")
     assert not kedro.is_persisted("not_in_catalog")
+
+
+def test_dataset_factories_decide_per_pattern(demo_project):
+    catalog = demo_project / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text() + '''
+"{name}@json":
+  type: demo.datasets.JSONDataset
+  filepath: data/{name}.json
+"mem_{name}":
+  type: kedro.io.MemoryDataset
+"{kind}#{name}":
+  type: "{kind}"
+''')
+    kedro = project(demo_project)
+    assert kedro.is_persisted("a@json") and kedro.is_persisted("b@json")
+    assert not kedro.is_persisted("mem_x") and not kedro.is_persisted("mem_y")
+    # a type with a placeholder is resolved per dataset
+    assert kedro.is_persisted("demo.datasets.JSONDataset#z")
+    assert not kedro.is_persisted("kedro.io.MemoryDataset#z")

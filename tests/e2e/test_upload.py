@@ -109,3 +109,30 @@ def test_failed_local_upload_keeps_the_previous_dag(tmp_path, monkeypatch):
                                 "No space left on device")
     assert (tmp_path / "demo.py").read_text() == "previous = True\n"
     assert [p.name for p in tmp_path.iterdir()] == ["demo.py"]
+
+
+def test_remote_disk_full_is_one_line_and_keeps_the_previous_dag():
+    """A failing fsspec filesystem stands in for an object store that is out of space."""
+    import errno
+
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class FullFileSystem(MemoryFileSystem):
+        protocol = "fullfs"
+        full = False
+
+        def pipe_file(self, path, value, **kwargs):
+            if FullFileSystem.full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().pipe_file(path, value, **kwargs)
+
+    fsspec.register_implementation("fullfs", FullFileSystem, clobber=True)
+    upload_dag("previous = True\n", "fullfs://bucket/dags", "demo.py")
+    FullFileSystem.full = True
+    with pytest.raises(UploadError) as error:
+        upload_dag("new = True\n", "fullfs://bucket/dags", "demo.py")
+    assert str(error.value) == ("cannot upload to fullfs://bucket/dags/demo.py: [Errno 28] No "
+                                "space left on device")
+    with fsspec.open("fullfs://bucket/dags/demo.py", "rb") as stored:
+        assert stored.read() == b"previous = True\n"
