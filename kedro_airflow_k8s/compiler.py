@@ -388,7 +388,7 @@ def _local_command(local: LocalDefaults, names: list[str], params: str | None,
 def _common_namespace(nodes: list[Any]) -> str | None:
     parts = [node.namespace.split(".") if node.namespace else [] for node in nodes]
     common = []
-    for level in zip(*parts):
+    for level in zip(*parts, strict=False):  # the shortest namespace bounds the prefix
         if len(set(level)) > 1:
             break
         common.append(level[0])

@@ -45,6 +45,10 @@ class KedroProject:
     _pattern_types: dict[str, str | None] = field(default_factory=dict, init=False,
                                                   repr=False)
 
+    def bootstrap(self) -> Any:
+        """Bootstrap the project once (settings, pipelines, src on sys.path); its metadata."""
+        return self.metadata
+
     @property
     def metadata(self) -> Any:
         if self._metadata is None:
@@ -65,7 +69,7 @@ class KedroProject:
         """The Kedro env used at compile time and passed to every pod with --env."""
         from kedro.framework.project import settings
 
-        self.metadata
+        self.bootstrap()
         if self.env:
             return self.env
         if os.environ.get("KEDRO_ENV"):
@@ -91,7 +95,7 @@ class KedroProject:
     def load_raw_config(self) -> dict[str, Any]:
         from kedro.framework.project import settings
 
-        self.metadata
+        self.bootstrap()
         env_dir = self.path / settings.CONF_SOURCE / self.run_env
         if not env_dir.is_dir():
             raise ConfigError(f"--env: no directory {env_dir} for Kedro env '{self.run_env}'")
@@ -161,7 +165,7 @@ class KedroProject:
     def pipeline(self) -> Any:
         from kedro.framework.project import pipelines
 
-        self.metadata
+        self.bootstrap()
         try:
             return pipelines[self.pipeline_name]
         except KeyError:
@@ -172,10 +176,27 @@ class KedroProject:
 
     @cached_property
     def catalog(self) -> Any:
-        from kedro.framework.session import KedroSession
+        """The project's catalog, for dataset types only: built from its config, without a
+        session (no project hooks run at compile time) and without the parameters."""
+        from kedro.config import MissingConfigException
+        from kedro.framework.project import settings
 
-        with KedroSession.create(project_path=self.path, env=self.run_env) as session:
-            return session.load_context().catalog
+        self.bootstrap()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+            loader = settings.CONFIG_LOADER_CLASS(
+                conf_source=str(self.path / settings.CONF_SOURCE), env=self.run_env,
+                **settings.CONFIG_LOADER_ARGS)
+            try:
+                catalog_config = loader["catalog"]
+            except MissingConfigException:
+                catalog_config = {}
+            try:
+                credentials = loader["credentials"]
+            except MissingConfigException:
+                credentials = {}
+        return settings.DATA_CATALOG_CLASS.from_config(catalog=catalog_config,
+                                                       credentials=credentials)
 
     def is_persisted(self, dataset: str) -> bool:
         """True when a dataset survives between pods (in the catalog, not in memory)."""

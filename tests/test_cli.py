@@ -33,7 +33,7 @@ def test_compile_writes_the_dag_airflow_imports(demo_project):
     result = run_kedro(demo_project, "airflow-k8s", "compile")
     assert result.returncode == 0, result.stderr
     path = demo_project / "dags" / "demo.py"
-    assert f"Wrote dags/demo.py (10 tasks)." in result.stdout
+    assert "Wrote dags/demo.py (10 tasks)." in result.stdout
     dag = airflow_check.load_dag(path)
     assert len(dag.tasks) == 10
     first = path.read_bytes()

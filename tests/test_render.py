@@ -16,7 +16,7 @@ from kedro_airflow_k8s.dagspec import Verbatim
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.render import py, render_dag, write_dag
 from tests import airflow_check
-from tests.test_config import FULL, MINIMAL, with_run
+from tests.test_config import FULL, with_run
 
 ALLOWED_IMPORT_ROOTS = {"airflow", "kubernetes", "datetime", "hashlib", "json"}
 
