@@ -194,21 +194,12 @@ def run_once(project: Any, output: str | None, dag_name: str | None, image: str 
              wait: bool, timeout_minutes: float, execution: str | None,
              no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
     """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
-    from kedro_airflow_k8s.ship import client_for, follow_run, known_dag, publish, start_run
+    from kedro_airflow_k8s.ship import run_once as ship_run_once
 
-    client = client_for(project)
-    dag_id = dag_name or project.config.run_config.run_name or project.package_name
-    before = known_dag(client, dag_id)
-    published = publish(project, output, image=image, dag_id=dag_name, with_sensors=False,
-                        execution=execution, group_memory=_grouping(no_group_memory),
-                        validate=validate, k8s_version=k8s_version, notify=click.echo)
-    click.echo(f"Uploaded {published.location}; waiting for Airflow to load it.")
-    run_id = start_run(client, published, known_before=before)
-    dag_id = published.spec.dag_id
-    click.echo(f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}")
-    if wait:
-        follow_run(client, dag_id, run_id, timeout=timeout_minutes * 60)
-        click.echo(f"Run {run_id} succeeded.")
+    ship_run_once(project, output, dag_name=dag_name, image=image, execution=execution,
+                  group_memory=_grouping(no_group_memory), validate=validate,
+                  k8s_version=k8s_version,
+                  follow_minutes=timeout_minutes if wait else None, notify=click.echo)
 
 
 @airflow_k8s.command(name="list-pipelines")

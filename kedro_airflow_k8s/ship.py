@@ -125,6 +125,25 @@ def start_run(client: AirflowClient, published: Published, *,
     return client.trigger(dag_id, new_run_id())
 
 
+def run_once(project: Any, output: str | None, *, dag_name: str | None = None,
+             follow_minutes: float | None = None,
+             notify: Callable[[str], None] = lambda line: None, **options: Any) -> str:
+    """Upload without schedule or sensors, start one run, follow it when asked; its id."""
+    client = client_for(project)
+    location = output_location(project, output)
+    spec, text = prepare(project, dag_id=dag_name, with_sensors=False, notify=notify, **options)
+    before = known_dag(client, spec.dag_id)  # known: ask for a reparse, not wait for a scan
+    published = Published(spec, text, upload_dag(text, location, f"{spec.dag_id}.py"))
+    notify(f"Uploaded {published.location}; waiting for Airflow to load it.")
+    run_id = start_run(client, published, known_before=before)
+    dag_id = published.spec.dag_id
+    notify(f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}")
+    if follow_minutes is not None:
+        follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
+        notify(f"Run {run_id} succeeded.")
+    return run_id
+
+
 def known_dag(client: AirflowClient, dag_id: str) -> Any:
     """The DAG as Airflow knows it now, or None for a DAG it has not seen."""
     try:
