@@ -501,18 +501,10 @@ def _sensor_tasks(tasks: list[TaskSpec], upstream: dict[str, list[str]], first: 
             upstream[task] = sorted([*upstream.get(task, []), task_id])
 
 
-def compile_project(
-    project: Any,
-    *,
-    image: str | None = None,
-    schedule: str | None = None,
-    with_sensors: bool = True,
-    dag_id: str | None = None,
-    execution: str | None = None,
-    group_memory: bool | None = None,
-    notify: Callable[[str], None] = lambda line: None,
-) -> DagSpec:
-    """Compile a `context.KedroProject`: its pipeline, config, catalog and git commit."""
+def compile_project(project: Any, *, notify: Callable[[str], None] = lambda line: None,
+                    **options: Any) -> DagSpec:
+    """Compile a `context.KedroProject`: its pipeline, config, catalog, git commit and
+    MLflow server; `options` are compile_dag's (image, schedule, dag_id, execution, ...)."""
     import sys
 
     from kedro_airflow_k8s.mlflow_run import settings_for
@@ -529,15 +521,9 @@ def compile_project(
         pipeline_name=project.pipeline_name,
         is_persisted=project.is_persisted,
         commit_sha=project.commit_sha,
-        image=image,
-        schedule=schedule,
-        with_sensors=with_sensors,
-        dag_id=dag_id,
-        execution=execution,
-        group_memory=group_memory,
         project_path=str(project.path.resolve()),
         python=sys.executable,
-        mlflow=settings_for(project, dag_id or config.run_config.run_name or
-                            project.package_name),
+        mlflow=settings_for(project),
         notify=notify,
+        **options,
     )

@@ -28,10 +28,10 @@ class MlflowError(PluginError):
 @dataclass(frozen=True)
 class MlflowSettings:
     tracking_uri: str
-    experiment_name: str
+    experiment_name: str | None  # None: not known before the DAG id is
 
 
-def settings_for(project: Any, dag_id: str) -> MlflowSettings | None:
+def settings_for(project: Any, dag_id: str | None = None) -> MlflowSettings | None:
     """From run_config.mlflow, else from kedro-mlflow's mlflow.yml; None: MLflow is off."""
     run = project.config.run_config
     experiment = run.experiment_name or dag_id

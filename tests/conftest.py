@@ -97,6 +97,15 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stop a service and every process it started (it runs in its own session)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 @dataclass
 class AirflowServer:
     url: str
@@ -154,11 +163,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
         yield AirflowServer(url=url, home=home, dags=dags, username=username,
                             password=password)
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_process_group(process)
         log.close()
 
 
@@ -212,9 +217,5 @@ def mlflow_server(tmp_path_factory) -> MlflowServer:
         wait_for_http(f"{url}/health", timeout=120, process=process)
         yield MlflowServer(url=url, home=home)
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_process_group(process)
         log.close()
