@@ -95,3 +95,12 @@ def test_dag_picture_is_current(monkeypatch):
     monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "example")
     assert (ROOT / "docs" / "demo-dag.svg").read_text() == module.demo_svg(), (
         "run python docs/make_picture.py")
+
+
+PYTHON = list(blocks("python"))
+
+
+@pytest.mark.parametrize("page, body", PYTHON, ids=[f"{p}-{i}" for i, (p, _) in
+                                                    enumerate(PYTHON)])
+def test_python_examples_run(page, body):
+    exec(compile(body, page, "exec"), {})
