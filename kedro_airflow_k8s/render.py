@@ -89,9 +89,3 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def write_dag(spec: DagSpec, output_dir: Path) -> Path:
-    path = output_dir / f"{spec.dag_id}.py"
-    write_atomically(path, render_dag(spec))
-    return path

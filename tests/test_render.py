@@ -14,7 +14,7 @@ from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.context import KedroProject
 from kedro_airflow_k8s.dagspec import Verbatim
 from kedro_airflow_k8s.errors import CompileError
-from kedro_airflow_k8s.render import py, render_dag, write_dag
+from kedro_airflow_k8s.render import py, render_dag, write_atomically
 from tests import airflow_check
 from tests.test_config import FULL, with_run
 
@@ -26,7 +26,9 @@ def identity(x):
 
 
 def write(tmp_path, spec):
-    return write_dag(spec, tmp_path / "dags")
+    path = tmp_path / "dags" / f"{spec.dag_id}.py"
+    write_atomically(path, render_dag(spec))
+    return path
 
 
 def compiled(pipeline, raw, **kwargs):
