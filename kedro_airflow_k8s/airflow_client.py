@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from kedro_airflow_k8s.errors import AirflowApiError
+from kedro_airflow_k8s.errors import AirflowApiError, DagNotFound
 
 PLUGIN_TAG = "generated_with_kedro_airflow_k8s"
 EXPERIMENT_TAG = "experiment_name"
@@ -122,7 +122,8 @@ class AirflowClient:
         try:
             yield
         except ApiException as exc:
-            raise AirflowApiError(self._describe(exc, what, dag_id)) from None
+            error = DagNotFound if exc.status == 404 and dag_id else AirflowApiError
+            raise error(self._describe(exc, what, dag_id)) from None
         except urllib3.exceptions.HTTPError as exc:
             raise AirflowApiError(f"cannot reach Airflow at {self.host} ({what}): "
                                   f"{_reason(exc)}") from None

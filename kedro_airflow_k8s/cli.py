@@ -58,6 +58,20 @@ _K8S_VERSION = click.option(
     help="Kubernetes version for --validate [default: the newest kubernetes-validate knows].")
 
 
+def _options(*decorators: Callable[..., Any]) -> Callable[..., Any]:
+    """Several click options as one decorator, in the order given."""
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+_SHAPE = _options(_EXECUTION, _NO_GROUP)
+_PREFLIGHT = _options(_VALIDATE, _K8S_VERSION)
+
+
 def _grouping(no_group_memory: bool) -> bool | None:
     return False if no_group_memory else None
 
@@ -95,10 +109,8 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str) -> None:
 @click.option("-o", "--output", default="dags", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory the DAG file is written to.")
-@_EXECUTION
-@_NO_GROUP
-@_VALIDATE
-@_K8S_VERSION
+@_SHAPE
+@_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 def compile(project: Any, image: str | None, output: Path, execution: str | None,  # noqa: A001
@@ -136,10 +148,8 @@ def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
 @airflow_k8s.command(name="upload-pipeline")
 @_OUTPUT
 @_IMAGE
-@_EXECUTION
-@_NO_GROUP
-@_VALIDATE
-@_K8S_VERSION
+@_SHAPE
+@_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 def upload_pipeline(project: Any, output: str | None, image: str | None,
@@ -160,8 +170,7 @@ def upload_pipeline(project: Any, output: str | None, image: str | None,
               help="Schedule [default: run_config.cron_expression].")
 @_DAG_NAME
 @_IMAGE
-@_EXECUTION
-@_NO_GROUP
+@_SHAPE
 @click.pass_obj
 @_one_line_errors
 def schedule(project: Any, output: str | None, cron_expression: str | None,
@@ -184,10 +193,8 @@ def schedule(project: Any, output: str | None, cron_expression: str | None,
 @click.option("--wait", is_flag=True, help="Follow the run and exit 0 only if it succeeds.")
 @click.option("--timeout", "timeout_minutes", type=click.FloatRange(min=0, min_open=True),
               default=60.0, show_default=True, help="Minutes --wait follows the run.")
-@_EXECUTION
-@_NO_GROUP
-@_VALIDATE
-@_K8S_VERSION
+@_SHAPE
+@_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 def run_once(project: Any, output: str | None, dag_name: str | None, image: str | None,

@@ -220,6 +220,7 @@ def compile_dag(
         f"{LABEL_PREFIX}project": k8s_label(project),
         f"{LABEL_PREFIX}dag": k8s_label(dag_id),
     }
+    params = _params_value(run)
     local = None
     if execution == "local":
         notify("Note: local execution runs each task as a subprocess on the Airflow worker; "
@@ -227,7 +228,7 @@ def compile_dag(
         interpreter = run.local.python or python or "python"
         command = shlex.join([interpreter, "-m", "kedro", "run", "--env", env, "--pipeline",
                               pipeline_name]) + ' --nodes "$KEDRO_NODES"'
-        if _params_value(run):
+        if params:
             command += ' --params "$KEDRO_PARAMS"'
         local = LocalDefaults(project_path=run.local.project_path or project_path or ".",
                               python=interpreter, env_vars=dict(sorted(run.env_vars.items())),
@@ -254,7 +255,6 @@ def compile_dag(
     local_ids = _local_ids(members, namespaces, group_of, task_groups)
 
     base_args = ["run", "--env", env, "--pipeline", pipeline_name]
-    params = _params_value(run)
     auth_env = task_environment(run.authentication) if mlflow else {}
     mlflow_env = {} if mlflow is None else {
         "MLFLOW_TRACKING_URI": mlflow.tracking_uri,
@@ -318,7 +318,7 @@ def compile_dag(
         upstream[start.task_id] = list(first) if volume else []
         for root in roots:
             upstream[root] = sorted({*upstream.get(root, []), start.task_id} -
-                                    ({"create-data-volume"} if volume else set()))
+                                    ({RESERVED_IDS["volume-create"]} if volume else set()))
         first = first if volume else [start.task_id]
     if with_sensors:
         _sensor_tasks(tasks, upstream, first, run)

@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -100,8 +102,7 @@ class KedroProject:
         if not env_dir.is_dir():
             raise ConfigError(f"--env: no directory {env_dir} for Kedro env '{self.run_env}'")
         dynamic = dynamic_config_values()
-        with warnings.catch_warnings():  # Kedro 1.7 + omegaconf 2.4 warn on every load
-            warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+        with _quiet_config_loader():
             raw = self._load(dynamic)
         if not raw:
             raise ConfigError(
@@ -148,8 +149,7 @@ class KedroProject:
 
         if importlib.util.find_spec("kedro_mlflow") is None:
             return None
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+        with _quiet_config_loader():
             try:
                 raw = self._config_loader({}, ["mlflow*", "mlflow*/**"])["parameters"]
             except MissingConfigException:
@@ -182,8 +182,7 @@ class KedroProject:
         from kedro.framework.project import settings
 
         self.bootstrap()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+        with _quiet_config_loader():
             loader = settings.CONFIG_LOADER_CLASS(
                 conf_source=str(self.path / settings.CONF_SOURCE), env=self.run_env,
                 **settings.CONFIG_LOADER_ARGS)
@@ -216,6 +215,13 @@ class KedroProject:
     def _registered(self) -> set[str]:
         return set(self.catalog.keys())
 
+    @cached_property
+    def _pattern_configs(self) -> dict[str, Any]:
+        """The catalog's dataset factories and catch-all, as written (read once)."""
+        resolver = self.catalog.config_resolver
+        return {**getattr(resolver, "_dataset_patterns", {}),
+                **getattr(resolver, "_user_catch_all_pattern", {})}
+
     def _pattern_type(self, dataset: str) -> str | None:
         """The type a dataset factory gives, once per pattern when it holds no placeholder.
 
@@ -227,8 +233,7 @@ class KedroProject:
         resolver = self.catalog.config_resolver
         pattern = (resolver.match_dataset_pattern(dataset)
                    or resolver.match_user_catch_all_pattern(dataset))
-        raw = {**getattr(resolver, "_dataset_patterns", {}),
-               **getattr(resolver, "_user_catch_all_pattern", {})}.get(pattern)
+        raw = self._pattern_configs.get(pattern)
         declared = raw.get("type") if isinstance(raw, dict) else None
         if not isinstance(declared, str) or "{" in declared:
             return None
@@ -260,6 +265,14 @@ class KedroProject:
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() or None
+
+
+@contextmanager
+def _quiet_config_loader() -> Iterator[None]:
+    """Kedro 1.7 with omegaconf 2.4 warns about a deprecated call on every config load."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+        yield
 
 
 def _oc_env(key: str, default: Any = "__missing__") -> Any:

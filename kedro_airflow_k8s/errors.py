@@ -29,6 +29,10 @@ class AirflowApiError(PluginError):
     """Airflow's REST API refused, failed, or could not be reached."""
 
 
+class DagNotFound(AirflowApiError):
+    """Airflow does not know the DAG (yet): not uploaded, or not parsed so far."""
+
+
 class RunFailed(PluginError):
     """A DAG run ended in failure (exit 1) or did not end in time (exit 3)."""
 

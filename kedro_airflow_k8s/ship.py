@@ -19,7 +19,7 @@ from kedro_airflow_k8s.airflow_client import (
 from kedro_airflow_k8s.compiler import compile_project
 from kedro_airflow_k8s.config import validate_cron
 from kedro_airflow_k8s.dagspec import DagSpec
-from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, DagNotFound, RunFailed
 from kedro_airflow_k8s.render import render_dag
 from kedro_airflow_k8s.upload import upload_dag
 
@@ -52,24 +52,23 @@ def client_for(project: Any) -> AirflowClient:
     return AirflowClient(airflow_host(project))
 
 
-def publish(project: Any, output: str | None, *, image: str | None = None,
-            schedule: str | None = None, dag_id: str | None = None, with_sensors: bool = True,
-            execution: str | None = None, group_memory: bool | None = None,
-            validate: bool = False, k8s_version: str | None = None,
-            notify: Callable[[str], None] = lambda line: None) -> Published:
-    """Compile the project's DAG and put it where Airflow reads DAGs."""
+def publish(project: Any, output: str | None, *, schedule: str | None = None,
+            notify: Callable[[str], None] = lambda line: None, **options: Any) -> Published:
+    """Compile the project's DAG and put it where Airflow reads DAGs; `options` are
+    prepare's (image, dag_id, with_sensors, execution, group_memory, validate, ...)."""
     if schedule is not None:
         try:
             validate_cron(schedule)
         except ValueError as exc:
             raise ConfigError(f"--cron-expression: {exc}") from None
     location = output_location(project, output)
-    spec, text = prepare(project, image=image, schedule=schedule, dag_id=dag_id,
-                         with_sensors=with_sensors, execution=execution,
-                         group_memory=group_memory, validate=validate,
-                         k8s_version=k8s_version, notify=notify)
-    where = upload_dag(text, location, f"{spec.dag_id}.py")
-    return Published(spec=spec, text=text, location=where)
+    spec, text = prepare(project, schedule=schedule, notify=notify, **options)
+    return _upload(spec, text, location)
+
+
+def _upload(spec: DagSpec, text: str, location: str) -> Published:
+    return Published(spec=spec, text=text,
+                     location=upload_dag(text, location, f"{spec.dag_id}.py"))
 
 
 def prepare(project: Any, *, validate: bool = False, k8s_version: str | None = None,
@@ -97,10 +96,8 @@ def wait_for_version(client: AirflowClient, dag_id: str, text: str,
     def parsed() -> bool:
         try:
             return client.dag_source(dag_id) == text
-        except AirflowApiError as exc:
-            if "not (yet) known" in str(exc):
-                return False
-            raise
+        except DagNotFound:
+            return False
 
     if not wait_until(parsed, timeout=timeout, interval=interval):
         raise AirflowApiError(
@@ -133,7 +130,7 @@ def run_once(project: Any, output: str | None, *, dag_name: str | None = None,
     location = output_location(project, output)
     spec, text = prepare(project, dag_id=dag_name, with_sensors=False, notify=notify, **options)
     before = known_dag(client, spec.dag_id)  # known: ask for a reparse, not wait for a scan
-    published = Published(spec, text, upload_dag(text, location, f"{spec.dag_id}.py"))
+    published = _upload(spec, text, location)
     notify(f"Uploaded {published.location}; waiting for Airflow to load it.")
     run_id = start_run(client, published, known_before=before)
     dag_id = published.spec.dag_id
@@ -148,10 +145,8 @@ def known_dag(client: AirflowClient, dag_id: str) -> Any:
     """The DAG as Airflow knows it now, or None for a DAG it has not seen."""
     try:
         return client.dag(dag_id)
-    except AirflowApiError as exc:
-        if "not (yet) known" in str(exc):
-            return None
-        raise
+    except DagNotFound:
+        return None
 
 
 class _Display:
