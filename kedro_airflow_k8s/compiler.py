@@ -9,7 +9,7 @@ import shlex
 import string
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slugify import slugify
@@ -17,6 +17,7 @@ from slugify import slugify
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import PluginConfig, ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
+    RUN_HASH,
     DagSpec,
     GroupSpec,
     LocalCommand,
@@ -31,14 +32,25 @@ from kedro_airflow_k8s.dagspec import (
     VolumeSpec,
 )
 from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.render import py
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
 from kedro_airflow_k8s.mlflow_run import START_TASK as MLFLOW_START
 from kedro_airflow_k8s.mlflow_run import MlflowSettings, task_environment
 from kedro_airflow_k8s.profiles import group_profile, group_template, resource_spec
+from kedro_airflow_k8s.spark import (
+    DRIVER_FIELD_ENV,
+    KubernetesSpark,
+    SparkDag,
+    SparkFactory,
+    SparkJob,
+    checked_call,
+    is_spark_node,
+    load_factory,
+    spark_edges,
+)
 
 DEFAULT_START_DATE = datetime.date(2024, 1, 1)
 LABEL_PREFIX = "kedro-airflow-k8s/"
-VOLUME_NAME_FILTER = "kedro_volume_name"
 INIT_MOUNT_PATH = "/mnt/kedro-data"
 RESERVED_IDS = {
     "mlflow-start": "start-mlflow-run",
@@ -46,6 +58,8 @@ RESERVED_IDS = {
     "volume-init": "init-data-volume",
     "volume-delete": "delete-data-volume",
     "result": "pipeline-result",
+    "spark-create": "create-spark-cluster",
+    "spark-delete": "delete-spark-cluster",
 }
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _MAX_ID = 100
@@ -168,13 +182,14 @@ def _volume(run: RunConfig, dag_id: str, project_labels: dict[str, str]) -> Volu
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": {
-            "name": f"{{{{ run_id | {VOLUME_NAME_FILTER} }}}}",
+            "name": prefix + RUN_HASH,
             "namespace": run.namespace,
             "labels": project_labels,
         },
         "spec": spec,
     }
-    return VolumeSpec(name_prefix=prefix, mount_path=run.volume.mount_path, manifest=manifest)
+    return VolumeSpec(claim_name=prefix + RUN_HASH, mount_path=run.volume.mount_path,
+                      manifest=manifest)
 
 
 def compile_dag(
@@ -185,6 +200,7 @@ def compile_dag(
     env: str,
     pipeline_name: str = "__default__",
     is_persisted: Callable[[str], bool] = lambda name: True,
+    dataset_type: Callable[[str], str | None] = lambda name: None,
     commit_sha: str | None = None,
     image: str | None = None,
     schedule: str | None = None,
@@ -204,17 +220,19 @@ def compile_dag(
     nodes = {node.name: node for node in pipeline.nodes}
     _check_node_names(list(nodes.values()))
     _check_inputs(pipeline, is_persisted)
-    if run.group_memory_nodes if group_memory is None else group_memory:
-        node_groups = group_nodes(pipeline, is_persisted)
-    else:
+    spark_nodes = {name for name, node in nodes.items()
+                   if is_spark_node(node, dataset_type)} if run.spark else set()
+    if run.spark and not spark_nodes:
+        notify("Note: run_config.spark is set, but no node is a Spark node (tag "
+               "kedro-airflow-k8s.group.pyspark, or a kedro_datasets.spark dataset).")
+    memory = run.group_memory_nodes if group_memory is None else group_memory
+    if not memory:
         _refuse_memory_edges(pipeline, is_persisted)
-        node_groups = [NodeGroup((name,)) for name in nodes]
+    joined = spark_edges(pipeline, spark_nodes) if run.group_spark_nodes else []
+    node_groups = group_nodes(pipeline, is_persisted, memory=memory, joined=joined)
     for group in node_groups:
         if len(group.nodes) > 1:
-            widened = f"; {', '.join(group.widened)} joined to keep the DAG acyclic" \
-                if group.widened else ""
-            notify(f"One task runs {', '.join(group.nodes)} (MemoryDatasets "
-                   f"{', '.join(group.memory_datasets)}{widened}).")
+            notify(f"One task runs {', '.join(group.nodes)} ({'; '.join(_reasons(group))}).")
     identity = {
         "app.kubernetes.io/managed-by": "kedro-airflow-k8s",
         f"{LABEL_PREFIX}project": k8s_label(project),
@@ -224,7 +242,8 @@ def compile_dag(
     local = None
     if execution == "local":
         notify("Note: local execution runs each task as a subprocess on the Airflow worker; "
-               "the volume, pod templates, resources and secrets are left out.")
+               "the volume, pod templates, resources, secrets and Spark clusters are left "
+               "out.")
         interpreter = run.local.python or python or "python"
         command = shlex.join([interpreter, "-m", "kedro", "run", "--env", env, "--pipeline",
                               pipeline_name]) + ' --nodes "$KEDRO_NODES"'
@@ -247,6 +266,8 @@ def compile_dag(
         volume=volume,
     )
 
+    spark = _spark_setup(run, dag_id, project, env, pipeline_name, image or run.image,
+                         identity) if spark_nodes and execution == "kubernetes" else None
     members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
     why = {group.nodes[0]: group for group in node_groups}
     namespaces = {key: _common_namespace(group) for key, group in members.items()}
@@ -271,11 +292,20 @@ def compile_dag(
         node_task.update(dict.fromkeys(names, task_id))
         doc = (f"Kedro node `{names[0]}`" if len(names) == 1 else
                "Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
-               f", joined by MemoryDatasets {', '.join(why[key].memory_datasets)}")
-        task = TaskSpec(task_id=task_id, local_id=local_ids[key], group=group, kind="node",
-                        node_names=names, doc=doc)
+               f" ({'; '.join(_reasons(why[key]))})")
+        on_spark = spark is not None and not spark_nodes.isdisjoint(names)
+        task = TaskSpec(task_id=task_id, local_id=local_ids[key], group=group,
+                        kind="spark" if on_spark else "node", node_names=names,
+                        doc=f"Spark job ({spark.title}): {doc}" if on_spark and spark else doc)
+        kedro_args = [*base_args, "--nodes", Verbatim(",".join(names)),
+                      *(["--params", params] if params else [])]
         if local:
             task = replace(task, local=_local_command(local, names, params, mlflow_env))
+        elif on_spark and isinstance(spark.runner, SparkFactory):
+            job = SparkJob(task_id=task_id, node_names=tuple(names),
+                           kedro_arguments=kedro_args[1:],
+                           environment={**defaults.env_vars, **mlflow_env})
+            task = replace(task, operator=checked_call(spark.runner, "submit", job, printable=py))
         else:
             profile_name, profile = group_profile(group_nodes_, run)
             if profile_name:
@@ -285,16 +315,21 @@ def compile_dag(
             labels = {**profile.labels, **identity, f"{LABEL_PREFIX}task": k8s_label(task_id)}
             annotations: dict[str, str | Verbatim] = {
                 **profile.annotations, f"{LABEL_PREFIX}nodes": Verbatim(",".join(names))}
+            pod_image = run.kubernetes_pod_templates[template].image if template else None
+            pod_env = dict(mlflow_env)
+            if on_spark and spark:
+                pod_env["PYSPARK_SUBMIT_ARGS"] = spark.runner.submit_args(
+                    pod_image or defaults.image, labels, _executor_volume(run, volume))
             task = replace(task, pod=PodSpec(
                 cmds=["kedro"],
-                arguments=[*base_args, "--nodes", Verbatim(",".join(names)),
-                           *(["--params", params] if params else [])],
+                arguments=kedro_args,
                 labels=labels,
                 annotations=annotations,
                 resources=profile_name,
                 pod_template=template,
-                image=(run.kubernetes_pod_templates[template].image if template else None),
-                env=mlflow_env,
+                image=pod_image,
+                env=pod_env,
+                field_env=DRIVER_FIELD_ENV if on_spark else {},
             ))
         tasks.append(task)
 
@@ -310,8 +345,10 @@ def compile_dag(
     leaves = [t for t in node_tasks if t not in has_children]
 
     first = roots
+    cleanup = []
     if volume:
         first = _volume_tasks(tasks, upstream, roots, leaves, identity, volume, run)
+        cleanup.append(RESERVED_IDS["volume-delete"])
     if mlflow:
         start = _mlflow_start_task(dag_id, env, image or run.image, local, identity, auth_env)
         tasks.append(start)
@@ -320,9 +357,20 @@ def compile_dag(
             upstream[root] = sorted({*upstream.get(root, []), start.task_id} -
                                     ({RESERVED_IDS["volume-create"]} if volume else set()))
         first = first if volume else [start.task_id]
+    if spark and isinstance(spark.runner, SparkFactory):
+        create, delete = _cluster_tasks(tasks, upstream, spark.runner)
+        first = [*first, *([create] if create else [])]
+        cleanup += [delete] if delete else []
+    if cleanup:
+        result = RESERVED_IDS["result"]
+        tasks.append(TaskSpec(task_id=result, local_id=result, group=None, kind="result",
+                              doc="Fails the run when any node failed (the cleanup succeeds "
+                                  "regardless)."))
+        upstream[result] = sorted(leaves) or sorted(cleanup)
     if with_sensors:
         _sensor_tasks(tasks, upstream, first, run)
 
+    _check_imports(tasks)
     experiment = run.experiment_name or dag_id
     tags = [f"generated_with_kedro_airflow_k8s:{__version__}", f"experiment_name:{experiment}"]
     if commit_sha:
@@ -355,6 +403,104 @@ def compile_dag(
                            for h in run.failure_handlers],
         version=__version__,
     )
+
+
+@dataclass(frozen=True)
+class _SparkTarget:
+    title: str  # how task docs name it
+    runner: SparkFactory | KubernetesSpark
+
+
+def _spark_setup(run: RunConfig, dag_id: str, project: str, env: str, pipeline_name: str,
+                 image: str, identity: dict[str, str]) -> _SparkTarget:
+    spark = run.spark
+    assert spark is not None
+    if spark.type == "kubernetes":
+        return _SparkTarget("Kubernetes", KubernetesSpark(
+            namespace=run.namespace, image_pull_policy=run.image_pull_policy,
+            image_pull_secrets=list(run.image_pull_secrets),
+            service_account_name=run.service_account_name,
+            properties=dict(spark.cluster_config)))
+    labels = {"managed-by": "kedro-airflow-k8s", "kedro-project": k8s_label(project),
+              "kedro-dag": k8s_label(dag_id)}
+    dag = SparkDag(dag_id=dag_id, project=project, env=env, pipeline=pipeline_name,
+                   image=image, config=spark, labels=labels)
+    factory = load_factory(spark, dag)
+    assert factory is not None
+    return _SparkTarget("Dataproc" if spark.type == "dataproc" else type(factory).__name__,
+                        factory)
+
+
+def _executor_volume(run: RunConfig, volume: VolumeSpec | None) -> tuple[str, str] | None:
+    """The shared volume for Spark executors too, when pods on many nodes can mount it."""
+    if volume is None or "ReadWriteMany" not in run.volume.access_modes:
+        return None
+    return volume.claim_name, volume.mount_path
+
+
+def _reasons(group: NodeGroup) -> list[str]:
+    """Why the nodes of a group share one task, for notes and task docs."""
+    reasons = []
+    if group.memory_datasets:
+        reasons.append(f"MemoryDatasets {', '.join(group.memory_datasets)}")
+    if group.joined:
+        reasons.append(f"connected Spark nodes {', '.join(group.joined)}")
+    if group.widened:
+        reasons.append(f"{', '.join(group.widened)} joined to keep the DAG acyclic")
+    return reasons
+
+
+def _cluster_tasks(tasks: list[TaskSpec], upstream: dict[str, list[str]],
+                   factory: SparkFactory) -> tuple[str | None, str | None]:
+    """The factory's cluster around the Spark jobs: created before the first, deleted after
+    the last whatever happened. The ids of the create and delete tasks, when there are."""
+    jobs = sorted(t.task_id for t in tasks if t.kind == "spark")
+    create = delete = None
+    call = checked_call(factory, "create_cluster", printable=py)
+    if call:
+        create = RESERVED_IDS["spark-create"]
+        tasks.append(TaskSpec(task_id=create, local_id=create, group=None, kind="spark-create",
+                              operator=call, doc="Creates the Spark cluster of this DAG run."))
+        for job in jobs:
+            upstream[job] = sorted({*upstream.get(job, []), create})
+    call = checked_call(factory, "delete_cluster", printable=py)
+    if call:
+        delete = RESERVED_IDS["spark-delete"]
+        tasks.append(TaskSpec(task_id=delete, local_id=delete, group=None, kind="spark-delete",
+                              operator=call, trigger_rule="all_done",
+                              doc="Deletes the Spark cluster, whatever happened to the jobs."))
+        upstream[delete] = sorted({*jobs, *([create] if create else [])})
+    return create, delete
+
+
+# What the DAG file itself imports or defines (see templates/dag.py.j2): a factory's operator
+# may share a name only by being the same import.
+_FILE_NAMES = {
+    "KubernetesPodOperator": "airflow.providers.cncf.kubernetes.operators.pod",
+    "KubernetesCreateResourceOperator": "airflow.providers.cncf.kubernetes.operators.resource",
+    "KubernetesDeleteResourceOperator": "airflow.providers.cncf.kubernetes.operators.resource",
+    "Secret": "airflow.providers.cncf.kubernetes.secret",
+    "SlackWebhookNotifier": "airflow.providers.slack.notifications.slack_webhook",
+    "BashOperator": "airflow.providers.standard.operators.bash",
+    "EmptyOperator": "airflow.providers.standard.operators.empty",
+    "ExternalTaskSensor": "airflow.providers.standard.sensors.external_task",
+    **dict.fromkeys(["DAG", "TaskGroup", "literal"], "airflow.sdk"),
+    **dict.fromkeys(["datetime", "hashlib", "json", "k8s", "Configuration", "MODELS",
+                     "VOLUME_CLAIM", "RESOURCES", "POD_TEMPLATES", "KEDRO_RUN", "pod_arguments",
+                     "dag", "groups", "tasks", "upstream", "task_id", "waits_for"], None),
+}
+
+
+def _check_imports(tasks: list[TaskSpec]) -> None:
+    seen = {**_FILE_NAMES, "kedro_run_hash": None}
+    for task in tasks:
+        if task.operator is None:
+            continue
+        module, name = task.operator.module, task.operator.name
+        if seen.setdefault(name, module) != module:
+            where = f"from {seen[name]}" if seen[name] else "by the DAG file itself"
+            raise CompileError(f"run_config.spark: operator {module}.{name} has the name of "
+                               f"one imported {where}; alias it in a module of yours")
 
 
 def _mlflow_start_task(dag_id: str, env: str, image: str, local: LocalDefaults | None,
@@ -452,7 +598,7 @@ def _volume_tasks(
 ) -> list[str]:
     """Add create/init/delete/result around the nodes; return the ids that start the DAG."""
     create, init = RESERVED_IDS["volume-create"], RESERVED_IDS["volume-init"]
-    delete, result = RESERVED_IDS["volume-delete"], RESERVED_IDS["result"]
+    delete = RESERVED_IDS["volume-delete"]
     tasks.append(TaskSpec(task_id=create, local_id=create, group=None, kind="volume-create",
                           doc="Creates the volume this DAG run's pods share."))
     first_nodes_wait_for = create
@@ -475,10 +621,6 @@ def _volume_tasks(
                           trigger_rule="all_done",
                           doc="Deletes the shared volume, whatever happened to the nodes."))
     upstream[delete] = sorted(leaves) or [first_nodes_wait_for]
-    tasks.append(TaskSpec(task_id=result, local_id=result, group=None, kind="result",
-                          doc="Fails the run when any node failed (the cleanup succeeds "
-                              "regardless)."))
-    upstream[result] = sorted(leaves) or [first_nodes_wait_for]
     return [create]
 
 
@@ -510,9 +652,6 @@ def compile_project(project: Any, *, notify: Callable[[str], None] = lambda line
     from kedro_airflow_k8s.mlflow_run import settings_for
 
     config = project.config
-    if config.run_config.spark is not None:
-        notify("Note: run_config.spark is validated, but this version runs Spark nodes as "
-               "ordinary pods.")
     return compile_dag(
         project.pipeline,
         config,
@@ -520,6 +659,7 @@ def compile_project(project: Any, *, notify: Callable[[str], None] = lambda line
         env=project.run_env,
         pipeline_name=project.pipeline_name,
         is_persisted=project.is_persisted,
+        dataset_type=project.dataset_type,
         commit_sha=project.commit_sha,
         project_path=str(project.path.resolve()),
         python=sys.executable,

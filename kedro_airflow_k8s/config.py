@@ -226,22 +226,86 @@ class PodTemplateConfig(_Model):
         return value
 
 
+_DATAPROC_CLUSTER = re.compile(r"^[a-z]([-a-z0-9]{0,32}[a-z0-9])?$")
+_FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\.[A-Za-z_]\w*$")
+_SPARK_REQUIRED = {
+    "dataproc": ("project_id", "region", "cluster_name", "artifacts_path"),
+    "kubernetes": (),
+    "custom": ("operator_factory",),
+}
+
+
 class SparkConfig(_Model):
-    type: Literal["dataproc", "k8s", "kubernetes", "custom"] = Field(
-        description="Where Spark node groups run."
+    type: Literal["dataproc", "kubernetes", "k8s", "custom"] = Field(
+        description="Where Spark node groups run: dataproc (an ephemeral cluster per DAG "
+        "run), kubernetes (Spark executors as pods; k8s is the same), custom "
+        "(operator_factory builds the tasks)."
     )
-    operator_factory: str | None = Field(None, description="module.Class of a custom factory.")
-    region: str | None = Field(None, description="Cloud region of the cluster.")
-    project_id: str | None = Field(None, description="Cloud project of the cluster.")
-    cluster_name: str | None = Field(None, description="Name of the cluster to create.")
-    artifacts_path: str | None = Field(None, description="Where Spark artifacts are uploaded.")
-    user_init_path: str | None = Field(None, description="Script prepended to the init script.")
+    operator_factory: str | None = Field(
+        None, description="With type custom: module.Class of a kedro_airflow_k8s.spark."
+        "SparkFactory subclass, imported at compile time."
+    )
+    region: str | None = Field(None, description="Dataproc: region of the cluster.")
+    project_id: str | None = Field(None, description="Dataproc: Google Cloud project.")
+    cluster_name: str | None = Field(
+        None, description="Dataproc: cluster name prefix; each DAG run appends its own hash "
+        "(lowercase letters, digits, '-'; at most 34)."
+    )
+    artifacts_path: str | None = Field(
+        None, description="Dataproc: gs:// folder the project package, job script and init "
+        "script are uploaded to (under <run_name>/)."
+    )
+    user_init_path: str | None = Field(
+        None, description="Dataproc: shell script (path in the project) prepended to the "
+        "cluster init script."
+    )
     user_post_init_path: str | None = Field(
-        None, description="Script appended to the init script."
+        None, description="Dataproc: shell script (path in the project) appended to the "
+        "cluster init script."
     )
     cluster_config: dict[str, Any] = Field(
-        default_factory=dict, description="Cluster configuration, by cluster type."
+        default_factory=dict,
+        description="dataproc: the ClusterConfig of the Dataproc API (snake_case keys); "
+        "kubernetes: Spark properties (spark.executor.instances: 2, ...); custom: passed to "
+        "the factory.",
     )
+
+    @field_validator("type")
+    @classmethod
+    def _one_spelling(cls, value: str) -> str:
+        return "kubernetes" if value == "k8s" else value
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _cluster_name(cls, value: str | None) -> str | None:
+        if value is not None and not _DATAPROC_CLUSTER.match(value):
+            raise ValueError("expected lowercase letters, digits and '-', starting with a "
+                             f"letter, at most 34 characters, got {value!r}")
+        return value
+
+    @field_validator("operator_factory")
+    @classmethod
+    def _dotted_path(cls, value: str | None) -> str | None:
+        if value is not None and not _FACTORY.match(value):
+            raise ValueError(f"expected module.Class, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_of_type(self) -> SparkConfig:
+        for key in _SPARK_REQUIRED[self.type]:
+            if not getattr(self, key):
+                raise ValueError(f"type {self.type} needs {key}")
+        if self.operator_factory and self.type != "custom":
+            raise ValueError("operator_factory is used with type custom only")
+        if self.type == "dataproc" and not str(self.artifacts_path).startswith("gs://"):
+            raise ValueError(f"artifacts_path must be a gs:// folder for Dataproc, got "
+                             f"{self.artifacts_path!r}")
+        if self.type == "kubernetes":
+            for key, value in self.cluster_config.items():
+                if not key.startswith("spark.") or isinstance(value, (dict, list)):
+                    raise ValueError(f"cluster_config.{key}: with type kubernetes, keys are "
+                                     "Spark properties (spark.*) with plain values")
+        return self
 
 
 class MlflowConfig(_Model):
@@ -320,7 +384,14 @@ class RunConfig(_Model):
         description="Pod templates; a node tagged k8s_template:<name> uses <name>, others "
         "__default__.",
     )
-    spark: SparkConfig | None = Field(None, description="Spark clusters for Spark nodes.")
+    spark: SparkConfig | None = Field(
+        None, description="Run Spark nodes (tagged kedro-airflow-k8s.group.pyspark or using "
+        "kedro_datasets.spark datasets) as Spark jobs."
+    )
+    group_spark_nodes: bool = Field(
+        True, description="With spark: connected Spark nodes run as one Spark job; false: "
+        "one job per Spark node."
+    )
     mlflow: MlflowConfig | None = Field(
         None, description="One MLflow run per DAG run; also switched on by kedro-mlflow's "
         "mlflow.yml."

@@ -205,6 +205,15 @@ class KedroProject:
             self._persisted[dataset] = self._catalog_persists(dataset)
         return self._persisted[dataset]
 
+    def dataset_type(self, dataset: str) -> str | None:
+        """The type a dataset is declared with ("spark.SparkDataset"), read from the catalog
+        config without importing it (a Spark type needs no Spark here); None for params."""
+        if dataset.startswith("params:") or dataset == "parameters":
+            return None
+        with _quiet_resolver():
+            kind = self.catalog.config_resolver.resolve_pattern(dataset).get("type")
+        return kind if isinstance(kind, str) else None
+
     def _catalog_persists(self, dataset: str) -> bool:
         kind = self._pattern_type(dataset)
         if kind is None:
@@ -242,15 +251,8 @@ class KedroProject:
         return self._pattern_types[pattern]
 
     def _catalog_type(self, dataset: str) -> str | None:
-        # Resolving a pattern logs a line per dataset (thousands in a large project), and
-        # we only ask for the type: silence that logger while asking.
-        resolver_log = logging.getLogger("kedro.io.catalog_config_resolver")
-        level = resolver_log.level
-        resolver_log.setLevel(logging.ERROR)
-        try:
+        with _quiet_resolver():
             return self.catalog.get_type(dataset)
-        finally:
-            resolver_log.setLevel(level)
 
     @cached_property
     def commit_sha(self) -> str | None:
@@ -273,6 +275,19 @@ def _quiet_config_loader() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
         yield
+
+
+@contextmanager
+def _quiet_resolver() -> Iterator[None]:
+    """Resolving a pattern logs a line per dataset (thousands in a large project), and we
+    only ask for the type: silence that logger while asking."""
+    resolver_log = logging.getLogger("kedro.io.catalog_config_resolver")
+    level = resolver_log.level
+    resolver_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        resolver_log.setLevel(level)
 
 
 def _oc_env(key: str, default: Any = "__missing__") -> Any:

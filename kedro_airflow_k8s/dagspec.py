@@ -6,8 +6,12 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TaskKind = Literal["node", "sensor", "volume-create", "volume-init", "volume-delete", "result",
-                   "mlflow-start"]
+TaskKind = Literal["node", "spark", "sensor", "volume-create", "volume-init", "volume-delete",
+                   "result", "mlflow-start", "spark-create", "spark-delete"]
+# A Jinja filter the DAG file defines: 16 hex characters unique to a DAG run, for the names of
+# per-run resources (run ids hold ':' and '+', which Kubernetes and cloud names refuse).
+RUN_HASH_FILTER = "kedro_run_hash"
+RUN_HASH = "{{ run_id | %s }}" % RUN_HASH_FILTER
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class PodSpec:
     image: str | None = None  # None: PodDefaults.image
     volume_mount_path: str | None = None  # None: PodDefaults.volume.mount_path
     env: dict[str, str] = field(default_factory=dict)  # on top of PodDefaults.env_vars
+    field_env: dict[str, str] = field(default_factory=dict)  # name -> pod field (downward API)
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,9 @@ class SecretSpec:
 class VolumeSpec:
     """The PersistentVolumeClaim shared by the pods of one DAG run."""
 
-    name_prefix: str  # the run's hash is appended at run time
+    claim_name: str  # Jinja: a prefix and the run's hash
     mount_path: str
-    manifest: dict[str, Any]  # metadata.name holds the Jinja expression of the run's name
+    manifest: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class TaskSpec:
     pod: PodSpec | None = None
     local: LocalCommand | None = None
     sensor: SensorSpec | None = None
+    operator: Any = None  # spark.OperatorCall: an operator printed from plain data
     trigger_rule: str | None = None
     doc: str | None = None
 
@@ -160,3 +166,17 @@ class DagSpec:
 
     def tasks_of(self, kind: TaskKind) -> list[TaskSpec]:
         return [task for task in self.tasks if task.kind == kind]
+
+    @property
+    def operator_imports(self) -> list[tuple[str, str]]:
+        """(module, class) of the operators printed from `TaskSpec.operator`."""
+        return sorted({(t.operator.module, t.operator.name) for t in self.tasks if t.operator})
+
+    @property
+    def uses_run_hash(self) -> bool:
+        return self.pod_defaults.volume is not None or bool(self.operator_imports)
+
+    @property
+    def field_env(self) -> bool:
+        """Whether some pod reads fields of itself into its environment."""
+        return any(t.pod and t.pod.field_env for t in self.tasks)

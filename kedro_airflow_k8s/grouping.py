@@ -1,7 +1,7 @@
 """Which Kedro nodes share a task: the ones joined by datasets that cannot leave memory.
 
 Nodes joined by a MemoryDataset (a dataset the catalog does not persist) must run in one
-`kedro run --nodes a,b,c`. Grouping them can close a cycle between tasks (a -mem-> c with
+`kedro run --nodes a,b,c`; connected Spark nodes run as one Spark job. Grouping them can close a cycle between tasks (a -mem-> c with
 a -> b -> c through persisted data and b outside the group); every cycle is then merged
 into one task, which keeps the task graph acyclic.
 """
@@ -9,7 +9,7 @@ into one task, which keeps the task graph acyclic.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ class NodeGroup:
 
     nodes: tuple[str, ...]
     memory_datasets: tuple[str, ...] = ()  # what kept them together
+    joined: tuple[str, ...] = ()  # nodes joined by `joined` edges (Spark nodes)
     widened: tuple[str, ...] = ()  # nodes merged in only to keep the task graph acyclic
 
 
@@ -36,8 +37,10 @@ def memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> dict[
     return edges
 
 
-def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool]) -> list[NodeGroup]:
-    """Partition the pipeline's nodes into tasks; every memory edge ends inside one task."""
+def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool], *, memory: bool = True,
+                joined: Iterable[tuple[str, str]] = ()) -> list[NodeGroup]:
+    """Partition the pipeline's nodes into tasks: every memory edge (unless `memory` is
+    false) and every `joined` edge ends inside one task; cycles between tasks are merged."""
     order = [node.name for node in pipeline.nodes]  # Kedro keeps them topologically sorted
     position = {name: i for i, name in enumerate(order)}
     leader = {name: name for name in order}
@@ -53,8 +56,9 @@ def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool]) -> list[Node
         if a != b:
             leader[max(a, b, key=position.get)] = min(a, b, key=position.get)
 
-    edges = memory_edges(pipeline, is_persisted)
-    for producer, consumer in edges:
+    edges = memory_edges(pipeline, is_persisted) if memory else {}
+    joined = list(joined)
+    for producer, consumer in [*edges, *joined]:
         union(producer, consumer)
     before = {name: find(name) for name in order}
 
@@ -74,6 +78,9 @@ def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool]) -> list[Node
     datasets: dict[str, set[str]] = defaultdict(set)
     for (producer, _), names in edges.items():
         datasets[find(producer)] |= names
+    joined_nodes: dict[str, set[str]] = defaultdict(set)
+    for producer, consumer in joined:
+        joined_nodes[find(producer)] |= {producer, consumer}
     before_size: dict[str, int] = defaultdict(int)
     for name in order:
         before_size[before[name]] += 1
@@ -81,7 +88,9 @@ def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool]) -> list[Node
     for lead, names in sorted(members.items(), key=lambda item: position[item[0]]):
         widened = tuple(n for n in names if before_size[before[n]] == 1) if len(names) > 1 \
             else ()
-        groups.append(NodeGroup(tuple(names), tuple(sorted(datasets[lead])), widened))
+        kept = joined_nodes[lead] if len(names) > 1 else set()
+        groups.append(NodeGroup(tuple(names), tuple(sorted(datasets[lead])),
+                                tuple(n for n in names if n in kept), widened))
     return groups
 
 

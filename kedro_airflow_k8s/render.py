@@ -10,8 +10,7 @@ from typing import Any
 
 import jinja2
 
-from kedro_airflow_k8s.compiler import VOLUME_NAME_FILTER
-from kedro_airflow_k8s.dagspec import DagSpec, Verbatim
+from kedro_airflow_k8s.dagspec import RUN_HASH_FILTER, DagSpec, Verbatim
 from kedro_airflow_k8s.errors import OutputError
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -68,7 +67,7 @@ def _environment() -> jinja2.Environment:
 def render_dag(spec: DagSpec) -> str:
     """The DAG file's text: same spec, same bytes."""
     template = _environment().get_template("dag.py.j2")
-    return template.render(spec=spec, volume_filter=VOLUME_NAME_FILTER)
+    return template.render(spec=spec, run_hash_filter=RUN_HASH_FILTER)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -56,7 +56,8 @@ def render_task(dag: Any, task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, A
 
 
 def manifest(dag: Any, task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any] | None:
-    """What the task sends to Kubernetes: its pod, or its volume claim; None for others.
+    """What the task sends to Kubernetes: its pod, or its volume claim; None for others
+    (operators of other services, custom resources).
 
     Pods are built with `dry_run=True`, which skips only the probe of a live Kubernetes API.
     """
@@ -64,9 +65,12 @@ def manifest(dag: Any, task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]
     from airflow.providers.cncf.kubernetes.operators.resource import (
         KubernetesCreateResourceOperator,
     )
+    from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import (
+        SparkKubernetesOperator,  # sends a SparkApplication, which has no schema here
+    )
     from kubernetes.client import ApiClient
 
-    if isinstance(task, KubernetesPodOperator):
+    if isinstance(task, KubernetesPodOperator) and not isinstance(task, SparkKubernetesOperator):
         pod = task.build_pod_request_obj(render_task(dag, task, run_id), dry_run=True)
         return ApiClient().sanitize_for_serialization(pod)
     if isinstance(task, KubernetesCreateResourceOperator):

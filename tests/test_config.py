@@ -62,7 +62,7 @@ FULL = {
         "spark": {"type": "dataproc", "region": "europe-west1", "project_id": "p",
                   "cluster_name": "ephemeral", "artifacts_path": "gs://b/a",
                   "user_init_path": "init.sh", "user_post_init_path": "post.sh",
-                  "operator_factory": "m.F", "cluster_config": {"master_config": {}}},
+                  "cluster_config": {"master_config": {}}},
         "env_vars": {"A": "x", "B": 1, "C": True},
     },
 }
@@ -183,8 +183,28 @@ BAD_CONFIGS = [
      "airflow-k8s.yaml: run_config.resources.x.tolerations.0.effect: Input should be "
      "'NoSchedule', 'PreferNoSchedule' or 'NoExecute', got 'Sometimes'"),
     (with_run(spark={"type": "emr"}),
-     "airflow-k8s.yaml: run_config.spark.type: Input should be 'dataproc', 'k8s', "
-     "'kubernetes' or 'custom', got 'emr'"),
+     "airflow-k8s.yaml: run_config.spark.type: Input should be 'dataproc', "
+     "'kubernetes', 'k8s' or 'custom', got 'emr'"),
+    (with_run(spark={"type": "dataproc", "region": "r", "project_id": "p"}),
+     "airflow-k8s.yaml: run_config.spark: type dataproc needs cluster_name"),
+    (with_run(spark={"type": "dataproc", "region": "r", "project_id": "p",
+                     "cluster_name": "c", "artifacts_path": "s3://b/a"}),
+     "airflow-k8s.yaml: run_config.spark: artifacts_path must be a gs:// folder for "
+     "Dataproc, got 's3://b/a'"),
+    (with_run(spark={"type": "dataproc", "region": "r", "project_id": "p",
+                     "cluster_name": "Big_Cluster", "artifacts_path": "gs://b/a"}),
+     "airflow-k8s.yaml: run_config.spark.cluster_name: expected lowercase letters, digits "
+     "and '-', starting with a letter, at most 34 characters, got 'Big_Cluster'"),
+    (with_run(spark={"type": "custom"}),
+     "airflow-k8s.yaml: run_config.spark: type custom needs operator_factory"),
+    (with_run(spark={"type": "custom", "operator_factory": "NoModule"}),
+     "airflow-k8s.yaml: run_config.spark.operator_factory: expected module.Class, "
+     "got 'NoModule'"),
+    (with_run(spark={"type": "k8s", "operator_factory": "m.F"}),
+     "airflow-k8s.yaml: run_config.spark: operator_factory is used with type custom only"),
+    (with_run(spark={"type": "kubernetes", "cluster_config": {"executors": 2}}),
+     "airflow-k8s.yaml: run_config.spark: cluster_config.executors: with type kubernetes, "
+     "keys are Spark properties (spark.*) with plain values"),
     (with_run(volume={"mount_path": "data"}),
      "airflow-k8s.yaml: run_config.volume.mount_path: expected an absolute path other than /, "
      "got 'data'"),

@@ -49,7 +49,7 @@ def test_spaceflights_split_train_evaluate_end_in_one_task():
     assert group.task_id == "split_data__train_model__evaluate_model"
     assert group.pod.arguments[5:7] == ["--nodes", group.pod.arguments[6]]
     assert group.pod.arguments[6].text == "split_data,train_model,evaluate_model"
-    assert "joined by MemoryDatasets X_test, X_train, regressor, y_test, y_train" in group.doc
+    assert "(MemoryDatasets X_test, X_train, regressor, y_test, y_train)" in group.doc
     assert spec.upstream[group.task_id] == ["create_model_input_table"]
     assert len(spec.tasks) == 4
     assert lines == ["One task runs split_data, train_model, evaluate_model (MemoryDatasets "
