@@ -31,7 +31,7 @@ from kedro_airflow_k8s.dagspec import (
     Verbatim,
     VolumeSpec,
 )
-from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.errors import CompileError, ConfigError
 from kedro_airflow_k8s.render import py
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
 from kedro_airflow_k8s.mlflow_run import START_TASK as MLFLOW_START
@@ -652,6 +652,12 @@ def compile_project(project: Any, *, notify: Callable[[str], None] = lambda line
     from kedro_airflow_k8s.mlflow_run import settings_for
 
     config = project.config
+    spark = config.run_config.spark
+    for key in ("user_init_path", "user_post_init_path"):
+        relative = getattr(spark, key, None)
+        if relative and not (project.path / relative).is_file():
+            raise ConfigError(f"run_config.spark.{key}: no file {relative} in the project "
+                              f"({project.path})")
     return compile_dag(
         project.pipeline,
         config,

@@ -217,7 +217,7 @@ class KedroProject:
     def _catalog_persists(self, dataset: str) -> bool:
         kind = self._pattern_type(dataset)
         if kind is None:
-            kind = self._catalog_type(dataset)
+            kind = self.dataset_type(dataset)
         return kind is not None and not kind.rsplit(".", 1)[-1].startswith(_MEMORY_TYPES)
 
     @cached_property
@@ -247,12 +247,8 @@ class KedroProject:
         if not isinstance(declared, str) or "{" in declared:
             return None
         if pattern not in self._pattern_types:
-            self._pattern_types[pattern] = self._catalog_type(dataset)
+            self._pattern_types[pattern] = self.dataset_type(dataset)
         return self._pattern_types[pattern]
-
-    def _catalog_type(self, dataset: str) -> str | None:
-        with _quiet_resolver():
-            return self.catalog.get_type(dataset)
 
     @cached_property
     def commit_sha(self) -> str | None:

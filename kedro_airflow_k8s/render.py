@@ -70,7 +70,7 @@ def render_dag(spec: DagSpec) -> str:
     return template.render(spec=spec, run_hash_filter=RUN_HASH_FILTER)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """Write `text` to `path` so that a reader sees the old file or the new one, never half."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +79,8 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text.encode("utf-8") if isinstance(text, str) else text)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)

@@ -63,10 +63,17 @@ def publish(project: Any, output: str | None, *, schedule: str | None = None,
             raise ConfigError(f"--cron-expression: {exc}") from None
     location = output_location(project, output)
     spec, text = prepare(project, schedule=schedule, notify=notify, **options)
-    return _upload(spec, text, location)
+    return _upload(project, spec, text, location, notify)
 
 
-def _upload(spec: DagSpec, text: str, location: str) -> Published:
+def _upload(project: Any, spec: DagSpec, text: str, location: str,
+            notify: Callable[[str], None]) -> Published:
+    """Spark artifacts first (the DAG names them), then the DAG file."""
+    spark = project.config.run_config.spark
+    if spark is not None and spark.type == "dataproc" and spec.tasks_of("spark-create"):
+        from kedro_airflow_k8s.spark_artifacts import upload_artifacts
+
+        upload_artifacts(project, spec.dag_id, notify)
     return Published(spec=spec, text=text,
                      location=upload_dag(text, location, f"{spec.dag_id}.py"))
 
@@ -130,7 +137,7 @@ def run_once(project: Any, output: str | None, *, dag_name: str | None = None,
     location = output_location(project, output)
     spec, text = prepare(project, dag_id=dag_name, with_sensors=False, notify=notify, **options)
     before = known_dag(client, spec.dag_id)  # known: ask for a reparse, not wait for a scan
-    published = _upload(spec, text, location)
+    published = _upload(project, spec, text, location, notify)
     notify(f"Uploaded {published.location}; waiting for Airflow to load it.")
     run_id = start_run(client, published, known_before=before)
     dag_id = published.spec.dag_id

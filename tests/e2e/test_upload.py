@@ -64,6 +64,50 @@ def test_upload_pipeline_to_gcs(demo_project, gcs_server):
     assert text.startswith('"""Kedro pipeline') and "dag_id='demo'" in text
 
 
+def gcs_files(gcs_server, prefix):
+    os.environ.update(gcs_server)
+    try:
+        import gcsfs
+
+        fs = gcsfs.GCSFileSystem(token="anon", skip_instance_cache=True)
+        return {path.rsplit("/", 1)[-1]: fs.cat_file(path) for path in fs.find(prefix)}
+    finally:
+        for key in gcs_server:
+            os.environ.pop(key)
+
+
+def test_upload_pipeline_with_dataproc_ships_the_spark_artifacts_first(demo_project,
+                                                                       gcs_server):
+    import yaml
+
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["output"] = "gs://dags-bucket/dags"
+    config["run_config"]["spark"] = {
+        "type": "dataproc", "project_id": "p", "region": "europe-west1",
+        "cluster_name": "demo", "artifacts_path": "gs://dags-bucket/spark",
+        "user_post_init_path": "post_init.sh"}
+    write_config(demo_project, config)
+    (demo_project / "post_init.sh").write_text("echo ready\n")
+    catalog = demo_project / "conf/base/catalog.yml"  # `orders` becomes a Spark dataset
+    catalog.write_text(catalog.read_text().replace(
+        "\norders:\n  <<: *json\n", "\norders:\n  type: spark.SparkDataset\n", 1))
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline", env=gcs_server)
+    assert result.returncode == 0, result.stderr
+    uploaded = result.stdout.index("Uploaded Spark artifacts to gs://dags-bucket/spark/demo/")
+    assert uploaded < result.stdout.index("Uploaded gs://dags-bucket/dags/demo.py")
+
+    files = gcs_files(gcs_server, "dags-bucket/spark/demo")
+    wheel = next(name for name in files if name.endswith(".whl"))
+    assert wheel.startswith("demo-0.1") and sorted(files) == sorted(
+        [wheel, "conf-demo.tar.gz", "kedro_spark_job.py", "kedro_init.sh"])
+    init = files["kedro_init.sh"].decode()
+    assert f'"$ARTIFACTS"/{wheel}' in init and init.rstrip().endswith(
+        "echo ready\n# --- end of post_init.sh ---".replace("\\n", "\n"))
+    compile(files["kedro_spark_job.py"], "kedro_spark_job.py", "exec")
+    dag = gcs_files(gcs_server, "dags-bucket/dags")["demo.py"].decode()
+    assert "DataprocSubmitJobOperator" in dag and "literal('clean_orders,count_customers,features.daily_totals')" in dag
+
+
 def test_missing_extra_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "s3fs", None)  # as if the 'aws' extra were not installed
     registry = sys.modules["fsspec.registry"]  # the module: fsspec.registry is a mapping

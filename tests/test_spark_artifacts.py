@@ -1,0 +1,131 @@
+"""The files a Dataproc cluster reads: job script, init script, configuration archive.
+
+No Dataproc here: the job script runs the demo project's nodes for real with the Python of
+the tests (as the cluster's PySpark driver would run it), from the configuration archive
+only; the init script is checked by shellcheck and by bash's parser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kedro_airflow_k8s.compiler import compile_project
+from kedro_airflow_k8s.config import SparkConfig
+from kedro_airflow_k8s.context import KedroProject
+from kedro_airflow_k8s.errors import ConfigError
+from kedro_airflow_k8s.spark_artifacts import conf_archive, init_script, job_script
+
+DATAPROC = {"type": "dataproc", "project_id": "p", "region": "europe-west1",
+            "cluster_name": "ephemeral", "artifacts_path": "gs://bucket/spark"}
+SHELLCHECK = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+
+
+def test_job_script_runs_nodes_with_the_environment_and_the_archived_conf(demo_project,
+                                                                        tmp_path):
+    override = demo_project / "conf" / "cluster"
+    override.mkdir()
+    (override / "parameters.yml").write_text("min_amount: 1000\n")
+    archive = tmp_path / "conf-demo.tar.gz"
+    archive.write_bytes(conf_archive(demo_project / "conf"))
+    shutil.rmtree(demo_project / "conf")  # the nodes can read only the archive's conf
+    script = tmp_path / "kedro_spark_job.py"
+    script.write_text(job_script("demo"))
+
+    # no --env: KEDRO_ENV comes through the KEY=VALUE pairs, as MLflow's variables do
+    result = subprocess.run(
+        [sys.executable, str(script), "KEDRO_ENV=cluster", "--", "--pipeline", "__default__",
+         "--nodes", "clean_orders", "--conf-source", str(archive)],
+        cwd=demo_project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(demo_project / "src"),
+             "KEDRO_DISABLE_TELEMETRY": "true"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    raw = json.loads((demo_project / "data/01_raw/orders.json").read_text())
+    orders = json.loads((demo_project / "data/02_intermediate/orders.json").read_text())
+    assert orders == [o for o in raw if (o.get("amount") or 0) >= 1000]
+    assert orders != [o for o in raw if (o.get("amount") or 0) >= 1.0]  # base's value differs
+
+
+def test_job_script_fails_when_the_nodes_fail(demo_project, tmp_path):
+    archive = tmp_path / "conf-demo.tar.gz"
+    archive.write_bytes(conf_archive(demo_project / "conf"))
+    script = tmp_path / "kedro_spark_job.py"
+    script.write_text(job_script("demo"))
+    result = subprocess.run(
+        [sys.executable, str(script), "--", "--nodes", "no_such_node", "--conf-source",
+         str(archive)], cwd=demo_project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(demo_project / "src"),
+             "KEDRO_DISABLE_TELEMETRY": "true"})
+    assert result.returncode != 0 and "no_such_node" in result.stderr
+
+
+def test_conf_archive_is_what_kedro_package_makes_minus_nothing_random(demo_project):
+    (demo_project / "conf/local/credentials.yml").write_text("token: secret-token-value\n")
+    (demo_project / "conf/local/notes.txt").write_text("kept\n")
+    first = conf_archive(demo_project / "conf")
+    assert conf_archive(demo_project / "conf") == first  # same conf, same bytes
+    with tarfile.open(fileobj=__import__("io").BytesIO(first)) as archive:
+        names = archive.getnames()
+    assert "conf/base/airflow-k8s.yaml" in names and "conf/local/notes.txt" in names
+    assert "conf/local/credentials.yml" not in names
+    assert b"secret-token-value" not in first
+
+
+def init_text(tmp_path, **spark):
+    config = SparkConfig.model_validate({**DATAPROC, **spark})
+    return init_script(config, tmp_path, "demo", "demo", "demo-0.1-py3-none-any.whl")
+
+
+def test_init_script_order_and_contents(tmp_path):
+    (tmp_path / "requirements.txt").write_text("kedro~=1.7\nkedro-datasets[spark]>=8\n")
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops/first.sh").write_text("#!/bin/bash\necho \"user init\"\n")
+    (tmp_path / "ops/last.sh").write_text("echo \"user post init\"\n")
+    text = init_text(tmp_path, user_init_path="ops/first.sh", user_post_init_path="ops/last.sh")
+    lines = text.splitlines()
+    assert lines[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in lines[:5]
+    order = [text.index(s) for s in ('echo "user init"', "kedro-datasets[spark]>=8",
+                                     "pip install --quiet \"$KEDRO_HOME\"/demo-0.1-py3",
+                                     'echo "user post init"')]
+    assert order == sorted(order)
+    assert "ARTIFACTS=gs://bucket/spark/demo" in text
+    assert 'gsutil cp "$ARTIFACTS"/demo-0.1-py3-none-any.whl "$ARTIFACTS"/conf-demo.tar.gz' \
+        in text
+    check = subprocess.run([SHELLCHECK, "--shell=bash", "-"], input=text, text=True,
+                           capture_output=True)
+    assert check.returncode == 0, check.stdout
+    assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
+
+
+def test_init_script_without_requirements_installs_the_wheel_with_its_dependencies(tmp_path):
+    text = init_text(tmp_path)
+    assert "requirements.txt" not in text and "user" not in text.lower().replace("/usr/", "")
+    assert '"$PYTHON" -m pip install --quiet "$KEDRO_HOME"/demo-0.1-py3-none-any.whl' in text
+    check = subprocess.run([SHELLCHECK, "--shell=bash", "-"], input=text, text=True,
+                           capture_output=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_requirements_cannot_end_the_heredoc(tmp_path):
+    (tmp_path / "requirements.txt").write_text("kedro\nKEDRO_REQUIREMENTS\nrm -rf /\n")
+    with pytest.raises(ConfigError, match="a line reads KEDRO_REQUIREMENTS"):
+        init_text(tmp_path)
+
+
+def test_a_missing_user_script_fails_at_compile(demo_project):
+    path = demo_project / "conf/base/airflow-k8s.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["run_config"]["spark"] = {**DATAPROC, "user_init_path": "ops/missing.sh"}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as error:
+        compile_project(KedroProject(path=demo_project))
+    assert str(error.value) == (f"run_config.spark.user_init_path: no file ops/missing.sh in "
+                                f"the project ({demo_project})")
