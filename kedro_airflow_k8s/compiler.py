@@ -266,8 +266,9 @@ def compile_dag(
         volume=volume,
     )
 
+    # set up even without Spark nodes: a factory that cannot load fails now, not later
     spark = _spark_setup(run, dag_id, project, env, pipeline_name, image or run.image,
-                         identity) if spark_nodes and execution == "kubernetes" else None
+                         identity) if run.spark and execution == "kubernetes" else None
     members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
     why = {group.nodes[0]: group for group in node_groups}
     namespaces = {key: _common_namespace(group) for key, group in members.items()}
@@ -456,6 +457,8 @@ def _cluster_tasks(tasks: list[TaskSpec], upstream: dict[str, list[str]],
     the last whatever happened. The ids of the create and delete tasks, when there are."""
     jobs = sorted(t.task_id for t in tasks if t.kind == "spark")
     create = delete = None
+    if not jobs:
+        return create, delete
     call = checked_call(factory, "create_cluster", printable=py)
     if call:
         create = RESERVED_IDS["spark-create"]

@@ -54,6 +54,14 @@ CASES = [
      "airflow-k8s.yaml: run_config.authentication.params: Input should be a valid list"),
     (yaml.safe_dump(with_run(spark={"type": "dataproc", "cluster_size": 3})),
      "airflow-k8s.yaml: run_config.spark.cluster_size: unknown key"),
+    # the demo's clean_orders reads raw_orders; a tag is not needed for the factory to load
+    (yaml.safe_dump(with_run(spark={"type": "custom", "operator_factory": "nowhere.Factory"})),
+     "run_config.spark.operator_factory: cannot import nowhere (ModuleNotFoundError: No "
+     "module named 'nowhere')"),
+    (yaml.safe_dump(with_run(spark={"type": "dataproc", "project_id": "p", "region": "r",
+                                    "cluster_name": "c", "artifacts_path": "gs://b/a",
+                                    "user_init_path": "ops/init.sh"})),
+     "run_config.spark.user_init_path: no file ops/init.sh in the project"),
 ]
 CASES += [(yaml.safe_dump(raw), message) for raw, message in BAD_CONFIGS if raw]
 

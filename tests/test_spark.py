@@ -307,3 +307,29 @@ def test_spark_job_arguments_keep_node_names_verbatim():
     spec = spark_compile(DATAPROC)
     args = spec.task("score").operator.arguments["job"]["pyspark_job"]["args"]
     assert Verbatim("score") in args
+
+
+def test_spark_drivers_and_dataproc_jobs_log_into_the_dag_runs_mlflow_run(tmp_path):
+    from kedro_airflow_k8s.mlflow_run import MlflowSettings
+
+    mlflow = MlflowSettings("http://mlflow.example.com", "exp")
+    spec = compile_pipeline(
+        spark_shaped(), with_run(spark=KUBERNETES), dataset_type=CATALOG_TYPES.get,
+        mlflow=mlflow)
+    dag = airflow_check.load_dag(write(tmp_path / "k8s", spec))
+    pods = airflow_check.validate_all(dag)
+    env = {e["name"]: e.get("value") for e in
+           pods["score"]["spec"]["containers"][0]["env"]}
+    assert env["MLFLOW_RUN_ID"] == "xcom-of-start-mlflow-run"
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.example.com"
+    assert "PYSPARK_SUBMIT_ARGS" in env
+
+    spec = compile_pipeline(spark_shaped(), with_run(spark=DATAPROC),
+                            dataset_type=CATALOG_TYPES.get, mlflow=mlflow)
+    dag = airflow_check.load_dag(write(tmp_path / "dataproc", spec))
+    task = dag.get_task("score")
+    airflow_check.render_task(dag, task)
+    args = task.job["pyspark_job"]["args"]
+    assert args[:args.index("--")] == ["MLFLOW_TRACKING_URI=http://mlflow.example.com",
+                                       "MLFLOW_RUN_ID=xcom-of-start-mlflow-run"]
+    assert "start-mlflow-run" in task.get_flat_relative_ids(upstream=True)
