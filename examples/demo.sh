@@ -12,7 +12,7 @@ if ! "$venv/bin/python" -c "import airflow.providers.standard, kedro_airflow_k8s
     echo "Installing kedro-airflow-k8s and Airflow 3 into $venv ..."
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet -e "$repo[demo]"
+    "$venv/bin/pip" install --quiet -e "${repo}[demo]"
 fi
 export PATH="$venv/bin:$PATH"
 export KEDRO_DISABLE_TELEMETRY=true
@@ -30,7 +30,14 @@ stop_airflow() {
         kill -TERM -- "-$airflow_pid" 2>/dev/null || true
         for _ in $(seq 30); do kill -0 "$airflow_pid" 2>/dev/null || break; sleep 1; done
         kill -KILL -- "-$airflow_pid" 2>/dev/null || true
+        # Airflow's children may leave its process group, not its session (setsid above)
+        pkill -KILL -s "$airflow_pid" 2>/dev/null || true
+        for _ in $(seq 30); do listening || break; sleep 1; done
     fi
+}
+listening() {
+    "$venv/bin/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)' \
+        "$port" 2>/dev/null
 }
 trap stop_airflow EXIT
 trap 'exit 130' INT TERM
