@@ -9,7 +9,8 @@ some MemoryDataset edges) is generated, then measured:
   floor of the same project (`kedro registry list`) and, when kedro-airflow is installed,
   beside `kedro airflow create`;
 - the parse time of the generated DAG in Airflow's DagBag, after Airflow and the providers
-  are imported, beside a hand-written minimal KubernetesPodOperator DAG of the same shape;
+  are imported, beside a hand-written minimal DAG of the same shape (the same tasks and
+  dependencies, each operator with the fewest arguments it needs);
 - the import time the plugin adds to `kedro --help`.
 Targets: compile <= floor + 0.15 s at 10 nodes and <= floor + 2 s at 5,000; DAG parse <=
 1.05 x the hand-written floor at 10 and 1,000 nodes; <= 50 ms added to `kedro --help`.
@@ -18,8 +19,10 @@ Targets: compile <= floor + 0.15 s at 10 nodes and <= floor + 2 s at 5,000; DAG 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -137,17 +140,45 @@ def best(command: list[str], cwd: Path, repeat: int) -> tuple[float, float]:
 HAND_WRITTEN = '''
 import datetime
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.operators.resource import (
+    KubernetesCreateResourceOperator,
+    KubernetesDeleteResourceOperator,
+)
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
+
+CLAIM = '{{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {{"name": "d"}}}}'
+TASKS = {tasks!r}
+UPSTREAM = {upstream!r}
 
 with DAG("hand_written", schedule=None, start_date=datetime.datetime(2024, 1, 1)):
     tasks = {{}}
-    for i in range({size}):
-        tasks[i] = KubernetesPodOperator(task_id=f"node_{{i}}", image="registry.example.com/b:1",
-                                         cmds=["kedro"], arguments=["run", "--nodes", f"node_{{i}}"])
-    for i in range({size}):
-        if i >= 4:
-            tasks[i].set_upstream(tasks[i - 1])
+    for task_id, kind in TASKS.items():
+        if kind == "KubernetesCreateResourceOperator":
+            tasks[task_id] = KubernetesCreateResourceOperator(task_id=task_id, yaml_conf=CLAIM)
+        elif kind == "KubernetesDeleteResourceOperator":
+            tasks[task_id] = KubernetesDeleteResourceOperator(task_id=task_id, yaml_conf=CLAIM)
+        elif kind == "EmptyOperator":
+            tasks[task_id] = EmptyOperator(task_id=task_id)
+        else:
+            tasks[task_id] = KubernetesPodOperator(
+                task_id=task_id, image="registry.example.com/b:1", cmds=["kedro"],
+                arguments=["run", "--nodes", task_id])
+    for task_id, waits_for in UPSTREAM.items():
+        tasks[task_id].set_upstream([tasks[other] for other in waits_for])
 '''
+_TASK = re.compile(r"^    tasks\[('[^']+')\] = (\w+)\(", re.M)
+_UPSTREAM = re.compile(r"^    upstream = (\{.*?^    \})", re.M | re.S)
+
+
+def hand_written(generated: str) -> str:
+    """The floor: the generated DAG's tasks and dependencies, each task with the fewest
+    arguments its operator needs (node tasks become bare KubernetesPodOperators)."""
+    tasks = {ast.literal_eval(task_id): "KubernetesPodOperator" if kind == "node_pod" else kind
+             for task_id, kind in _TASK.findall(generated)}
+    upstream = ast.literal_eval(_UPSTREAM.search(generated).group(1))
+    return HAND_WRITTEN.format(tasks=tasks, upstream=upstream)
+
 
 PARSE = '''
 import json, statistics, sys, time
@@ -208,11 +239,11 @@ def main() -> None:
                 generated = next((project / "dags").glob("*.py"))
             hand = root / f"hand_{size}" / "hand_written.py"
             hand.parent.mkdir()
-            hand.write_text(HAND_WRITTEN.format(size=size))
+            hand.write_text(hand_written(generated.read_text()))
             parse, parse_floor = parse_times([generated, hand], args.repeat)
             rows.append({
                 "nodes": size,
-                "tasks": generated.read_text().count("] = KubernetesPodOperator("),
+                "tasks": len(_TASK.findall(generated.read_text())),
                 "compile_s": round(compile_[0], 3), "compile_peak_mib": round(compile_[1], 1),
                 "floor_s": round(floor[0], 3), "floor_peak_mib": round(floor[1], 1),
                 "compile_over_floor_s": round(compile_[0] - floor[0], 3),

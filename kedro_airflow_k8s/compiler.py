@@ -264,6 +264,9 @@ def compile_dag(
         env_vars=dict(sorted(run.env_vars.items())),
         fs_group=run.volume.owner if volume else None,
         volume=volume,
+        labels=identity,
+        node_arguments=["run", "--env", env, "--pipeline", pipeline_name, "--nodes"],
+        node_params=["--params", params] if params else [],
     )
 
     # set up even without Spark nodes: a factory that cannot load fails now, not later
@@ -276,7 +279,6 @@ def compile_dag(
     group_of = {key: task_groups[ns].group_id if ns else None for key, ns in namespaces.items()}
     local_ids = _local_ids(members, namespaces, group_of, task_groups)
 
-    base_args = ["run", "--env", env, "--pipeline", pipeline_name]
     auth_env = task_environment(run.authentication) if mlflow else {}
     mlflow_env = {} if mlflow is None else {
         "MLFLOW_TRACKING_URI": mlflow.tracking_uri,
@@ -298,8 +300,8 @@ def compile_dag(
         task = TaskSpec(task_id=task_id, local_id=local_ids[key], group=group,
                         kind="spark" if on_spark else "node", node_names=names,
                         doc=f"Spark job ({spark.title}): {doc}" if on_spark and spark else doc)
-        kedro_args = [*base_args, "--nodes", Verbatim(",".join(names)),
-                      *(["--params", params] if params else [])]
+        kedro_args = [*defaults.node_arguments, Verbatim(",".join(names)),
+                      *defaults.node_params]
         if local:
             task = replace(task, local=_local_command(local, names, params, mlflow_env))
         elif on_spark and isinstance(spark.runner, SparkFactory):
@@ -312,15 +314,15 @@ def compile_dag(
             if profile_name:
                 profiles[profile_name] = profile
             template = group_template(group_nodes_, run)
-            # identity labels last: plugin settings win over the profile's
-            labels = {**profile.labels, **identity, f"{LABEL_PREFIX}task": k8s_label(task_id)}
+            labels = {**profile.labels, f"{LABEL_PREFIX}task": k8s_label(task_id)}
             annotations: dict[str, str | Verbatim] = {
                 **profile.annotations, f"{LABEL_PREFIX}nodes": Verbatim(",".join(names))}
             pod_image = run.kubernetes_pod_templates[template].image if template else None
             pod_env = dict(mlflow_env)
             if on_spark and spark:
                 pod_env["PYSPARK_SUBMIT_ARGS"] = spark.runner.submit_args(
-                    pod_image or defaults.image, labels, _executor_volume(run, volume))
+                    pod_image or defaults.image, {**labels, **identity},
+                    _executor_volume(run, volume))
             task = replace(task, pod=PodSpec(
                 cmds=["kedro"],
                 arguments=kedro_args,
@@ -348,10 +350,10 @@ def compile_dag(
     first = roots
     cleanup = []
     if volume:
-        first = _volume_tasks(tasks, upstream, roots, leaves, identity, volume, run)
+        first = _volume_tasks(tasks, upstream, roots, leaves, volume, run)
         cleanup.append(RESERVED_IDS["volume-delete"])
     if mlflow:
-        start = _mlflow_start_task(dag_id, env, image or run.image, local, identity, auth_env)
+        start = _mlflow_start_task(dag_id, env, image or run.image, local, auth_env)
         tasks.append(start)
         upstream[start.task_id] = list(first) if volume else []
         for root in roots:
@@ -507,7 +509,7 @@ def _check_imports(tasks: list[TaskSpec]) -> None:
 
 
 def _mlflow_start_task(dag_id: str, env: str, image: str, local: LocalDefaults | None,
-                       identity: dict[str, str], auth_env: dict[str, str]) -> TaskSpec:
+                       auth_env: dict[str, str]) -> TaskSpec:
     """Starts this DAG run's MLflow run in the project's image; its XCom is the run id."""
     args = ["airflow-k8s", "-e", env, "mlflow-start", "--dag-id", dag_id, "--image", image,
             "--airflow-run-id"]
@@ -520,7 +522,7 @@ def _mlflow_start_task(dag_id: str, env: str, image: str, local: LocalDefaults |
             bash_command=command))
     return replace(task, pod=PodSpec(
         cmds=["kedro"], arguments=[*args, "{{ run_id }}"],
-        labels={**identity, f"{LABEL_PREFIX}task": MLFLOW_START}, annotations={},
+        labels={f"{LABEL_PREFIX}task": MLFLOW_START}, annotations={},
         env=auth_env))
 
 
@@ -595,7 +597,6 @@ def _volume_tasks(
     upstream: dict[str, list[str]],
     roots: list[str],
     leaves: list[str],
-    identity: dict[str, str],
     volume: VolumeSpec,
     run: RunConfig,
 ) -> list[str]:
@@ -612,7 +613,7 @@ def _volume_tasks(
         tasks.append(TaskSpec(
             task_id=init, local_id=init, group=None, kind="volume-init",
             pod=PodSpec(cmds=["sh", "-c"], arguments=[copy],
-                        labels={**identity, f"{LABEL_PREFIX}task": init}, annotations={},
+                        labels={f"{LABEL_PREFIX}task": init}, annotations={},
                         volume_mount_path=INIT_MOUNT_PATH),
             doc="Copies the image's data directory into the shared volume.",
         ))

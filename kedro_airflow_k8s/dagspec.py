@@ -38,7 +38,7 @@ class PodSpec:
 
     cmds: list[str]
     arguments: list[str | Verbatim]
-    labels: dict[str, str]
+    labels: dict[str, str]  # the pod's own; PodDefaults.labels are set on top of them
     annotations: dict[str, str | Verbatim]
     resources: str | None = None  # key into DagSpec.resources
     pod_template: str | None = None  # key into DagSpec.pod_templates
@@ -77,6 +77,10 @@ class PodDefaults:
     env_vars: dict[str, str]
     fs_group: int | None
     volume: VolumeSpec | None
+    labels: dict[str, str] = field(default_factory=dict)  # on every pod; they win
+    # A node pod's arguments: node_arguments, the node names, node_params.
+    node_arguments: list[str] = field(default_factory=list)
+    node_params: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,11 @@ class DagSpec:
     @property
     def uses_run_hash(self) -> bool:
         return self.pod_defaults.volume is not None or bool(self.operator_imports)
+
+    @property
+    def node_pods(self) -> bool:
+        """Whether some task runs Kedro nodes in a pod (printed through node_pod())."""
+        return any(t.pod and t.kind in ("node", "spark") for t in self.tasks)
 
     @property
     def field_env(self) -> bool:
