@@ -101,7 +101,10 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str) -> None:
     """Run a Kedro pipeline on Airflow 3, one Kubernetes pod per node."""
     from kedro_airflow_k8s.context import KedroProject
 
-    ctx.obj = KedroProject(path=_project_path(), env=env, pipeline_name=pipeline)
+    bootstrapped = ctx.obj if hasattr(ctx.obj, "package_name") else None  # by Kedro's CLI
+    path = bootstrapped.project_path if bootstrapped else _project_path()
+    ctx.obj = KedroProject(path=path, env=env, pipeline_name=pipeline,
+                           bootstrapped=bootstrapped)
 
 
 @airflow_k8s.command()

@@ -42,6 +42,7 @@ class KedroProject:
     path: Path
     env: str | None = None
     pipeline_name: str = "__default__"
+    bootstrapped: Any = field(default=None, repr=False)  # metadata when Kedro's CLI did it
     _metadata: Any = field(default=None, init=False, repr=False)
     _persisted: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
     _pattern_types: dict[str, str | None] = field(default_factory=dict, init=False,
@@ -50,6 +51,9 @@ class KedroProject:
     def bootstrap(self) -> Any:
         """Bootstrap the project once (settings, pipelines, src on sys.path); its metadata."""
         return self.metadata
+
+    def __post_init__(self) -> None:
+        self._metadata = self.bootstrapped
 
     @property
     def metadata(self) -> Any:

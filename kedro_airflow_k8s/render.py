@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -50,23 +51,42 @@ def _fits_triple_quotes(text: str) -> bool:
             and not text.endswith('"') and all(c.isprintable() or c == "\n" for c in text))
 
 
-def _environment() -> jinja2.Environment:
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's per-user cache of compiled templates: compiling the DAG template is a good part
+    of a small project's compile time. A cache that cannot be written is no error."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    try:
+        return _BytecodeCache()
+    except (OSError, RuntimeError):  # no private temporary directory to be had
+        return None
+
+
+def template_environment(folder: Path = TEMPLATES) -> jinja2.Environment:
+    """The Jinja environment of the generated files (DAG, Spark scripts)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=_bytecode_cache(),
     )
-    env.filters["py"] = py
-    env.filters["verbatim"] = Verbatim
+    env.filters.update(py=py, verbatim=Verbatim, shell=shlex.quote)
     return env
 
 
 def render_dag(spec: DagSpec) -> str:
     """The DAG file's text: same spec, same bytes."""
-    template = _environment().get_template("dag.py.j2")
+    template = template_environment().get_template("dag.py.j2")
     return template.render(spec=spec, run_hash_filter=RUN_HASH_FILTER)
 
 

@@ -9,7 +9,6 @@ files that are not there yet.
 from __future__ import annotations
 
 import io
-import shlex
 import subprocess
 import sys
 import tarfile
@@ -33,16 +32,9 @@ _HEREDOC_END = "KEDRO_REQUIREMENTS"
 
 
 def _template(name: str) -> Any:
-    import jinja2
+    from kedro_airflow_k8s.render import TEMPLATES, template_environment
 
-    from kedro_airflow_k8s.render import TEMPLATES, py
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "spark"),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
-    env.filters["py"] = py
-    env.filters["shell"] = shlex.quote
-    return env.get_template(name)
+    return template_environment(TEMPLATES / "spark").get_template(name)
 
 
 def job_script(package: str) -> str:

@@ -257,3 +257,22 @@ def test_local_execution_defaults_to_the_compiling_project(demo_project, tmp_pat
     assert spec.local.python == sys.executable
     assert spec.pod_defaults.volume is None
     assert not spec.tasks_of("volume-create") and not spec.resources
+
+
+def test_an_unwritable_template_cache_is_no_error(monkeypatch):
+    import jinja2
+
+    def refuse(self, bucket):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "dump_bytecode", refuse)
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "load_bytecode", lambda s, b: None)
+    spec = compiled(Pipeline([node(identity, "a", "b", name="n")]), {"run_config": {
+        "image": "registry.example.com/demo:1"}})
+    assert "tasks['n'] = node_pod(" in render_dag(spec)
+
+    def no_directory(self, *args, **kwargs):
+        raise RuntimeError("Cannot create or use a private cache directory")
+
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "__init__", no_directory)
+    assert render_dag(spec).startswith('"""Kedro pipeline')
