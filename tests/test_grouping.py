@@ -9,6 +9,7 @@ from kedro.pipeline import Pipeline, node
 
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.grouping import group_nodes, memory_edges, strongly_connected
+from kedro_airflow_k8s.spark import spark_edges
 from tests.test_compiler import compile_pipeline
 from tests.test_config import with_run
 
@@ -135,7 +136,8 @@ def test_strongly_connected_components():
 
 @st.composite
 def pipelines(draw):
-    """Random DAG-shaped pipelines; each dataset is persisted or in memory at random."""
+    """Random DAG-shaped pipelines; each dataset is persisted or in memory at random, each
+    node a Spark node or not."""
     count = draw(st.integers(min_value=1, max_value=12))
     specs, produced = [], []
     for i in range(count):
@@ -147,21 +149,23 @@ def pipelines(draw):
         produced += outputs
         specs.append((f"n{i}", inputs, outputs))
     in_memory = draw(st.sets(st.sampled_from(produced)))
-    return make(*specs), in_memory
+    spark = draw(st.sets(st.sampled_from([name for name, _, _ in specs])))
+    return make(*specs), in_memory, spark
 
 
 @settings(max_examples=150, deadline=None)
 @given(pipelines())
 def test_grouping_properties(case):
-    pipeline, in_memory = case
+    pipeline, in_memory, spark = case
     persisted = lambda name: name not in in_memory  # noqa: E731
-    groups = group_nodes(pipeline, persisted)
+    joined = spark_edges(pipeline, spark)
+    groups = group_nodes(pipeline, persisted, joined=joined)
     task_of = {name: i for i, g in enumerate(groups) for name in g.nodes}
     # every node is in exactly one task
     assert sorted(task_of) == sorted(n.name for n in pipeline.nodes)
     assert sum(len(g.nodes) for g in groups) == len(pipeline.nodes)
     # every memory edge ends inside one task
-    for producer, consumer in memory_edges(pipeline, persisted):
+    for producer, consumer in [*memory_edges(pipeline, persisted), *joined]:
         assert task_of[producer] == task_of[consumer]
     # the task graph is acyclic and keeps every cross-task dependency
     graph = {i: set() for i in range(len(groups))}
