@@ -32,11 +32,11 @@ from kedro_airflow_k8s.dagspec import (
     VolumeSpec,
 )
 from kedro_airflow_k8s.errors import CompileError, ConfigError
-from kedro_airflow_k8s.render import py
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
 from kedro_airflow_k8s.mlflow_run import START_TASK as MLFLOW_START
 from kedro_airflow_k8s.mlflow_run import MlflowSettings, task_environment
 from kedro_airflow_k8s.profiles import group_profile, group_template, resource_spec
+from kedro_airflow_k8s.render import py
 from kedro_airflow_k8s.spark import (
     DRIVER_FIELD_ENV,
     KubernetesSpark,

@@ -1,9 +1,10 @@
-"""Which Kedro nodes share a task: the ones joined by datasets that cannot leave memory.
+"""Which Kedro nodes share a task: the ones joined by datasets that cannot leave memory, and
+connected Spark nodes.
 
 Nodes joined by a MemoryDataset (a dataset the catalog does not persist) must run in one
-`kedro run --nodes a,b,c`; connected Spark nodes run as one Spark job. Grouping them can close a cycle between tasks (a -mem-> c with
-a -> b -> c through persisted data and b outside the group); every cycle is then merged
-into one task, which keeps the task graph acyclic.
+`kedro run --nodes a,b,c`; connected Spark nodes run as one Spark job. Grouping them can
+close a cycle between tasks (a -mem-> c with a -> b -> c through persisted data and b outside
+the group); every cycle is then merged into one task, which keeps the task graph acyclic.
 """
 
 from __future__ import annotations
