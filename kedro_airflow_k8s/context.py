@@ -44,7 +44,7 @@ class KedroProject:
     pipeline_name: str = "__default__"
     bootstrapped: Any = field(default=None, repr=False)  # metadata when Kedro's CLI did it
     _metadata: Any = field(default=None, init=False, repr=False)
-    _persisted: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    _types: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
     _pattern_types: dict[str, str | None] = field(default_factory=dict, init=False,
                                                   repr=False)
 
@@ -205,24 +205,23 @@ class KedroProject:
         """True when a dataset survives between pods (in the catalog, not in memory)."""
         if dataset.startswith("params:") or dataset == "parameters":
             return True
-        if dataset not in self._persisted:  # a dataset read by many nodes is asked often
-            self._persisted[dataset] = self._catalog_persists(dataset)
-        return self._persisted[dataset]
+        kind = self.dataset_type(dataset)
+        return kind is not None and not kind.rsplit(".", 1)[-1].startswith(_MEMORY_TYPES)
 
     def dataset_type(self, dataset: str) -> str | None:
         """The type a dataset is declared with ("spark.SparkDataset"), read from the catalog
-        config without importing it (a Spark type needs no Spark here); None for params."""
+        config without importing it (a Spark type needs no Spark here); None for params.
+        Asked once per dataset: persistence and Spark detection share the answer."""
         if dataset.startswith("params:") or dataset == "parameters":
             return None
+        if dataset not in self._types:
+            self._types[dataset] = self._pattern_type(dataset) or self._resolved_type(dataset)
+        return self._types[dataset]
+
+    def _resolved_type(self, dataset: str) -> str | None:
         with _quiet_resolver():
             kind = self.catalog.config_resolver.resolve_pattern(dataset).get("type")
         return kind if isinstance(kind, str) else None
-
-    def _catalog_persists(self, dataset: str) -> bool:
-        kind = self._pattern_type(dataset)
-        if kind is None:
-            kind = self.dataset_type(dataset)
-        return kind is not None and not kind.rsplit(".", 1)[-1].startswith(_MEMORY_TYPES)
 
     @cached_property
     def _registered(self) -> set[str]:
@@ -251,7 +250,7 @@ class KedroProject:
         if not isinstance(declared, str) or "{" in declared:
             return None
         if pattern not in self._pattern_types:
-            self._pattern_types[pattern] = self.dataset_type(dataset)
+            self._pattern_types[pattern] = self._resolved_type(dataset)
         return self._pattern_types[pattern]
 
     @cached_property
