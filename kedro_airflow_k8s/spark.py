@@ -149,9 +149,14 @@ def dataproc_artifacts_folder(config: SparkConfig, dag_id: str) -> str:
     return f"{str(config.artifacts_path).rstrip('/')}/{dag_id}"
 
 
+def conf_archive_name(package: str) -> str:
+    """The project's configuration archive, as `kedro package` names it."""
+    return f"conf-{package}.tar.gz"
+
+
 def dataproc_conf_path(package: str) -> str:
     """Where the init script puts the project's configuration on every cluster node."""
-    return f"{DATAPROC_HOME}/conf-{package}.tar.gz"
+    return f"{DATAPROC_HOME}/{conf_archive_name(package)}"
 
 
 def is_spark_node(node: Any, dataset_type: Callable[[str], str | None]) -> bool:

@@ -24,6 +24,7 @@ from kedro_airflow_k8s.spark import (
     DATAPROC_HOME,
     INIT_SCRIPT,
     JOB_SCRIPT,
+    conf_archive_name,
     dataproc_artifacts_folder,
 )
 
@@ -77,10 +78,6 @@ def init_script(config: SparkConfig, project_path: Path, package: str, dag_id: s
 
 def _one_line(text: str | None) -> str:
     return " ".join(str(text).split())
-
-
-def conf_archive_name(package: str) -> str:
-    return f"conf-{package}.tar.gz"
 
 
 def conf_archive(conf_dir: Path) -> bytes:
