@@ -18,6 +18,7 @@ from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import PluginConfig, ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
     RUN_HASH,
+    RUN_HASH_FILTER,
     DagSpec,
     GroupSpec,
     LocalCommand,
@@ -300,8 +301,8 @@ def compile_dag(
         task = TaskSpec(task_id=task_id, local_id=local_ids[key], group=group,
                         kind="spark" if on_spark else "node", node_names=names,
                         doc=f"Spark job ({spark.title}): {doc}" if on_spark and spark else doc)
-        kedro_args = [*defaults.node_arguments, Verbatim(",".join(names)),
-                      *defaults.node_params]
+        node_list = Verbatim(",".join(names))
+        kedro_args = [*defaults.node_arguments, node_list, *defaults.node_params]
         if local:
             task = replace(task, local=_local_command(local, names, params, mlflow_env))
         elif on_spark and isinstance(spark.runner, SparkFactory):
@@ -316,7 +317,7 @@ def compile_dag(
             template = group_template(group_nodes_, run)
             labels = {**profile.labels, f"{LABEL_PREFIX}task": k8s_label(task_id)}
             annotations: dict[str, str | Verbatim] = {
-                **profile.annotations, f"{LABEL_PREFIX}nodes": Verbatim(",".join(names))}
+                **profile.annotations, f"{LABEL_PREFIX}nodes": node_list}
             pod_image = run.kubernetes_pod_templates[template].image if template else None
             pod_env = dict(mlflow_env)
             if on_spark and spark:
@@ -491,13 +492,15 @@ _FILE_NAMES = {
     "ExternalTaskSensor": "airflow.providers.standard.sensors.external_task",
     **dict.fromkeys(["DAG", "TaskGroup", "literal"], "airflow.sdk"),
     **dict.fromkeys(["datetime", "hashlib", "json", "k8s", "Configuration", "MODELS",
-                     "VOLUME_CLAIM", "RESOURCES", "POD_TEMPLATES", "KEDRO_RUN", "pod_arguments",
-                     "dag", "groups", "tasks", "upstream", "task_id", "waits_for"], None),
+                     "LABELS", "VOLUME_CLAIM", "RESOURCES", "POD_TEMPLATES", "KEDRO_RUN",
+                     "NODE_ARGUMENTS", "NODE_PARAMS", "pod_arguments", "node_pod",
+                     RUN_HASH_FILTER, "dag", "groups", "tasks", "upstream", "task_id",
+                     "waits_for"], None),
 }
 
 
 def _check_imports(tasks: list[TaskSpec]) -> None:
-    seen = {**_FILE_NAMES, "kedro_run_hash": None}
+    seen = dict(_FILE_NAMES)
     for task in tasks:
         if task.operator is None:
             continue

@@ -333,3 +333,31 @@ def test_spark_drivers_and_dataproc_jobs_log_into_the_dag_runs_mlflow_run(tmp_pa
     assert args[:args.index("--")] == ["MLFLOW_TRACKING_URI=http://mlflow.example.com",
                                        "MLFLOW_RUN_ID=xcom-of-start-mlflow-run"]
     assert "start-mlflow-run" in task.get_flat_relative_ids(upstream=True)
+
+
+@pytest.mark.parametrize("execution", ["kubernetes", "local"])
+def test_every_name_the_dag_file_binds_is_one_a_factory_cannot_take(execution):
+    import ast
+
+    from kedro_airflow_k8s.compiler import _FILE_NAMES
+    from kedro_airflow_k8s.mlflow_run import MlflowSettings
+
+    spec = compile_pipeline(
+        spark_shaped(), with_run(
+            spark=KUBERNETES, execution=execution, secrets=[{"secret": "s"}],
+            resources={"__default__": {"requests": {"cpu": "1"}}},
+            kubernetes_pod_templates={"__default__": {"template": {"kind": "Pod"}}},
+            failure_handlers=[{"type": "slack"}],
+            external_dependencies=[{"dag_id": "upstream_dag"}]),
+        dataset_type=CATALOG_TYPES.get, mlflow=MlflowSettings("http://m", "e"))
+    bound = set()
+    for statement in ast.walk(ast.parse(render_dag(spec))):
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in statement.names}
+        elif isinstance(statement, ast.FunctionDef) and statement.col_offset == 0:
+            bound.add(statement.name)
+        elif isinstance(statement, ast.Name) and isinstance(statement.ctx, ast.Store):
+            bound.add(statement.id)
+    # names bound inside the helper functions and comprehensions are local to them
+    local = {"env", "task", "name", "path", "value", "other"}
+    assert bound - local <= set(_FILE_NAMES)
