@@ -36,7 +36,12 @@ from kedro_airflow_k8s.errors import CompileError, ConfigError
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
 from kedro_airflow_k8s.mlflow_run import START_TASK as MLFLOW_START
 from kedro_airflow_k8s.mlflow_run import MlflowSettings, task_environment
-from kedro_airflow_k8s.profiles import group_profile, group_template, resource_spec
+from kedro_airflow_k8s.profiles import (
+    group_profile,
+    group_template,
+    resource_spec,
+    with_template,
+)
 from kedro_airflow_k8s.render import py
 from kedro_airflow_k8s.spark import (
     DRIVER_FIELD_ENV,
@@ -268,6 +273,8 @@ def compile_dag(
         labels=identity,
         node_arguments=["run", "--env", env, "--pipeline", pipeline_name, "--nodes"],
         node_params=["--params", params] if params else [],
+        pod_connection=run.kubernetes_connection.pod_arguments(),
+        volume_connection=run.kubernetes_connection.resource_arguments(),
     )
 
     # set up even without Spark nodes: a factory that cannot load fails now, not later
@@ -312,9 +319,13 @@ def compile_dag(
             task = replace(task, operator=checked_call(spark.runner, "submit", job, printable=py))
         else:
             profile_name, profile = group_profile(group_nodes_, run)
+            template = group_template(group_nodes_, run)
+            if profile_name and template:
+                profile_name, profile = with_template(
+                    profile_name, profile, template,
+                    run.kubernetes_pod_templates[template].template, task_id)
             if profile_name:
                 profiles[profile_name] = profile
-            template = group_template(group_nodes_, run)
             labels = {**profile.labels, f"{LABEL_PREFIX}task": k8s_label(task_id)}
             annotations: dict[str, str | Verbatim] = {
                 **profile.annotations, f"{LABEL_PREFIX}nodes": node_list}

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -23,12 +24,11 @@ from pydantic import (
     model_validator,
 )
 
+from kedro_airflow_k8s import kubernetes_rules
 from kedro_airflow_k8s.errors import ConfigError
 
 CONFIG_FILE = "airflow-k8s.yaml"
 
-# Kubernetes resource.Quantity, as the API server parses it.
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CRON_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly",
@@ -44,51 +44,66 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-_SUFFIXES = {suffix: Decimal(factor) for suffix, factor in {
-    "": "1", "n": "1e-9", "u": "1e-6", "m": "1e-3", "k": "1e3", "M": "1e6", "G": "1e9",
-    "T": "1e12", "P": "1e15", "E": "1e18", "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
-    "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}.items()}
-
-
-def quantity_value(text: str) -> Decimal:
-    """The number a Kubernetes quantity stands for ("500m" -> 0.5, "1Gi" -> 1073741824)."""
-    match = _QUANTITY.match(text)
-    if match is None:
-        raise ValueError(f"expected a Kubernetes quantity, got {text!r}")
-    number, suffix = text[:match.start(3)] if match.group(3) else text, match.group(3) or ""
-    if suffix[:1] in ("e", "E") and suffix not in _SUFFIXES:
-        return Decimal(text)
-    return Decimal(number) * _SUFFIXES[suffix]
-
-
 def _quantity(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"expected a Kubernetes quantity, got {value!r}")
-    text = str(value)
-    if not _QUANTITY.match(text):
-        raise ValueError(f"expected a Kubernetes quantity, got {text!r}")
+    kubernetes_rules.parse_quantity(value)
+    return str(value)
+
+
+def _amount(value: Any) -> str:
+    text = str(_quantity(value))
+    if kubernetes_rules.parse_quantity(text) < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
     return text
 
 
-class ResourceAmounts(_Model):
-    cpu: str | None = Field(None, description='CPU amount, a Kubernetes quantity ("500m", "2").')
-    memory: str | None = Field(None, description='Memory amount, a Kubernetes quantity ("1Gi").')
+def _resource_name(name: str) -> str:
+    problems = kubernetes_rules.container_resource_name(name)
+    if problems:
+        raise ValueError(problems[0])
+    return name
 
-    _check = field_validator("cpu", "memory", mode="before")(lambda v: _quantity(v))
+
+# Any resource name Kubernetes accepts for a container: cpu, memory, ephemeral-storage,
+# hugepages-<size>, or domain-qualified (nvidia.com/gpu).
+ResourceAmounts = dict[Annotated[str, AfterValidator(_resource_name)],
+                       Annotated[str, BeforeValidator(_amount)]]
 
 
 class Toleration(_Model):
-    key: str | None = Field(None, description="Taint key the toleration matches.")
-    operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal.")
+    key: str | None = Field(
+        None, description="Taint key the toleration matches; empty (with operator Exists) "
+        "matches every taint."
+    )
+    operator: Literal["Exists", "Equal"] = Field(
+        "Equal", description="Equal: the taint's value is `value`; Exists: any value."
+    )
     value: str | None = Field(None, description="Taint value (with operator Equal).")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         None, description="Taint effect to tolerate; empty tolerates every effect."
     )
     toleration_seconds: int | None = Field(
-        None, description="How long a NoExecute taint is tolerated."
+        None, description="How long a NoExecute taint is tolerated (needs effect NoExecute)."
     )
+
+    @model_validator(mode="after")
+    def _kubernetes_accepts(self) -> Toleration:
+        problems = kubernetes_rules.toleration(self.key, self.operator, self.value,
+                                               self.effect, self.toleration_seconds)
+        if problems:
+            raise ValueError(problems[0])
+        return self
+
+
+def _label_problems(labels: dict[str, str], values: bool = True) -> list[str]:
+    problems = []
+    for key, value in labels.items():
+        problems += [f"{key!r}: {p}" for p in kubernetes_rules.qualified_name(key)]
+        if values:
+            problems += [f"{key}: value {value!r} {p}"
+                         for p in kubernetes_rules.label_value(value)]
+    return problems
 
 
 class ResourceProfile(_Model):
@@ -103,11 +118,40 @@ class ResourceProfile(_Model):
         default_factory=list, description="Kubernetes tolerations of the pod."
     )
     requests: ResourceAmounts = Field(
-        default_factory=ResourceAmounts, description="Resources requested for the container."
+        default_factory=dict,
+        description="Resources requested for the container, by Kubernetes resource name: "
+        "cpu, memory, ephemeral-storage, hugepages-<size>, or a device like nvidia.com/gpu "
+        "(Kubernetes quantities: 500m, 2, 1Gi).",
     )
     limits: ResourceAmounts = Field(
-        default_factory=ResourceAmounts, description="Resource limits of the container."
+        default_factory=dict,
+        description="Resource limits of the container, by resource name as in requests; "
+        "each request must be at most its limit, and equal to it for devices (nvidia.com/gpu) "
+        "and hugepages.",
     )
+
+    @field_validator("node_selectors", "labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = _label_problems(value)
+        if problems:
+            raise ValueError(problems[0])
+        return value
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotation_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = _label_problems(value, values=False)
+        if problems:
+            raise ValueError(problems[0])
+        return value
+
+    @model_validator(mode="after")
+    def _kubernetes_accepts(self) -> ResourceProfile:
+        problems = kubernetes_rules.resource_requirements(self.requests, self.limits)
+        if problems:
+            raise ValueError(problems[0])
+        return self
 
 
 class VolumeConfig(_Model):
@@ -326,6 +370,60 @@ class LocalConfig(_Model):
     )
 
 
+_CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")  # airflow.models.connection.sanitize_conn_id
+
+
+class KubernetesConnection(_Model):
+    kubernetes_conn_id: str | None = Field(
+        None, description="Airflow connection (type Kubernetes) of the cluster; empty: the "
+        "provider's default, kubernetes_default."
+    )
+    in_cluster: bool | None = Field(
+        None, description="true: the Airflow worker's own cluster (its service account); "
+        "false: a kubeconfig; empty: the connection's setting. Pods only: the volume tasks "
+        "take it from the connection."
+    )
+    config_file: str | None = Field(
+        None, description="Path of a kubeconfig on the Airflow worker; empty: the "
+        "connection's, else $KUBECONFIG or ~/.kube/config."
+    )
+    cluster_context: str | None = Field(
+        None, description="Context of the kubeconfig to use; empty: its current context. Pods "
+        "only: the volume tasks take it from the connection."
+    )
+
+    @field_validator("kubernetes_conn_id")
+    @classmethod
+    def _conn_id(cls, value: str | None) -> str | None:
+        if value is not None and not _CONN_ID.fullmatch(value):
+            raise ValueError("expected an Airflow connection id (at most 250 letters, digits "
+                             f"and #!()-.:/\\_), got {value!r}")
+        return value
+
+    @field_validator("config_file", "cluster_context")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("expected a non-empty string, or no key")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KubernetesConnection:
+        if self.in_cluster and (self.config_file or self.cluster_context):
+            raise ValueError("in_cluster: true ignores config_file and cluster_context; set "
+                             "one or the other")
+        return self
+
+    def pod_arguments(self) -> dict[str, Any]:
+        """What the KubernetesPodOperator takes: the keys set, by the operator's names."""
+        return self.model_dump(exclude_none=True)
+
+    def resource_arguments(self) -> dict[str, Any]:
+        """What the resource operators (the volume tasks) take: no in_cluster or context."""
+        return {k: v for k, v in self.pod_arguments().items()
+                if k in ("kubernetes_conn_id", "config_file")}
+
+
 class RunConfig(_Model):
     image: str = Field(min_length=1, description="Image the node pods run (the project's image).")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
@@ -370,8 +468,8 @@ class RunConfig(_Model):
     )
     resources: dict[str, ResourceProfile] = Field(
         default_factory=dict,
-        description="Pod profiles; a node tagged resources:<name> uses <name>, others "
-        "__default__.",
+        description="Pod profiles; a node tagged resources.<name> uses <name>, others "
+        "__default__ (when set).",
     )
     external_dependencies: list[ExternalDependency] = Field(
         default_factory=list, description="Other DAGs' runs to wait for before the first node."
@@ -381,8 +479,9 @@ class RunConfig(_Model):
     )
     kubernetes_pod_templates: dict[str, PodTemplateConfig] = Field(
         default_factory=dict,
-        description="Pod templates; a node tagged k8s_template:<name> uses <name>, others "
-        "__default__.",
+        description="Pod templates; a node tagged k8s_template.<name> uses <name>, others "
+        "__default__ (when set). A resource profile's requests and limits are merged into "
+        "the template container's per resource name, the profile's winning.",
     )
     spark: SparkConfig | None = Field(
         None, description="Run Spark nodes (tagged kedro-airflow-k8s.group.pyspark or using "
@@ -406,10 +505,28 @@ class RunConfig(_Model):
     local: LocalConfig = Field(
         default_factory=LocalConfig, description="Where local execution finds the project."
     )
+    kubernetes_connection: KubernetesConnection = Field(
+        default_factory=KubernetesConnection,
+        description="How the tasks reach Kubernetes (node, volume, MLflow and Spark pods, the "
+        "volume itself), as the cncf provider's operators take it; unset keys keep the "
+        "provider's defaults.",
+    )
     group_memory_nodes: bool = Field(
         True, description="Run nodes joined by MemoryDatasets in one task; false makes such "
         "a dataset a compile error."
     )
+
+    @model_validator(mode="after")
+    def _volume_reaches_the_pods_cluster(self) -> RunConfig:
+        connection = self.kubernetes_connection
+        if self.execution == "kubernetes" and not self.volume.disabled and (
+                connection.in_cluster is not None or connection.cluster_context):
+            key = "in_cluster" if connection.in_cluster is not None else "cluster_context"
+            raise ValueError(
+                f"kubernetes_connection.{key}: the volume tasks cannot take it (the provider's "
+                "resource operators read it from the connection): set it in the extras of "
+                "the connection named by kubernetes_conn_id, or disable the volume")
+        return self
 
     @field_validator("namespace")
     @classmethod
@@ -475,7 +592,7 @@ def validate_cron(value: str) -> str:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"])
+    location = ".".join(str(part) for part in error["loc"] if part != "[key]")
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{location}: unknown key"

@@ -81,6 +81,10 @@ class PodDefaults:
     # A node pod's arguments: node_arguments, the node names, node_params.
     node_arguments: list[str] = field(default_factory=list)
     node_params: list[str] = field(default_factory=list)
+    # How the tasks reach the cluster, by the operators' argument names; empty: the
+    # provider's defaults. The volume tasks' operators take fewer arguments than pods.
+    pod_connection: dict[str, Any] = field(default_factory=dict)
+    volume_connection: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro_airflow_k8s.config import ResourceProfile, RunConfig, quantity_value
+from kedro_airflow_k8s.config import ResourceProfile, RunConfig
+from kedro_airflow_k8s.kubernetes_rules import parse_quantity, resource_requirements
 from kedro_airflow_k8s.dagspec import ResourceSpec
 from kedro_airflow_k8s.errors import CompileError
 
@@ -36,15 +37,11 @@ def pick(node: Any, prefixes: tuple[str, ...], known: dict[str, Any], key: str) 
     return name
 
 
-def _amounts(source: Any) -> dict[str, str]:
-    return {k: v for k, v in source.model_dump().items() if v is not None}
-
-
 def resource_spec(name: str, profile: ResourceProfile) -> ResourceSpec:
     return ResourceSpec(
         name=name,
-        requests=_amounts(profile.requests),
-        limits=_amounts(profile.limits),
+        requests=dict(profile.requests),
+        limits=dict(profile.limits),
         node_selector=dict(profile.node_selectors),
         tolerations=[t.model_dump(exclude_none=True) for t in profile.tolerations],
     )
@@ -54,7 +51,7 @@ def _largest(amounts: list[dict[str, str]]) -> dict[str, str]:
     result: dict[str, str] = {}
     for amount in amounts:
         for resource, value in amount.items():
-            if resource not in result or quantity_value(value) > quantity_value(result[resource]):
+            if resource not in result or parse_quantity(value) > parse_quantity(result[resource]):
                 result[resource] = value
     return result
 
@@ -76,7 +73,10 @@ def _merged_mapping(nodes: list[Any], chosen: dict[str, ResourceProfile], field:
 
 
 def group_profile(nodes: list[Any], run: RunConfig) -> tuple[str | None, ResourceProfile]:
-    """The profile a task running `nodes` takes: the largest request and limit per resource."""
+    """The profile a task running `nodes` takes: per resource, the largest request and the
+    largest limit of their profiles. A request left unset counts as its limit (Kubernetes
+    defaults it so), and a limit below the group's request is raised to it: the API server
+    refuses a request above its limit."""
     names = {node.name: pick(node, RESOURCES_TAG, run.resources, "resources") for node in nodes}
     distinct = sorted({n for n in names.values() if n is not None})
     if len(distinct) <= 1:  # members without a profile add nothing to the one there is
@@ -87,15 +87,60 @@ def group_profile(nodes: list[Any], run: RunConfig) -> tuple[str | None, Resourc
     tolerations = []
     for profile in profiles:
         tolerations += [t for t in profile.tolerations if t not in tolerations]
-    combined = ResourceProfile(
+    requests = _largest([{**p.limits, **p.requests} for p in profiles])
+    limits = _largest([dict(p.limits) for p in profiles])
+    for resource, value in requests.items():
+        if resource in limits and parse_quantity(limits[resource]) < parse_quantity(value):
+            limits[resource] = value
+    combined = ResourceProfile.model_construct(
         node_selectors=_merged_mapping(nodes, chosen, "node_selectors"),
         labels=_merged_mapping(nodes, chosen, "labels"),
         annotations=_merged_mapping(nodes, chosen, "annotations"),
         tolerations=tolerations,
-        requests=_largest([_amounts(p.requests) for p in profiles]),
-        limits=_largest([_amounts(p.limits) for p in profiles]),
+        requests=requests,
+        limits=limits,
     )
-    return "+".join(distinct), combined
+    name = "+".join(distinct)
+    _check_requirements(combined, f"nodes {', '.join(repr(n) for n in names)} run in one task "
+                                  f"with resource profiles {name}")
+    return name, combined
+
+
+def template_resources(template: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The requests and limits a pod template gives its first container, the one the node's
+    container is merged into."""
+    spec = template.get("spec")
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    first = containers[0] if isinstance(containers, list) and containers else None
+    resources = first.get("resources") if isinstance(first, dict) else None
+    resources = resources if isinstance(resources, dict) else {}
+
+    def amounts(key: str) -> dict[str, str]:
+        value = resources.get(key)
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    return amounts("requests"), amounts("limits")
+
+
+def with_template(name: str, profile: ResourceProfile, template_name: str,
+                  template: dict[str, Any], task_id: str) -> tuple[str, ResourceProfile]:
+    """The profile on top of the pod template's container resources, per resource name (the
+    profile wins per name): the provider would replace the template's whole `resources`."""
+    requests, limits = template_resources(template)
+    merged_requests, merged_limits = {**requests, **profile.requests}, {**limits,
+                                                                        **profile.limits}
+    if (merged_requests, merged_limits) == (profile.requests, profile.limits):
+        return name, profile
+    merged = profile.model_copy(update={"requests": merged_requests, "limits": merged_limits})
+    _check_requirements(merged, f"task {task_id}: resource profile '{name}' on pod template "
+                                f"'{template_name}'")
+    return f"{name}@{template_name}", merged
+
+
+def _check_requirements(profile: ResourceProfile, where: str) -> None:
+    problems = resource_requirements(profile.requests, profile.limits)
+    if problems:
+        raise CompileError(f"{where}: {problems[0]}")
 
 
 def group_template(nodes: list[Any], run: RunConfig) -> str | None:

@@ -1,5 +1,6 @@
 """Preflight of a generated DAG file: Airflow's DagBag imports it, every pod and the volume
-claim are built as Airflow would at run time and validated against the Kubernetes schema.
+claim are built as Airflow would at run time and validated against the Kubernetes schema,
+then against the API server's own rules (apiserver_checks).
 
 Runs in a child process (`python -m kedro_airflow_k8s.validate FILE --k8s-version V`) so
 that importing Airflow never slows or disturbs the CLI; needs the `validate` extra.
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from kedro_airflow_k8s.apiserver_checks import check_manifest
 from kedro_airflow_k8s.errors import CompileError
 
 SAMPLE_RUN_ID = "manual__2026-01-01T00:00:00.000000+00:00"
@@ -71,12 +73,30 @@ def manifest(dag: Any, task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]
     from kubernetes.client import ApiClient
 
     if isinstance(task, KubernetesPodOperator) and not isinstance(task, SparkKubernetesOperator):
+        _stand_in_connection(task.kubernetes_conn_id)
         pod = task.build_pod_request_obj(render_task(dag, task, run_id), dry_run=True)
         return ApiClient().sanitize_for_serialization(pod)
     if isinstance(task, KubernetesCreateResourceOperator):
         render_task(dag, task, run_id)
         return json.loads(task.yaml_conf)
     return None
+
+
+def _stand_in_connection(conn_id: str | None) -> None:
+    """An empty Kubernetes connection for `conn_id` when none is defined here: connections
+    live in Airflow's metadata database, and building a pod with an XCom sidecar reads one."""
+    import os
+
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    if not conn_id or conn_id == KubernetesHook.default_conn_name:  # the hook allows its absence
+        return
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps({"conn_type": "kubernetes"})
 
 
 def manifests(dag: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, dict[str, Any]]:
@@ -109,7 +129,8 @@ def check_file(path: Path, k8s_version: str) -> list[str]:
                             f"{type(exc).__name__}: {exc}")
             continue
         if built is not None:
-            problems += [f"task {task.task_id}: {p}" for p in schema_problems(built, k8s_version)]
+            found = schema_problems(built, k8s_version) or check_manifest(built, k8s_version)
+            problems += [f"task {task.task_id}: {p}" for p in found]
     return problems
 
 

@@ -99,7 +99,7 @@ def test_every_key_of_the_original_format_is_read():
     assert run.failure_handlers[0].connection_id == "slack"
     assert run.volume.owner == 1000 and run.volume.access_modes == ["ReadWriteMany"]
     assert [s.deploy_type for s in run.secrets] == ["env", "volume", "env"]
-    assert run.resources["__default__"].limits.cpu == "2"
+    assert run.resources["__default__"].limits["cpu"] == "2"
     assert run.resources["__default__"].tolerations[0].operator == "Equal"
     assert run.external_dependencies[1].execution_delta == 10
     assert run.kubernetes_pod_templates["spark"].template["metadata"]["labels"] == {"a": "b"}
@@ -131,7 +131,9 @@ BAD_CONFIGS = [
      "airflow-k8s.yaml: run_config.resources.huge.requests.cpu: expected a Kubernetes "
      "quantity, got 'lots'"),
     (with_run(resources={"huge": {"limits": {"gpu": 1}}}),
-     "airflow-k8s.yaml: run_config.resources.huge.limits.gpu: unknown key"),
+     "airflow-k8s.yaml: run_config.resources.huge.limits.gpu: is not a container resource: "
+     "use cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name like "
+     "nvidia.com/gpu"),
     (with_run(volume={"size": "big"}),
      "airflow-k8s.yaml: run_config.volume.size: expected a Kubernetes quantity, got 'big'"),
     (with_run(startup_time="soon"), "airflow-k8s.yaml: run_config.startup_time: Input should "
@@ -243,3 +245,129 @@ def test_field_descriptions_document_every_key():
                 walk(inner, f"{prefix}{name}.")
 
     walk(PluginConfig, "")
+
+
+def _profile(**profile):
+    return with_run(resources={"huge": profile})
+
+
+# What the API server refuses in a container's resources (ValidateResourceRequirements),
+# refused at compile instead, naming the key.
+BAD_RESOURCES = [
+    (_profile(requests={"memory": "1 Gi"}),
+     "run_config.resources.huge.requests.memory: expected a Kubernetes quantity, got '1 Gi'"),
+    (_profile(limits={"cpu": "abc"}),
+     "run_config.resources.huge.limits.cpu: expected a Kubernetes quantity, got 'abc'"),
+    (_profile(requests={"cpu": -1}),
+     "run_config.resources.huge.requests.cpu: must not be negative, got '-1'"),
+    (_profile(requests={"cpu": "1\n"}),
+     "run_config.resources.huge.requests.cpu: expected a Kubernetes quantity, got '1\\n'"),
+    (_profile(requests={"memory": "1K"}),  # the Python client's parser takes these three
+     "run_config.resources.huge.requests.memory: expected a Kubernetes quantity, got '1K'"),
+    (_profile(requests={"memory": "1_000"}),
+     "run_config.resources.huge.requests.memory: expected a Kubernetes quantity, got '1_000'"),
+    (_profile(requests={"memory": "NaN"}),
+     "run_config.resources.huge.requests.memory: expected a Kubernetes quantity, got 'NaN'"),
+    (_profile(limits={"Nvidia.com/gpu": 1}),
+     "run_config.resources.huge.limits.Nvidia.com/gpu: prefix 'Nvidia.com' must consist of "
+     "lowercase letters, digits, '-' and '.', and start and end with a letter or digit (a "
+     "DNS-1123 subdomain)"),
+    (_profile(requests={"cpu": "4"}, limits={"cpu": "2"}),
+     "run_config.resources.huge: requests.cpu: 4 must be at most limits.cpu 2"),
+    (_profile(requests={"memory": "2Gi"}, limits={"memory": "2000Mi"}),
+     "run_config.resources.huge: requests.memory: 2Gi must be at most limits.memory 2000Mi"),
+    (_profile(requests={"nvidia.com/gpu": 1}),
+     "run_config.resources.huge: requests.nvidia.com/gpu: needs limits.nvidia.com/gpu set to "
+     "the same amount (nvidia.com/gpu cannot be overcommitted)"),
+    (_profile(requests={"nvidia.com/gpu": 1}, limits={"nvidia.com/gpu": 2}),
+     "run_config.resources.huge: requests.nvidia.com/gpu: 1 must equal limits.nvidia.com/gpu "
+     "2 (nvidia.com/gpu cannot be overcommitted)"),
+    (_profile(limits={"nvidia.com/gpu": "500m"}),
+     "run_config.resources.huge: limits.nvidia.com/gpu: must be a whole number for an "
+     "extended resource, got '500m'"),
+    (_profile(limits={"hugepages-2Mi": "1Gi"}),
+     "run_config.resources.huge: hugepages need a cpu or memory request or limit beside them"),
+    (_profile(limits={"hugepages-2Mi": "3Mi", "memory": "1Gi"}),
+     "run_config.resources.huge: limits.hugepages-2Mi: must be a whole number of 2Mi pages, "
+     "got '3Mi'"),
+    (_profile(requests={"hugepages-1Gi": "1Gi", "memory": "1Gi"},
+              limits={"hugepages-1Gi": "2Gi", "memory": "1Gi"}),
+     "run_config.resources.huge: requests.hugepages-1Gi: 1Gi must equal limits.hugepages-1Gi "
+     "2Gi (hugepages-1Gi cannot be overcommitted)"),
+    (_profile(tolerations=[{"key": "gpu", "operator": "Exists", "value": "yes"}]),
+     "run_config.resources.huge.tolerations.0: value: must be empty when operator is Exists"),
+    (_profile(tolerations=[{"value": "yes"}]),
+     "run_config.resources.huge.tolerations.0: operator: must be Exists when key is empty "
+     "(which tolerates every taint)"),
+    (_profile(tolerations=[{"key": "gpu", "toleration_seconds": 30}]),
+     "run_config.resources.huge.tolerations.0: effect: must be NoExecute when "
+     "tolerationSeconds is set"),
+    (_profile(node_selectors={"pool": "high mem"}),
+     "run_config.resources.huge.node_selectors: pool: value 'high mem' must be empty or "
+     "consist of letters, digits, '-', '_' or '.', and start and end with a letter or digit"),
+    (_profile(labels={"team/a/b": "x"}),
+     "run_config.resources.huge.labels: 'team/a/b': must be a name with an optional DNS "
+     "subdomain prefix and '/' (like 'example.com/MyName')"),
+]
+
+
+@pytest.mark.parametrize("raw, message", BAD_RESOURCES)
+def test_resources_kubernetes_refuses_are_refused_naming_the_key(raw, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+    assert str(error.value) == f"airflow-k8s.yaml: {message}"
+
+
+def test_any_resource_name_kubernetes_accepts_is_a_profile_key():
+    amounts = {"nvidia.com/gpu": 2, "amd.com/gpu": "1", "ephemeral-storage": "10Gi",
+               "hugepages-2Mi": "64Mi", "example.com/fpga_v2": 1, "cpu": 0.5, "memory": "1e9"}
+    profile = parse_config(_profile(limits=amounts, requests={"cpu": "250m"})).run_config \
+        .resources["huge"]
+    assert profile.limits == {name: str(value) for name, value in amounts.items()}
+    assert profile.requests == {"cpu": "250m"}
+
+
+def test_kubernetes_connection_keys():
+    connection = {"kubernetes_conn_id": "k8s_prod", "config_file": "/etc/kube/config"}
+    run = parse_config(with_run(kubernetes_connection=connection)).run_config
+    assert run.kubernetes_connection.pod_arguments() == connection
+    assert parse_config(MINIMAL).run_config.kubernetes_connection.pod_arguments() == {}
+    pods_only = {"in_cluster": False, "cluster_context": "prod"}
+    run = parse_config(with_run(kubernetes_connection=pods_only,
+                                volume={"disabled": True})).run_config
+    assert run.kubernetes_connection.pod_arguments() == pods_only
+    assert run.kubernetes_connection.resource_arguments() == {}
+
+
+@pytest.mark.parametrize("connection, volume, message", [
+    ({"kubernetes_conn_id": "k8s prod"}, {},
+     "run_config.kubernetes_connection.kubernetes_conn_id: expected an Airflow connection id "
+     "(at most 250 letters, digits and #!()-.:/\\_), got 'k8s prod'"),
+    ({"in_cluster": True, "config_file": "/k"}, {"disabled": True},
+     "run_config.kubernetes_connection: in_cluster: true ignores config_file and "
+     "cluster_context; set one or the other"),
+    ({"config_file": " "}, {},
+     "run_config.kubernetes_connection.config_file: expected a non-empty string, or no key"),
+    ({"cluster_context": "prod"}, {},
+     "run_config: kubernetes_connection.cluster_context: the volume tasks cannot take it (the "
+     "provider's resource operators read it from the connection): set it in the extras of "
+     "the connection named by kubernetes_conn_id, or disable the volume"),
+    ({"in_cluster": False}, {},
+     "run_config: kubernetes_connection.in_cluster: the volume tasks cannot take it (the "
+     "provider's resource operators read it from the connection): set it in the extras of "
+     "the connection named by kubernetes_conn_id, or disable the volume"),
+    ({"kubernetes_conn_id": "k8s", "namespace": "x"}, {},
+     "run_config.kubernetes_connection.namespace: unknown key"),
+])
+def test_bad_kubernetes_connection_is_refused(connection, volume, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(with_run(kubernetes_connection=connection, volume=volume))
+    assert str(error.value) == f"airflow-k8s.yaml: {message}"
+
+
+def test_field_docs_spell_tags_as_kedro_1_allows():
+    from kedro_airflow_k8s.reference import config_reference
+
+    reference = config_reference()
+    assert "resources.<name>" in reference and "k8s_template.<name>" in reference
+    assert "resources:<" not in reference and "k8s_template:<" not in reference

@@ -99,7 +99,9 @@ def test_grouped_nodes_take_the_largest_resources():
     assert task.pod.resources == "big+small"
     combined = spec.resources["big+small"]
     assert combined.requests == {"cpu": "2", "memory": "8Gi"}
-    assert combined.limits == {"cpu": "1"}
+    # small's cpu limit is raised to the group's request: a limit of 1 under a request of 2
+    # is a pod the API server refuses
+    assert combined.limits == {"cpu": "2"}
     assert combined.node_selector == {"pool": "x"}
     assert [t["key"] for t in combined.tolerations] == ["a", "b"]
 
@@ -185,3 +187,33 @@ def test_grouping_properties(case):
             parent_task = next(t.task_id for t in spec.tasks if parent.name in t.node_names)
             if parent_task != child_task:
                 assert parent_task in spec.upstream[child_task]
+
+
+def test_a_group_pod_never_requests_more_than_its_limits(tmp_path):
+    # the API server refuses a request above its limit: before, "one" (limit cpu 1) and
+    # "two" (request cpu 2, no limit) gave the task's pod requests 2 / limits 1
+    from tests import airflow_check
+    from tests.test_render import compiled, write
+
+    pipeline = Pipeline([
+        node(combine, "a", "b", name="one", tags=["resources.capped"]),
+        node(combine, "b", "c", name="two", tags=["resources.hungry"]),
+        node(combine, "c", "d", name="three", tags=["resources.gpu"]),
+    ])
+    raw = with_run(volume={"disabled": True}, resources={
+        "capped": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                   "limits": {"cpu": "1", "memory": "1Gi"}},
+        "hungry": {"requests": {"cpu": "2"}},
+        # a limit alone is also the request (Kubernetes defaults it so)
+        "gpu": {"limits": {"nvidia.com/gpu": 1, "memory": "4Gi"}},
+    })
+    persisted = lambda name: name in ("a", "d")  # noqa: E731
+    spec = compiled(pipeline, raw, is_persisted=persisted)
+    combined = spec.resources["capped+gpu+hungry"]
+    assert combined.requests == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}
+    assert combined.limits == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}
+    dag = airflow_check.load_dag(write(tmp_path, spec))
+    pod = airflow_check.validate_all(dag)["one__two__three"]  # schema and API server rules
+    assert pod["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"},
+        "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}}

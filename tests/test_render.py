@@ -276,3 +276,103 @@ def test_an_unwritable_template_cache_is_no_error(monkeypatch):
 
     monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "__init__", no_directory)
     assert render_dag(spec).startswith('"""Kedro pipeline')
+
+
+GPU_TEMPLATE = {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{
+    "name": "base", "resources": {"requests": {"cpu": "1"},
+                                  "limits": {"nvidia.com/gpu": 1}}}]}}
+
+
+def test_a_profile_keeps_the_gpu_of_the_pod_template(tmp_path):
+    # the provider replaces the template container's whole `resources` with the profile's
+    # (a shallow merge): the GPU was lost, on every templated node once __default__ exists
+    pipeline = Pipeline([
+        node(identity, "a", "b", name="train", tags=["resources.huge", "k8s_template.gpu"]),
+        node(identity, "b", "c", name="score", tags=["k8s_template.gpu"]),
+        node(identity, "c", "d", name="report"),
+    ])
+    raw = with_run(resources={
+        "__default__": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                        "limits": {"cpu": "1", "memory": "512Mi"}},
+        "huge": {"requests": {"cpu": "2", "memory": "4Gi"},
+                 "limits": {"cpu": "4", "memory": "8Gi"}},
+    }, kubernetes_pod_templates={"gpu": {"template": GPU_TEMPLATE}})
+    spec = compiled(pipeline, raw)
+    assert spec.task("train").pod.resources == "huge@gpu"
+    assert spec.task("report").pod.resources == "__default__"
+    pods = airflow_check.validate_all(airflow_check.load_dag(write(tmp_path, spec)))
+    resources = {task: pods[task]["spec"]["containers"][0]["resources"]
+                 for task in ("train", "score", "report")}
+    assert resources["train"] == {"requests": {"cpu": "2", "memory": "4Gi"},  # profile wins
+                                  "limits": {"nvidia.com/gpu": "1", "cpu": "4",
+                                             "memory": "8Gi"}}
+    assert resources["score"] == {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                  "limits": {"nvidia.com/gpu": "1", "cpu": "1",
+                                             "memory": "512Mi"}}
+    assert resources["report"] == {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                   "limits": {"cpu": "1", "memory": "512Mi"}}
+
+
+def test_a_template_request_above_the_profiles_limit_is_a_compile_error():
+    template = copy.deepcopy(GPU_TEMPLATE)
+    template["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "8"
+    pipeline = Pipeline([node(identity, "a", "b", name="train",
+                              tags=["resources.huge", "k8s_template.gpu"])])
+    raw = with_run(resources={"huge": {"limits": {"cpu": "4"}}},
+                   kubernetes_pod_templates={"gpu": {"template": template}})
+    with pytest.raises(CompileError) as error:
+        compiled(pipeline, raw)
+    assert str(error.value) == ("task train: resource profile 'huge' on pod template 'gpu': "
+                                "requests.cpu: 8 must be at most limits.cpu 4")
+
+
+def _kubernetes_tasks(dag):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.cncf.kubernetes.operators.resource import (
+        KubernetesResourceBaseOperator,
+    )
+
+    pods = {t.task_id: t for t in dag.tasks if isinstance(t, KubernetesPodOperator)}
+    resources = {t.task_id: t for t in dag.tasks if isinstance(t, KubernetesResourceBaseOperator)}
+    return pods, resources
+
+
+def test_every_task_that_talks_to_kubernetes_takes_the_configured_connection(tmp_path):
+    from kedro_airflow_k8s.mlflow_run import MlflowSettings
+
+    pipeline = Pipeline([
+        node(identity, "a", "b", name="prepare"),
+        node(identity, "b", "c", name="spark_step", tags=["kedro-airflow-k8s.group.pyspark"]),
+    ])
+    connection = {"kubernetes_conn_id": "k8s_prod", "config_file": "/etc/kube/prod.yaml"}
+    raw = with_run(kubernetes_connection=connection, spark={"type": "kubernetes"})
+    spec = compiled(pipeline, raw, mlflow=MlflowSettings("http://mlflow:5000", "exp"))
+    dag = airflow_check.load_dag(write(tmp_path, spec))
+    pods, resources = _kubernetes_tasks(dag)
+    assert set(pods) == {"prepare", "spark_step", "init-data-volume", "start-mlflow-run"}
+    assert set(resources) == {"create-data-volume", "delete-data-volume"}
+    for task in [*pods.values(), *resources.values()]:
+        assert (task.kubernetes_conn_id, task.config_file) == ("k8s_prod",
+                                                               "/etc/kube/prod.yaml"), task
+    for task in pods.values():
+        assert (task.in_cluster, task.cluster_context) == (None, None)
+    airflow_check.validate_all(dag)
+
+    raw = with_run(volume={"disabled": True},
+                   kubernetes_connection={"in_cluster": False, "cluster_context": "prod"})
+    dag = airflow_check.load_dag(write(tmp_path / "other", compiled(pipeline, raw)))
+    pods, _ = _kubernetes_tasks(dag)
+    assert [(t.in_cluster, t.cluster_context, t.kubernetes_conn_id) for t in pods.values()] \
+        == [(False, "prod", "kubernetes_default")] * 2
+
+
+def test_without_a_connection_the_providers_defaults_stay(tmp_path):
+    pipeline = Pipeline([node(identity, "a", "b", name="only")])
+    source = render_dag(compiled(pipeline, with_run()))
+    for argument in ("kubernetes_conn_id", "in_cluster", "config_file", "cluster_context"):
+        assert argument not in source
+    path = tmp_path / "dags" / "demo.py"
+    write_atomically(path, source)
+    pods, resources = _kubernetes_tasks(airflow_check.load_dag(path))
+    assert {t.kubernetes_conn_id for t in [*pods.values(), *resources.values()]} == {
+        "kubernetes_default"}

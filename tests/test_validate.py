@@ -56,3 +56,151 @@ def test_without_the_extra_a_hint(monkeypatch):
         preflight.default_k8s_version()
     assert str(error.value) == ("--validate needs the 'validate' extra: run pip install "
                                 "'kedro-airflow-k8s[validate]'")
+
+
+def _pod_template(*, metadata=None, spec=None, container=None):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata or {},
+            "spec": {**(spec or {}), "containers": [{"name": "base", **(container or {})}]}}
+
+
+# Each case: config that passes the config model and builds pods that pass the OpenAPI
+# schema, but that the API server refuses (pkg/apis/core/validation/validation.go); the
+# expected problem of task "n" (or of the volume claim).
+API_SERVER_RULES = {
+    "pod name (ValidatePodName)": (
+        {"template": _pod_template(metadata={"name": "Train_Pod"})}, {},
+        "n", "metadata.name: must consist of lowercase letters, digits, '-' and '.', and start "
+             "and end with a letter or digit (a DNS-1123 subdomain)"),
+    "label key (IsQualifiedName)": (
+        {"template": _pod_template(metadata={"labels": {"team/a/b": "x"}})}, {},
+        "n", "metadata.labels.team/a/b: must be a name with an optional DNS subdomain prefix "
+             "and '/' (like 'example.com/MyName')"),
+    "label value (IsValidLabelValue)": (
+        {"template": _pod_template(metadata={"labels": {"team": "data science"}})}, {},
+        "n", "metadata.labels.team: value 'data science' must be empty or consist of letters, "
+             "digits, '-', '_' or '.', and start and end with a letter or digit"),
+    "annotation key (ValidateAnnotations)": (
+        {"template": _pod_template(metadata={"annotations": {"note:x": "y"}})}, {},
+        "n", "metadata.annotations.note:x: the name part must consist of letters, digits, "
+             "'-', '_' or '.', and start and end with a letter or digit"),
+    "annotation size (TotalAnnotationSizeLimitB)": (
+        {"template": _pod_template(metadata={"annotations": {"blob": "x" * 262144}})}, {},
+        "n", "metadata.annotations: 262172 bytes in all, more than the 262144 Kubernetes "
+             "allows"),
+    "duplicate volume (ValidateVolumes)": (
+        {"template": _pod_template(spec={"volumes": [{"name": "kedro-data", "emptyDir": {}}]})},
+        {"volume": {}},
+        "n", "spec.volumes.1.name: 'kedro-data' is used by another volume of the pod"),
+    "volume name (IsDNS1123Label)": (
+        {"template": _pod_template(spec={"volumes": [{"name": "Scratch", "emptyDir": {}}]})}, {},
+        "n", "spec.volumes.0.name: must consist of lowercase letters, digits and '-', and "
+             "start and end with a letter or digit (a DNS-1123 label)"),
+    "mount of no volume (ValidateVolumeMounts)": (
+        {"template": _pod_template(container={"volumeMounts": [
+            {"name": "cache", "mountPath": "/cache"}]})}, {},
+        "n", "spec.containers.0.volumeMounts.0.name: no volume 'cache' in the pod"),
+    "duplicate mount path (ValidateVolumeMounts)": (
+        {"template": _pod_template(spec={"volumes": [{"name": "a", "emptyDir": {}},
+                                                     {"name": "b", "emptyDir": {}}]},
+                                   container={"volumeMounts": [
+                                       {"name": "a", "mountPath": "/x"},
+                                       {"name": "b", "mountPath": "/x"}]})}, {},
+        "n", "spec.containers.0.volumeMounts.1.mountPath: '/x' is used by another mount"),
+    "env var name (validateEnvVarName)": (
+        None, {"env_vars": {"A=B": "1"}},
+        "n", "spec.containers.0.env.0.name: must consist of printable ASCII characters other "
+             "than '='"),
+    "secret key (IsConfigMapKey)": (
+        {"template": _pod_template(container={"env": [{"name": "TOKEN", "valueFrom": {
+            "secretKeyRef": {"name": "s", "key": "../token"}}}]})}, {},
+        "n", "spec.containers.0.env.0.valueFrom.secretKeyRef.key: must consist of letters, "
+             "digits, '-', '_' or '.' (at most 253), and not be or start with '..'"),
+    "request above limit (ValidateResourceRequirements)": (
+        {"template": _pod_template(container={"resources": {"requests": {"cpu": "4"},
+                                                            "limits": {"cpu": "2"}}})}, {},
+        "n", "spec.containers.0.resources: requests.cpu: 4 must be at most limits.cpu 2"),
+    "gpu request without limit (IsOvercommitAllowed)": (
+        {"template": _pod_template(container={"resources": {
+            "requests": {"nvidia.com/gpu": "1"}}})}, {},
+        "n", "spec.containers.0.resources: requests.nvidia.com/gpu: needs "
+             "limits.nvidia.com/gpu set to the same amount (nvidia.com/gpu cannot be "
+             "overcommitted)"),
+    "quantity (ParseQuantity)": (
+        {"template": _pod_template(container={"resources": {"limits": {"memory": "1 Gi"}}})},
+        {}, "n", "spec.containers.0.resources: limits.memory: expected a Kubernetes quantity, "
+                 "got '1 Gi'"),
+    "toleration Exists with a value (validateTolerations)": (
+        {"template": _pod_template(spec={"tolerations": [
+            {"key": "gpu", "operator": "Exists", "value": "yes"}]})}, {},
+        "n", "spec.tolerations.0: value: must be empty when operator is Exists"),
+    "toleration effect (validateTolerations)": (
+        {"template": _pod_template(spec={"tolerations": [
+            {"key": "gpu", "effect": "NoRun"}]})}, {},
+        "n", "spec.tolerations.0: effect: must be one of NoSchedule, PreferNoSchedule, "
+             "NoExecute, got 'NoRun'"),
+    "node selector (ValidateLabels)": (
+        {"template": _pod_template(spec={"nodeSelector": {"pool": "high mem"}})}, {},
+        "n", "spec.nodeSelector.pool: value 'high mem' must be empty or consist of letters, "
+             "digits, '-', '_' or '.', and start and end with a letter or digit"),
+    "service account (ValidateServiceAccountName)": (
+        None, {"service_account_name": "Kedro_Runner"},
+        "n", "spec.serviceAccountName: must consist of lowercase letters, digits, '-' and '.', "
+             "and start and end with a letter or digit (a DNS-1123 subdomain)"),
+    "container names (validateContainers)": (
+        {"template": {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [
+            {"name": "base"}, {"name": "base", "image": "sidecar:1"}]}}}, {},
+        "n", "spec.containers.1.name: 'base' is used by another container"),
+    "port name (IsValidPortName)": (
+        {"template": _pod_template(container={"ports": [{"containerPort": 8080,
+                                                         "name": "HTTP"}]})}, {},
+        "n", "spec.containers.0.ports.0.name: must be at most 15 lowercase letters, digits "
+             "and '-', with a letter, without '-' at the ends or '--'"),
+    "image (validateContainersCommon)": (
+        None, {"image": "registry.example.com/demo:1 "},
+        "n", "spec.containers.0.image: is required, without leading or trailing spaces"),
+    "claim size (ValidatePositiveQuantityValue)": (
+        None, {"volume": {"size": "0"}},
+        "create-data-volume", "spec.resources.requests.storage: must be greater than 0"),
+    "storage class (ValidateClassName)": (
+        None, {"volume": {"storageclass": "Fast_SSD"}},
+        "create-data-volume", "spec.storageClassName: must consist of lowercase letters, "
+                              "digits, '-' and '.', and start and end with a letter or digit "
+                              "(a DNS-1123 subdomain)"),
+}
+
+
+@pytest.mark.parametrize("template, run, task_id, problem", API_SERVER_RULES.values(),
+                         ids=API_SERVER_RULES.keys())
+def test_api_server_rules_the_schema_misses_are_reported(tmp_path, template, run, task_id,
+                                                         problem):
+    from kedro.pipeline import Pipeline, node
+
+    from tests import airflow_check
+    from tests.test_config import with_run
+    from tests.test_render import compiled, identity, write
+
+    raw = with_run(**{"volume": {"disabled": True}, **run},
+                   kubernetes_pod_templates={"t": template} if template else {})
+    tags = ["k8s_template.t"] if template else []
+    spec = compiled(Pipeline([node(identity, "a", "b", name="n", tags=tags)]), raw)
+    path = write(tmp_path, spec)
+    dag = airflow_check.load_dag(path)
+    built = preflight.manifest(dag, dag.get_task(task_id))
+    assert preflight.schema_problems(built, "1.37") == []  # the schema alone lets it through
+    problems = preflight.check_file(path, "1.37")
+    assert f"task {task_id}: {problem}" in problems
+
+
+def test_the_api_server_rules_run_in_compile_validate(demo_project):
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"]["kubernetes_pod_templates"]["gpu"]["template"] = _pod_template(
+        metadata={"labels": {"team": "data science"}})
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "compile", "--validate",
+                       "--k8s-version", "1.35")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "Error: --validate: demo.py: task train: metadata.labels.team: value 'data science' "
+        "must be empty or consist of letters, digits, '-', '_' or '.', and start and end with "
+        "a letter or digit")
+    assert not (demo_project / "dags").exists()
