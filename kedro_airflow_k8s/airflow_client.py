@@ -34,6 +34,15 @@ class DagSummary:
 
 
 @dataclass(frozen=True)
+class ImportProblem:
+    """An import error Airflow recorded for a DAG file."""
+
+    filename: str
+    timestamp: Any
+    stack_trace: str
+
+
+@dataclass(frozen=True)
 class RunProgress:
     state: str
     tasks: dict[str, str | None]  # task id -> state
@@ -53,6 +62,7 @@ def _retry_policy(attempts: int, backoff: float) -> Any:
         total=attempts, connect=attempts, read=attempts, status=attempts,
         backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
         allowed_methods=None,  # POSTs too: trigger carries its own run id, so a replay is a 409
+        # that trigger() recognises as the same run
         raise_on_status=False,
     )
 
@@ -61,7 +71,8 @@ class AirflowClient:
     """The few calls this plugin makes, with errors turned into one-line AirflowApiErrors."""
 
     def __init__(self, host: str, *, environ: Mapping[str, str] | None = None,
-                 attempts: int = 4, backoff: float = 0.5, timeout: float = 30.0) -> None:
+                 attempts: int = 4, backoff: float = 0.5, timeout: float = 30.0,
+                 page_size: int = 100) -> None:
         from airflow_client.client import ApiClient, Configuration
 
         if not host or not urlsplit(host).scheme or not urlsplit(host).netloc:
@@ -69,6 +80,7 @@ class AirflowClient:
         self.host = host.rstrip("/")
         self._environ = os.environ if environ is None else environ
         self._timeout = timeout
+        self._page_size = page_size  # Airflow cuts a larger page to [api] maximum_page_limit
         verify = self._environ.get("AIRFLOW__CLIENT__SSL_VERIFY", "true").lower() not in (
             "false", "0", "no")
         configuration = Configuration(host=self.host, verify_ssl=verify,
@@ -183,7 +195,9 @@ class AirflowClient:
                                        _request_timeout=self._timeout)
 
     def trigger(self, dag_id: str, run_id: str) -> str:
+        """Start run `run_id`; a replayed POST whose first answer was lost is the same run."""
         from airflow_client.client.api.dag_run_api import DagRunApi
+        from airflow_client.client.exceptions import ApiException
         from airflow_client.client.models.trigger_dag_run_post_body import (
             TriggerDAGRunPostBody,
         )
@@ -192,8 +206,26 @@ class AirflowClient:
         now = datetime.datetime.now(datetime.timezone.utc)
         body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=now)
         with self._call(f"triggering DAG '{dag_id}'", dag_id):
-            return DagRunApi(self.api).trigger_dag_run(
-                dag_id, body, _request_timeout=self._timeout).dag_run_id
+            try:
+                return DagRunApi(self.api).trigger_dag_run(
+                    dag_id, body, _request_timeout=self._timeout).dag_run_id
+            except ApiException as exc:
+                # run ids are unique per call: a 409 for ours is our own earlier POST
+                if exc.status != 409 or not self._has_run(dag_id, run_id):
+                    raise
+                return run_id
+
+    def _has_run(self, dag_id: str, run_id: str) -> bool:
+        from airflow_client.client.api.dag_run_api import DagRunApi
+        from airflow_client.client.exceptions import ApiException
+
+        try:
+            DagRunApi(self.api).get_dag_run(dag_id, run_id, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def progress(self, dag_id: str, run_id: str) -> RunProgress:
         from airflow_client.client.api.dag_run_api import DagRunApi
@@ -202,12 +234,36 @@ class AirflowClient:
         with self._call(f"reading run '{run_id}' of DAG '{dag_id}'", dag_id):
             run = DagRunApi(self.api).get_dag_run(dag_id, run_id,
                                                   _request_timeout=self._timeout)
-            instances = TaskInstanceApi(self.api).get_task_instances(
-                dag_id, run_id, limit=1000, _request_timeout=self._timeout).task_instances
+            instances = self._all_pages(
+                lambda limit, offset: TaskInstanceApi(self.api).get_task_instances(
+                    dag_id, run_id, limit=limit, offset=offset,
+                    _request_timeout=self._timeout), "task_instances")
         return RunProgress(
             state=_value(run.state),
             tasks={ti.task_id: _value(ti.state) for ti in instances},
         )
+
+    def import_problems(self, filename: str) -> list[ImportProblem]:
+        """The import errors Airflow holds for files named `filename`, in any folder."""
+        from airflow_client.client.api.import_error_api import ImportErrorApi
+
+        with self._call("reading the import errors"):
+            found = self._all_pages(
+                lambda limit, offset: ImportErrorApi(self.api).get_import_errors(
+                    limit=limit, offset=offset, filename_pattern=filename,
+                    _request_timeout=self._timeout), "import_errors")
+        return [ImportProblem(e.filename, e.timestamp, e.stack_trace) for e in found
+                if e.filename == filename or e.filename.endswith(f"/{filename}")]
+
+    def _all_pages(self, fetch: Callable[[int, int], Any], items: str) -> list[Any]:
+        """Every item of a listing, page by page (`fetch(limit, offset)` reads one)."""
+        found: list[Any] = []
+        while True:
+            page = fetch(self._page_size, len(found))
+            batch = getattr(page, items)
+            found += batch
+            if not batch or (page.total_entries is not None and len(found) >= page.total_entries):
+                return found
 
     def log_tail(self, dag_id: str, run_id: str, task_id: str, lines: int = 20) -> list[str]:
         """The last lines of a task's latest try, or [] when the API has none."""
@@ -230,15 +286,11 @@ class AirflowClient:
         from airflow_client.client.api.dag_api import DAGApi
         from airflow_client.client.api.dag_run_api import DagRunApi
 
-        found, offset = [], 0
         with self._call("listing DAGs"):
-            while True:
-                page = DAGApi(self.api).get_dags(limit=100, offset=offset,
-                                                 _request_timeout=self._timeout)
-                found += [d for d in page.dags if _tag(d, PLUGIN_TAG) is not None]
-                offset += len(page.dags)
-                if not page.dags or offset >= page.total_entries:
-                    break
+            dags = self._all_pages(
+                lambda limit, offset: DAGApi(self.api).get_dags(
+                    limit=limit, offset=offset, _request_timeout=self._timeout), "dags")
+            found = [d for d in dags if _tag(d, PLUGIN_TAG) is not None]
             summaries = []
             for dag in sorted(found, key=lambda d: d.dag_id):
                 runs = DagRunApi(self.api).get_dag_runs(

@@ -4,14 +4,17 @@ pytest-httpserver plays Airflow's API on 127.0.0.1: it answers with the status c
 bodies listed in each test, so retries and error lines can be checked exactly.
 """
 
+import io
 import json
 import time
+import uuid
 
 import pytest
 from werkzeug import Response
 
 from kedro_airflow_k8s.airflow_client import AirflowClient, RunProgress, ui_url, wait_until
-from kedro_airflow_k8s.errors import AirflowApiError
+from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.ship import follow_run
 from tests.conftest import free_port
 
 DAG = {
@@ -127,3 +130,113 @@ def test_progress_counts():
                                        "c": "upstream_failed", "d": None})
     assert progress.count("success") == 1 and progress.count(None) == 1
     assert progress.failed_tasks == ["b", "c"]
+
+
+def dag_run(dag_id, run_id, state="queued"):
+    return {"dag_display_name": dag_id, "dag_id": dag_id, "dag_run_id": run_id,
+            "dag_versions": [], "run_type": "manual", "state": state,
+            "run_after": "2026-11-02T10:00:00Z"}
+
+
+def test_trigger_replayed_after_a_lost_response_is_the_same_run(httpserver):
+    """The first answer is lost (the server takes longer than the client waits), the retry's
+    POST gets Airflow's 409 for the run the first one created: that run is ours."""
+    runs = {}
+
+    def trigger(request):
+        run_id = request.json["dag_run_id"]
+        if run_id in runs:
+            return Response(json.dumps({"detail": f"DAG Run with run_id: `{run_id}` already "
+                                                  "exists"}), status=409,
+                            content_type="application/json")
+        runs[run_id] = dag_run("demo", run_id)
+        time.sleep(1.5)  # longer than the client's timeout: this answer never arrives
+        return Response(json.dumps(runs[run_id]), content_type="application/json")
+
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns", method="POST").respond_with_handler(
+        trigger)
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns/run-1", method="GET").respond_with_handler(
+        lambda request: Response(json.dumps(runs["run-1"]), content_type="application/json"))
+    client = AirflowClient(httpserver.url_for("").rstrip("/"), environ={}, attempts=3,
+                           backoff=0.01, timeout=1)
+    assert client.trigger("demo", "run-1") == "run-1"
+    assert list(runs) == ["run-1"]
+    posts = [r for r, _ in httpserver.log if r.method == "POST"]
+    assert len(posts) == 2  # the lost one and its replay
+
+
+def test_a_409_for_another_reason_is_still_an_error(httpserver):
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns", method="POST").respond_with_json(
+        {"detail": "A DAG run with this logical date exists"}, status=409)
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns/run-1").respond_with_json(
+        {"detail": "not found"}, status=404)
+    url = httpserver.url_for("").rstrip("/")
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(url).trigger("demo", "run-1")
+    assert str(error.value) == (f"Airflow at {url} answered HTTP 409 to triggering DAG "
+                                "'demo': A DAG run with this logical date exists")
+
+
+PAGE_LIMIT = 100  # Airflow's [api] maximum_page_limit default
+
+
+def paged(items, key):
+    """A listing endpoint as Airflow serves it: `limit` silently cut to the page cap."""
+    def handler(request):
+        limit = min(int(request.args.get("limit", 50)), PAGE_LIMIT)
+        offset = int(request.args.get("offset", 0))
+        return Response(json.dumps({key: items[offset:offset + limit],
+                                    "total_entries": len(items)}),
+                        content_type="application/json")
+    return handler
+
+
+def task_instance(dag_id, run_id, task_id, state):
+    return {"dag_display_name": dag_id, "dag_id": dag_id, "dag_run_id": run_id,
+            "executor_config": "{}", "id": str(uuid.uuid4()), "map_index": -1,
+            "max_tries": 0, "pool": "default_pool", "pool_slots": 1,
+            "task_display_name": task_id, "task_id": task_id, "try_number": 1,
+            "state": state, "run_after": "2026-11-02T10:00:00Z"}
+
+
+def test_progress_and_failed_tasks_cover_every_page(httpserver):
+    names = [f"node_{i:03d}" for i in range(120)]
+    instances = [task_instance("big", "r", name, "failed" if name == "node_115" else
+                               "upstream_failed" if name == "node_119" else "success")
+                 for name in names]
+    httpserver.expect_request("/api/v2/dags/big/dagRuns/r").respond_with_json(
+        dag_run("big", "r", "failed"))
+    httpserver.expect_request("/api/v2/dags/big/dagRuns/r/taskInstances").respond_with_handler(
+        paged(instances, "task_instances"))
+    httpserver.expect_request("/api/v2/dags/big/dagRuns/r/taskInstances/node_115").respond_with_json(
+        {"detail": "no log here"}, status=404)
+    client = fast_client(httpserver.url_for("").rstrip("/"))
+    progress = client.progress("big", "r")
+    assert sorted(progress.tasks) == names
+    assert progress.failed_tasks == ["node_115", "node_119"]
+    out = io.StringIO()
+    with pytest.raises(RunFailed) as error:
+        follow_run(client, "big", "r", timeout=5, interval=0.1, stream=out)
+    assert str(error.value) == "run r of DAG 'big' failed; failed tasks: node_115"
+    assert out.getvalue().splitlines()[0] == "120/120 tasks done, 0 running, 2 failed, run failed"
+
+
+def test_generated_dags_and_import_errors_cover_every_page(httpserver):
+    dags = [{**DAG, "dag_id": f"dag_{i:03d}", "dag_display_name": f"dag_{i:03d}"}
+            for i in range(130)]
+    httpserver.expect_request("/api/v2/dags").respond_with_handler(paged(dags, "dags"))
+    for dag in dags:
+        httpserver.expect_request(f"/api/v2/dags/{dag['dag_id']}/dagRuns").respond_with_json(
+            {"dag_runs": [], "total_entries": 0})
+    errors = [{"filename": f"team/other_{i}.py", "import_error_id": i, "stack_trace": "x",
+               "timestamp": "2026-11-02T10:00:00Z"} for i in range(110)]
+    errors.append({"filename": "team/demo.py", "import_error_id": 999,
+                   "stack_trace": "Traceback...\nValueError: boom",
+                   "timestamp": "2026-11-02T10:00:00Z"})
+    httpserver.expect_request("/api/v2/importErrors").respond_with_handler(
+        paged(errors, "import_errors"))
+    client = fast_client(httpserver.url_for("").rstrip("/"))
+    assert [d.dag_id for d in client.generated_dags()] == [d["dag_id"] for d in dags]
+    problems = client.import_problems("demo.py")
+    assert [p.filename for p in problems] == ["team/demo.py"]
+    assert problems[0].stack_trace.endswith("ValueError: boom")
