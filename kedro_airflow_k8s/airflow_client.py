@@ -1,7 +1,8 @@
 """Airflow 3 REST API v2, through the apache-airflow-client package.
 
-Auth, in this order: AIRFLOW_API_TOKEN (a bearer token); AIRFLOW_API_USERNAME and
-AIRFLOW_API_PASSWORD exchanged for a JWT at <host>/auth/token; else none. Credentials never
+Auth, in this order: AIRFLOW_API_TOKEN (a bearer token); AIRFLOW_API_GOOGLE_AUDIENCE (a
+Google ID token for that audience); AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD exchanged
+for a JWT at <host>/auth/token; else none. TLS: see airflow_auth.ca_bundle. Credentials never
 appear in messages. Connection failures, timeouts and 5xx answers are retried with backoff.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from kedro_airflow_k8s.airflow_auth import GOOGLE_AUDIENCE, GoogleIdToken, ca_bundle
 from kedro_airflow_k8s.errors import AirflowApiError, DagNotFound
 
 PLUGIN_TAG = "generated_with_kedro_airflow_k8s"
@@ -83,18 +85,32 @@ class AirflowClient:
         self._page_size = page_size  # Airflow cuts a larger page to [api] maximum_page_limit
         verify = self._environ.get("AIRFLOW__CLIENT__SSL_VERIFY", "true").lower() not in (
             "false", "0", "no")
+        self._ca_bundle = ca_bundle(self._environ) if verify else None
         configuration = Configuration(host=self.host, verify_ssl=verify,
+                                      ssl_ca_cert=self._ca_bundle,
                                       retries=_retry_policy(attempts, backoff))
         self._retries = configuration.retries
         self._verify = verify
+        self._google: GoogleIdToken | None = None
         configuration.access_token = self._token()
         self.api = ApiClient(configuration)
 
     # -- auth -----------------------------------------------------------------------------------
 
+    def _credential(self) -> str:
+        """The environment variables holding the credential in use, for messages."""
+        if self._environ.get("AIRFLOW_API_TOKEN"):
+            return "AIRFLOW_API_TOKEN"
+        if self._environ.get(GOOGLE_AUDIENCE):
+            return f"{GOOGLE_AUDIENCE} (and the Google identity it is fetched as)"
+        return "AIRFLOW_API_USERNAME"
+
     def _token(self) -> str | None:
         if self._environ.get("AIRFLOW_API_TOKEN"):
             return self._environ["AIRFLOW_API_TOKEN"]
+        if self._environ.get(GOOGLE_AUDIENCE):
+            self._google = GoogleIdToken(self._environ[GOOGLE_AUDIENCE])
+            return self._google.token()
         user = self._environ.get("AIRFLOW_API_USERNAME")
         password = self._environ.get("AIRFLOW_API_PASSWORD")
         if not (user and password):
@@ -102,7 +118,7 @@ class AirflowClient:
         import urllib3
 
         pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED" if self._verify else "CERT_NONE",
-                                   retries=self._retries)
+                                   ca_certs=self._ca_bundle, retries=self._retries)
         url = f"{self.host}/auth/token"
         try:
             response = pool.request("POST", url, body=json.dumps(
@@ -131,6 +147,8 @@ class AirflowClient:
         import urllib3
         from airflow_client.client.exceptions import ApiException
 
+        if self._google is not None:  # an ID token lasts an hour; a run may take longer
+            self.api.configuration.access_token = self._google.token()
         try:
             yield
         except ApiException as exc:
@@ -142,15 +160,17 @@ class AirflowClient:
 
     def _describe(self, exc: Any, what: str, dag_id: str | None) -> str:
         status = exc.status
+        credential = self._credential()
         if status == 401:
-            which = ("AIRFLOW_API_TOKEN" if self._environ.get("AIRFLOW_API_TOKEN") else
-                     "AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD")
-            return f"Airflow at {self.host} needs valid credentials (HTTP 401): set {which}"
+            which = {"AIRFLOW_API_TOKEN": "set AIRFLOW_API_TOKEN",
+                     "AIRFLOW_API_USERNAME": "set AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME "
+                                             "and AIRFLOW_API_PASSWORD"}.get(
+                credential, f"check {credential}")
+            return f"Airflow at {self.host} needs valid credentials (HTTP 401): {which}"
         detail = _detail(exc.body)
         if status == 403:
-            which = ("AIRFLOW_API_TOKEN (or its user's permissions)"
-                     if self._environ.get("AIRFLOW_API_TOKEN") else
-                     "the permissions of AIRFLOW_API_USERNAME")
+            which = (f"the permissions of {credential}" if credential ==
+                     "AIRFLOW_API_USERNAME" else f"{credential} (or its user's permissions)")
             return (f"Airflow at {self.host} denied {what} (HTTP 403"
                     f"{': ' + detail if detail else ''}): check {which}")
         if status == 404 and dag_id:
@@ -351,6 +371,9 @@ def _reason(exc: Exception) -> str:
         return "unknown host name"
     if "timed out" in text.lower():
         return "timed out"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ("its TLS certificate is not trusted: set AIRFLOW__CLIENT__SSL_CA_CERT to the CA "
+                "bundle that signed it")
     return text.splitlines()[0][:200]
 
 

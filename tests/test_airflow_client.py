@@ -240,3 +240,151 @@ def test_generated_dags_and_import_errors_cover_every_page(httpserver):
     problems = client.import_problems("demo.py")
     assert [p.filename for p in problems] == ["team/demo.py"]
     assert problems[0].stack_trace.endswith("ValueError: boom")
+
+
+# -- TLS with a company CA, and Google ID tokens -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def company_ca():
+    import trustme
+
+    return trustme.CA(organization_name="Example Corp internal CA")
+
+
+@pytest.fixture
+def https_airflow(company_ca, tmp_path):
+    """pytest-httpserver over TLS, its certificate issued by a CA no system trusts."""
+    import ssl
+
+    from pytest_httpserver import HTTPServer
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    company_ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    server = HTTPServer(host="localhost", ssl_context=context)
+    server.start()
+    server.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    bundle = tmp_path / "company-ca.pem"
+    company_ca.cert_pem.write_to_path(str(bundle))
+    yield server, str(bundle)
+    server.clear()
+    server.stop()
+
+
+def test_an_untrusted_certificate_is_one_line(https_airflow):
+    server, _ = https_airflow
+    url = server.url_for("").rstrip("/")
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(url).dag("demo")
+    assert str(error.value) == (
+        f"cannot reach Airflow at {url} (reading DAG 'demo'): its TLS certificate is not "
+        "trusted: set AIRFLOW__CLIENT__SSL_CA_CERT to the CA bundle that signed it")
+
+
+@pytest.mark.parametrize("setting", ["AIRFLOW__CLIENT__SSL_CA_CERT", "REQUESTS_CA_BUNDLE",
+                                     "SSL_CERT_FILE"])
+def test_a_company_ca_bundle_is_trusted(https_airflow, setting):
+    server, bundle = https_airflow
+    assert fast_client(server.url_for("").rstrip("/"), **{setting: bundle}).dag(
+        "demo").dag_id == "demo"
+
+
+def test_the_ca_bundle_also_verifies_the_token_request(https_airflow):
+    server, bundle = https_airflow
+    server.expect_request("/auth/token", method="POST").respond_with_json(
+        {"access_token": "jwt-1"})
+    client = fast_client(server.url_for("").rstrip("/"), AIRFLOW__CLIENT__SSL_CA_CERT=bundle,
+                         AIRFLOW_API_USERNAME="ada", AIRFLOW_API_PASSWORD="pw")
+    client.dag("demo")
+    assert server.log[-1][0].headers["Authorization"] == "Bearer jwt-1"
+
+
+def test_a_missing_ca_bundle_names_the_setting(tmp_path):
+    from kedro_airflow_k8s.errors import ConfigError
+
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(ConfigError) as error:
+        AirflowClient("https://a.example.com",
+                      environ={"AIRFLOW__CLIENT__SSL_CA_CERT": str(missing)})
+    assert str(error.value) == (f"AIRFLOW__CLIENT__SSL_CA_CERT: {missing} is not a file: "
+                                "point it at a PEM bundle of CA certificates, or unset it")
+
+
+AUDIENCE = "https://airflow.example.com"
+
+
+@pytest.fixture
+def service_account(httpserver, tmp_path, monkeypatch):
+    """A service-account key made here, whose token_uri is the local server: google-auth
+    signs a JWT with it and trades it there for an ID token, as at oauth2.googleapis.com."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    info = {"type": "service_account", "project_id": "demo", "private_key_id": "k1",
+            "private_key": pem, "client_email": "deployer@demo.iam.gserviceaccount.com",
+            "client_id": "1", "token_uri": httpserver.url_for("/token")}
+    path = tmp_path / "sa.json"
+    path.write_text(json.dumps(info))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    return info
+
+
+def id_token_endpoint(httpserver, info, lifetime):
+    """The token endpoint: checks the signed request, answers an ID token for its audience."""
+    from google.auth import crypt, jwt
+
+    issued = []
+
+    def handler(request):
+        assertion = jwt.decode(request.form["assertion"], verify=False)
+        assert assertion["iss"] == info["client_email"]
+        now = int(time.time())
+        token = jwt.encode(crypt.RSASigner.from_service_account_info(info), {
+            "aud": assertion["target_audience"], "iss": "https://accounts.google.com",
+            "iat": now, "exp": now + lifetime}).decode()
+        issued.append(token)
+        return Response(json.dumps({"id_token": token}), content_type="application/json")
+
+    httpserver.expect_request("/token", method="POST").respond_with_handler(handler)
+    return issued
+
+
+def test_a_google_id_token_for_the_audience_is_the_bearer(httpserver, service_account):
+    from google.auth import jwt
+
+    issued = id_token_endpoint(httpserver, service_account, lifetime=3600)
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    client = fast_client(httpserver.url_for("").rstrip("/"),
+                         AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE)
+    client.dag("demo")
+    client.dag("demo")
+    assert len(issued) == 1  # valid for an hour: fetched once
+    assert jwt.decode(issued[0], verify=False)["aud"] == AUDIENCE
+    calls = [r for r, _ in httpserver.log if r.path == "/api/v2/dags/demo"]
+    assert [r.headers["Authorization"] for r in calls] == [f"Bearer {issued[0]}"] * 2
+
+
+def test_an_expiring_google_id_token_is_fetched_again(httpserver, service_account):
+    issued = id_token_endpoint(httpserver, service_account, lifetime=60)  # within the skew
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    client = fast_client(httpserver.url_for("").rstrip("/"),
+                         AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE)
+    client.dag("demo")
+    client.dag("demo")
+    assert len(issued) >= 3  # the first, then one per call
+    calls = [r for r, _ in httpserver.log if r.path == "/api/v2/dags/demo"]
+    assert calls[-1].headers["Authorization"] == f"Bearer {issued[-1]}"
+
+
+def test_a_failing_google_token_endpoint_is_one_line(httpserver, service_account):
+    httpserver.expect_request("/token", method="POST").respond_with_json(
+        {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, status=400)
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE)
+    message = str(error.value)
+    assert message.startswith(f"cannot get a Google ID token for AIRFLOW_API_GOOGLE_AUDIENCE "
+                              f"{AUDIENCE}: ")
+    assert "invalid_grant" in message and "\n" not in message
