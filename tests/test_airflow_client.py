@@ -155,7 +155,8 @@ def test_trigger_replayed_after_a_lost_response_is_the_same_run(httpserver):
 
     httpserver.expect_request("/api/v2/dags/demo/dagRuns", method="POST").respond_with_handler(
         trigger)
-    httpserver.expect_request("/api/v2/dags/demo/dagRuns/run-1", method="GET").respond_with_handler(
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns/run-1",
+                              method="GET").respond_with_handler(
         lambda request: Response(json.dumps(runs["run-1"]), content_type="application/json"))
     client = AirflowClient(httpserver.url_for("").rstrip("/"), environ={}, attempts=3,
                            backoff=0.01, timeout=1)
@@ -208,7 +209,8 @@ def test_progress_and_failed_tasks_cover_every_page(httpserver):
         dag_run("big", "r", "failed"))
     httpserver.expect_request("/api/v2/dags/big/dagRuns/r/taskInstances").respond_with_handler(
         paged(instances, "task_instances"))
-    httpserver.expect_request("/api/v2/dags/big/dagRuns/r/taskInstances/node_115").respond_with_json(
+    httpserver.expect_request(  # log_tail asks for the failed task: no log here
+        "/api/v2/dags/big/dagRuns/r/taskInstances/node_115").respond_with_json(
         {"detail": "no log here"}, status=404)
     client = fast_client(httpserver.url_for("").rstrip("/"))
     progress = client.progress("big", "r")
