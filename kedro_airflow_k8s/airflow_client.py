@@ -1,7 +1,8 @@
 """Airflow 3 REST API v2, through the apache-airflow-client package.
 
-Auth, in this order: AIRFLOW_API_TOKEN (a bearer token); AIRFLOW_API_USERNAME and
-AIRFLOW_API_PASSWORD exchanged for a JWT at <host>/auth/token; else none. Credentials never
+Auth, in this order: AIRFLOW_API_TOKEN (a bearer token); AIRFLOW_API_GOOGLE_AUDIENCE (a
+Google ID token for that audience); AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD exchanged
+for a JWT at <host>/auth/token; else none. TLS: see airflow_auth.ca_bundle. Credentials never
 appear in messages. Connection failures, timeouts and 5xx answers are retried with backoff.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from kedro_airflow_k8s.airflow_auth import GOOGLE_AUDIENCE, GoogleIdToken, ca_bundle
 from kedro_airflow_k8s.errors import AirflowApiError, DagNotFound
 
 PLUGIN_TAG = "generated_with_kedro_airflow_k8s"
@@ -31,6 +33,15 @@ class DagSummary:
     experiment: str | None
     paused: bool
     last_run_state: str | None
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """An import error Airflow recorded for a DAG file."""
+
+    filename: str
+    timestamp: Any
+    stack_trace: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ def _retry_policy(attempts: int, backoff: float) -> Any:
         total=attempts, connect=attempts, read=attempts, status=attempts,
         backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
         allowed_methods=None,  # POSTs too: trigger carries its own run id, so a replay is a 409
+        # that trigger() recognises as the same run
         raise_on_status=False,
     )
 
@@ -61,7 +73,8 @@ class AirflowClient:
     """The few calls this plugin makes, with errors turned into one-line AirflowApiErrors."""
 
     def __init__(self, host: str, *, environ: Mapping[str, str] | None = None,
-                 attempts: int = 4, backoff: float = 0.5, timeout: float = 30.0) -> None:
+                 attempts: int = 4, backoff: float = 0.5, timeout: float = 30.0,
+                 page_size: int = 100) -> None:
         from airflow_client.client import ApiClient, Configuration
 
         if not host or not urlsplit(host).scheme or not urlsplit(host).netloc:
@@ -69,20 +82,35 @@ class AirflowClient:
         self.host = host.rstrip("/")
         self._environ = os.environ if environ is None else environ
         self._timeout = timeout
+        self._page_size = page_size  # Airflow cuts a larger page to [api] maximum_page_limit
         verify = self._environ.get("AIRFLOW__CLIENT__SSL_VERIFY", "true").lower() not in (
             "false", "0", "no")
+        self._ca_bundle = ca_bundle(self._environ) if verify else None
         configuration = Configuration(host=self.host, verify_ssl=verify,
+                                      ssl_ca_cert=self._ca_bundle,
                                       retries=_retry_policy(attempts, backoff))
         self._retries = configuration.retries
         self._verify = verify
+        self._google: GoogleIdToken | None = None
         configuration.access_token = self._token()
         self.api = ApiClient(configuration)
 
     # -- auth -----------------------------------------------------------------------------------
 
+    def _credential(self) -> str:
+        """The environment variables holding the credential in use, for messages."""
+        if self._environ.get("AIRFLOW_API_TOKEN"):
+            return "AIRFLOW_API_TOKEN"
+        if self._environ.get(GOOGLE_AUDIENCE):
+            return f"{GOOGLE_AUDIENCE} (and the Google identity it is fetched as)"
+        return "AIRFLOW_API_USERNAME"
+
     def _token(self) -> str | None:
         if self._environ.get("AIRFLOW_API_TOKEN"):
             return self._environ["AIRFLOW_API_TOKEN"]
+        if self._environ.get(GOOGLE_AUDIENCE):
+            self._google = GoogleIdToken(self._environ[GOOGLE_AUDIENCE])
+            return self._google.token()
         user = self._environ.get("AIRFLOW_API_USERNAME")
         password = self._environ.get("AIRFLOW_API_PASSWORD")
         if not (user and password):
@@ -90,7 +118,7 @@ class AirflowClient:
         import urllib3
 
         pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED" if self._verify else "CERT_NONE",
-                                   retries=self._retries)
+                                   ca_certs=self._ca_bundle, retries=self._retries)
         url = f"{self.host}/auth/token"
         try:
             response = pool.request("POST", url, body=json.dumps(
@@ -119,6 +147,8 @@ class AirflowClient:
         import urllib3
         from airflow_client.client.exceptions import ApiException
 
+        if self._google is not None:  # an ID token lasts an hour; a run may take longer
+            self.api.configuration.access_token = self._google.token()
         try:
             yield
         except ApiException as exc:
@@ -130,15 +160,17 @@ class AirflowClient:
 
     def _describe(self, exc: Any, what: str, dag_id: str | None) -> str:
         status = exc.status
+        credential = self._credential()
         if status == 401:
-            which = ("AIRFLOW_API_TOKEN" if self._environ.get("AIRFLOW_API_TOKEN") else
-                     "AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD")
-            return f"Airflow at {self.host} needs valid credentials (HTTP 401): set {which}"
+            which = {"AIRFLOW_API_TOKEN": "set AIRFLOW_API_TOKEN",
+                     "AIRFLOW_API_USERNAME": "set AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME "
+                                             "and AIRFLOW_API_PASSWORD"}.get(
+                credential, f"check {credential}")
+            return f"Airflow at {self.host} needs valid credentials (HTTP 401): {which}"
         detail = _detail(exc.body)
         if status == 403:
-            which = ("AIRFLOW_API_TOKEN (or its user's permissions)"
-                     if self._environ.get("AIRFLOW_API_TOKEN") else
-                     "the permissions of AIRFLOW_API_USERNAME")
+            which = (f"the permissions of {credential}" if credential ==
+                     "AIRFLOW_API_USERNAME" else f"{credential} (or its user's permissions)")
             return (f"Airflow at {self.host} denied {what} (HTTP 403"
                     f"{': ' + detail if detail else ''}): check {which}")
         if status == 404 and dag_id:
@@ -183,7 +215,9 @@ class AirflowClient:
                                        _request_timeout=self._timeout)
 
     def trigger(self, dag_id: str, run_id: str) -> str:
+        """Start run `run_id`; a replayed POST whose first answer was lost is the same run."""
         from airflow_client.client.api.dag_run_api import DagRunApi
+        from airflow_client.client.exceptions import ApiException
         from airflow_client.client.models.trigger_dag_run_post_body import (
             TriggerDAGRunPostBody,
         )
@@ -192,8 +226,26 @@ class AirflowClient:
         now = datetime.datetime.now(datetime.timezone.utc)
         body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=now)
         with self._call(f"triggering DAG '{dag_id}'", dag_id):
-            return DagRunApi(self.api).trigger_dag_run(
-                dag_id, body, _request_timeout=self._timeout).dag_run_id
+            try:
+                return DagRunApi(self.api).trigger_dag_run(
+                    dag_id, body, _request_timeout=self._timeout).dag_run_id
+            except ApiException as exc:
+                # run ids are unique per call: a 409 for ours is our own earlier POST
+                if exc.status != 409 or not self._has_run(dag_id, run_id):
+                    raise
+                return run_id
+
+    def _has_run(self, dag_id: str, run_id: str) -> bool:
+        from airflow_client.client.api.dag_run_api import DagRunApi
+        from airflow_client.client.exceptions import ApiException
+
+        try:
+            DagRunApi(self.api).get_dag_run(dag_id, run_id, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def progress(self, dag_id: str, run_id: str) -> RunProgress:
         from airflow_client.client.api.dag_run_api import DagRunApi
@@ -202,12 +254,36 @@ class AirflowClient:
         with self._call(f"reading run '{run_id}' of DAG '{dag_id}'", dag_id):
             run = DagRunApi(self.api).get_dag_run(dag_id, run_id,
                                                   _request_timeout=self._timeout)
-            instances = TaskInstanceApi(self.api).get_task_instances(
-                dag_id, run_id, limit=1000, _request_timeout=self._timeout).task_instances
+            instances = self._all_pages(
+                lambda limit, offset: TaskInstanceApi(self.api).get_task_instances(
+                    dag_id, run_id, limit=limit, offset=offset,
+                    _request_timeout=self._timeout), "task_instances")
         return RunProgress(
             state=_value(run.state),
             tasks={ti.task_id: _value(ti.state) for ti in instances},
         )
+
+    def import_problems(self, filename: str) -> list[ImportProblem]:
+        """The import errors Airflow holds for files named `filename`, in any folder."""
+        from airflow_client.client.api.import_error_api import ImportErrorApi
+
+        with self._call("reading the import errors"):
+            found = self._all_pages(
+                lambda limit, offset: ImportErrorApi(self.api).get_import_errors(
+                    limit=limit, offset=offset, filename_pattern=filename,
+                    _request_timeout=self._timeout), "import_errors")
+        return [ImportProblem(e.filename, e.timestamp, e.stack_trace) for e in found
+                if e.filename == filename or e.filename.endswith(f"/{filename}")]
+
+    def _all_pages(self, fetch: Callable[[int, int], Any], items: str) -> list[Any]:
+        """Every item of a listing, page by page (`fetch(limit, offset)` reads one)."""
+        found: list[Any] = []
+        while True:
+            page = fetch(self._page_size, len(found))
+            batch = getattr(page, items)
+            found += batch
+            if not batch or (page.total_entries is not None and len(found) >= page.total_entries):
+                return found
 
     def log_tail(self, dag_id: str, run_id: str, task_id: str, lines: int = 20) -> list[str]:
         """The last lines of a task's latest try, or [] when the API has none."""
@@ -230,15 +306,11 @@ class AirflowClient:
         from airflow_client.client.api.dag_api import DAGApi
         from airflow_client.client.api.dag_run_api import DagRunApi
 
-        found, offset = [], 0
         with self._call("listing DAGs"):
-            while True:
-                page = DAGApi(self.api).get_dags(limit=100, offset=offset,
-                                                 _request_timeout=self._timeout)
-                found += [d for d in page.dags if _tag(d, PLUGIN_TAG) is not None]
-                offset += len(page.dags)
-                if not page.dags or offset >= page.total_entries:
-                    break
+            dags = self._all_pages(
+                lambda limit, offset: DAGApi(self.api).get_dags(
+                    limit=limit, offset=offset, _request_timeout=self._timeout), "dags")
+            found = [d for d in dags if _tag(d, PLUGIN_TAG) is not None]
             summaries = []
             for dag in sorted(found, key=lambda d: d.dag_id):
                 runs = DagRunApi(self.api).get_dag_runs(
@@ -299,6 +371,9 @@ def _reason(exc: Exception) -> str:
         return "unknown host name"
     if "timed out" in text.lower():
         return "timed out"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ("its TLS certificate is not trusted: set AIRFLOW__CLIENT__SSL_CA_CERT to the CA "
+                "bundle that signed it")
     return text.splitlines()[0][:200]
 
 

@@ -173,20 +173,21 @@ def upload_pipeline(project: Any, output: str | None, image: str | None,
               help="Schedule [default: run_config.cron_expression].")
 @_DAG_NAME
 @_IMAGE
+@click.option("--paused", is_flag=True,
+              help="Leave the DAG paused [default: unpaused, so that it runs on schedule].")
 @_SHAPE
 @click.pass_obj
 @_one_line_errors
 def schedule(project: Any, output: str | None, cron_expression: str | None,
-             dag_name: str | None, image: str | None, execution: str | None,
+             dag_name: str | None, image: str | None, paused: bool, execution: str | None,
              no_group_memory: bool) -> None:
-    """Upload the DAG with a schedule."""
-    from kedro_airflow_k8s.ship import publish
+    """Upload the DAG with a schedule, unpaused once Airflow has loaded it."""
+    from kedro_airflow_k8s.ship import schedule as ship_schedule
 
     cron = cron_expression or project.config.run_config.cron_expression
-    published = publish(project, output, image=image, schedule=cron, dag_id=dag_name,
-                        execution=execution, group_memory=_grouping(no_group_memory),
-                        notify=click.echo)
-    click.echo(f"Uploaded {published.location}, scheduled {cron}.")
+    ship_schedule(project, output, cron=cron, paused=paused, image=image, dag_id=dag_name,
+                  execution=execution, group_memory=_grouping(no_group_memory),
+                  notify=click.echo)
 
 
 @airflow_k8s.command(name="run-once")

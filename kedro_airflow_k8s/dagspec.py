@@ -164,6 +164,7 @@ class DagSpec:
     upstream: dict[str, list[str]]  # task id -> ids of the tasks it waits for
     failure_notifiers: list[SlackNotifierSpec]
     version: str
+    paused_upon_creation: bool | None = None  # None: Airflow's own default
 
     @property
     def task_ids(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import secrets
 import sys
@@ -13,6 +14,7 @@ from typing import Any, TextIO
 from kedro_airflow_k8s.airflow_client import (
     FINISHED_RUN_STATES,
     AirflowClient,
+    ImportProblem,
     RunProgress,
     wait_until,
 )
@@ -25,6 +27,7 @@ from kedro_airflow_k8s.upload import upload_dag
 
 PARSE_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 2.0
+TRACE_LINES = 20  # of an import error, shown before the one-line error
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,17 @@ def publish(project: Any, output: str | None, *, schedule: str | None = None,
     """Compile the project's DAG and put it where Airflow reads DAGs; `options` are
     prepare's (image, dag_id, with_sensors, execution, group_memory, validate, ...)."""
     if schedule is not None:
-        try:
-            validate_cron(schedule)
-        except ValueError as exc:
-            raise ConfigError(f"--cron-expression: {exc}") from None
+        _check_cron(schedule)
     location = output_location(project, output)
     spec, text = prepare(project, schedule=schedule, notify=notify, **options)
     return _upload(project, spec, text, location, notify)
+
+
+def _check_cron(schedule: str) -> None:
+    try:
+        validate_cron(schedule)
+    except ValueError as exc:
+        raise ConfigError(f"--cron-expression: {exc}") from None
 
 
 def _upload(project: Any, spec: DagSpec, text: str, location: str,
@@ -79,10 +86,13 @@ def _upload(project: Any, spec: DagSpec, text: str, location: str,
 
 
 def prepare(project: Any, *, validate: bool = False, k8s_version: str | None = None,
+            paused_upon_creation: bool | None = None,
             notify: Callable[[str], None] = lambda line: None,
             **options: Any) -> tuple[DagSpec, str]:
     """The DAG's model and text; with `validate`, checked by Airflow and Kubernetes' schema."""
     spec = compile_project(project, notify=notify, **options)
+    if paused_upon_creation is not None:
+        spec = dataclasses.replace(spec, paused_upon_creation=paused_upon_creation)
     text = render_dag(spec)
     if validate:
         from kedro_airflow_k8s.validate import validate_text
@@ -93,18 +103,48 @@ def prepare(project: Any, *, validate: bool = False, k8s_version: str | None = N
     return spec, text
 
 
+@dataclass(frozen=True)
+class Before:
+    """What Airflow knew of a DAG before an upload, to tell the new parse from the old."""
+
+    dag: Any  # the DAG as Airflow serves it, None when it has not seen it
+    problems: frozenset[str] | None  # its file's import errors; None: not ours to read
+
+
+def before_upload(client: AirflowClient, dag_id: str) -> Before:
+    return Before(dag=known_dag(client, dag_id), problems=_problems(client, f"{dag_id}.py"))
+
+
+def _problems(client: AirflowClient, filename: str) -> frozenset[str] | None:
+    try:
+        return frozenset(p.stack_trace for p in client.import_problems(filename))
+    except AirflowApiError:  # a user who may not read import errors still gets the wait
+        return None
+
+
 def wait_for_version(client: AirflowClient, dag_id: str, text: str,
                      timeout: float = PARSE_TIMEOUT_SECONDS, interval: float = POLL_SECONDS,
-                     known_before: Any = None) -> None:
-    """Return once Airflow serves exactly `text` as the DAG's source."""
-    if known_before is not None:  # known file: ask for a reparse instead of waiting for a scan
-        client.request_reparse(known_before.file_token)
+                     before: Before | None = None,
+                     notify: Callable[[str], None] = lambda line: None) -> None:
+    """Return once Airflow serves exactly `text` as the DAG's source; fail as soon as
+    Airflow reports an import error for the file that it did not hold before the upload."""
+    if before is not None and before.dag is not None:  # known file: reparse, not a scan
+        client.request_reparse(before.dag.file_token)
+    filename = f"{dag_id}.py"
 
     def parsed() -> bool:
         try:
-            return client.dag_source(dag_id) == text
+            if client.dag_source(dag_id) == text:
+                return True
         except DagNotFound:
-            return False
+            pass
+        if before is not None and before.problems is not None:
+            # a new text: an unchanged one may be the old file's, parsed again before the sync
+            fresh = [p for p in client.import_problems(filename)
+                     if p.stack_trace not in before.problems]
+            if fresh:
+                _import_failed(fresh[0], notify)
+        return False
 
     if not wait_until(parsed, timeout=timeout, interval=interval):
         raise AirflowApiError(
@@ -113,18 +153,29 @@ def wait_for_version(client: AirflowClient, dag_id: str, text: str,
         )
 
 
+def _import_failed(problem: ImportProblem, notify: Callable[[str], None]) -> None:
+    lines = [line for line in problem.stack_trace.splitlines() if line.strip()]
+    notify(f"Airflow's import error for {problem.filename}:")
+    for line in lines[:TRACE_LINES]:
+        notify(f"  {line}")
+    if len(lines) > TRACE_LINES:
+        notify(f"  ... ({len(lines) - TRACE_LINES} more lines)")
+    raise AirflowApiError(f"Airflow cannot import {problem.filename}: "
+                          f"{lines[-1].strip() if lines else 'no detail'}")
+
+
 def new_run_id() -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     return f"kedro_airflow_k8s__{now:%Y%m%dT%H%M%SZ}__{secrets.token_hex(3)}"
 
 
 def start_run(client: AirflowClient, published: Published, *,
-              parse_timeout: float = PARSE_TIMEOUT_SECONDS,
-              known_before: Any = None) -> str:
+              parse_timeout: float = PARSE_TIMEOUT_SECONDS, before: Before | None = None,
+              notify: Callable[[str], None] = lambda line: None) -> str:
     """Wait until Airflow has parsed the uploaded version, unpause, trigger; the run id."""
     dag_id = published.spec.dag_id
-    wait_for_version(client, dag_id, published.text, timeout=parse_timeout,
-                     known_before=known_before)
+    wait_for_version(client, dag_id, published.text, timeout=parse_timeout, before=before,
+                     notify=notify)
     client.set_paused(dag_id, False)
     return client.trigger(dag_id, new_run_id())
 
@@ -136,16 +187,48 @@ def run_once(project: Any, output: str | None, *, dag_name: str | None = None,
     client = client_for(project)
     location = output_location(project, output)
     spec, text = prepare(project, dag_id=dag_name, with_sensors=False, notify=notify, **options)
-    before = known_dag(client, spec.dag_id)  # known: ask for a reparse, not wait for a scan
+    before = before_upload(client, spec.dag_id)
     published = _upload(project, spec, text, location, notify)
     notify(f"Uploaded {published.location}; waiting for Airflow to load it.")
-    run_id = start_run(client, published, known_before=before)
+    run_id = start_run(client, published, before=before, notify=notify)
     dag_id = published.spec.dag_id
     notify(f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}")
     if follow_minutes is not None:
         follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
         notify(f"Run {run_id} succeeded.")
     return run_id
+
+
+def schedule(project: Any, output: str | None, *, cron: str, paused: bool = False,
+             parse_timeout: float = PARSE_TIMEOUT_SECONDS,
+             notify: Callable[[str], None] = lambda line: None, **options: Any) -> Published:
+    """Upload the DAG with `cron`, unpaused unless `paused`: rendered so that Airflow creates
+    it that way, and, when the API answers, set so once Airflow has loaded this version."""
+    _check_cron(cron)
+    location = output_location(project, output)
+    spec, text = prepare(project, schedule=cron, paused_upon_creation=paused, notify=notify,
+                         **options)
+    state = "paused" if paused else "unpaused"
+    client, before, unreachable = None, None, "no host in airflow-k8s.yaml"
+    if project.config.host:
+        try:
+            client = client_for(project)
+            before = before_upload(client, spec.dag_id)
+        except AirflowApiError as exc:
+            client, unreachable = None, str(exc)
+    published = _upload(project, spec, text, location, notify)
+    notify(f"Uploaded {published.location}, scheduled {cron}.")
+    if client is None:
+        notify(f"Not checked with Airflow ({unreachable}): a new DAG starts {state}; an "
+               "existing one keeps its paused state.")
+        return published
+    notify("Waiting for Airflow to load it.")
+    wait_for_version(client, spec.dag_id, text, timeout=parse_timeout, before=before,
+                     notify=notify)
+    client.set_paused(spec.dag_id, paused)
+    notify(f"Airflow loaded it; DAG '{spec.dag_id}' is {state}: "
+           f"{client.ui_url(spec.dag_id)}")
+    return published
 
 
 def known_dag(client: AirflowClient, dag_id: str) -> Any:

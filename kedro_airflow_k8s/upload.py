@@ -3,6 +3,8 @@ local directory, gs:// or s3://, via fsspec."""
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ from kedro_airflow_k8s.errors import UploadError
 from kedro_airflow_k8s.render import write_atomically
 
 _EXTRAS = {"gs": "gcp", "gcs": "gcp", "s3": "aws", "s3a": "aws"}
+# Object stores replace an object whole with one PUT; other filesystems may show half a file.
+_ATOMIC_PUT = {"gs", "gcs", "s3", "s3a", "az", "abfs", "abfss"}
 
 
 def _filesystem(location: str, key: str) -> tuple[Any, str]:
@@ -39,14 +43,40 @@ def upload_file(content: bytes, location: str, filename: str, key: str = "--outp
     """Write `content` to `<location>/<filename>`, whole or not at all; where it went.
     `key` names the setting `location` came from, for errors."""
     if "://" not in location:
-        path = Path(location) / filename
-        write_atomically(path, content)
-        return str(path)
+        return _write_local(Path(location) / filename, content)
     fs, root = _filesystem(location, key)
+    if "file" in _protocols(fs):  # file://: the same rename as a plain path
+        _write_local(Path(root) / filename, content)
+        return f"{location.rstrip('/')}/{filename}"
     target = f"{root.rstrip('/')}/{filename}"
     try:
-        fs.pipe_file(target, content)  # one PUT: object stores are atomic per object
+        if _protocols(fs) & _ATOMIC_PUT:
+            fs.pipe_file(target, content)
+        else:  # write beside the target, then move it into place
+            _put_then_move(fs, content, f"{root.rstrip('/')}/.{filename}."
+                               f"{secrets.token_hex(4)}.tmp", target)
     except Exception as exc:  # fsspec backends raise their own SDK's errors
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UploadError(f"cannot upload to {location.rstrip('/')}/{filename}: {first}") from None
     return f"{location.rstrip('/')}/{filename}"
+
+
+def _put_then_move(fs: Any, content: bytes, temporary: str, target: str) -> None:
+    try:
+        fs.pipe_file(temporary, content)
+        fs.mv(temporary, target)
+    except Exception:
+        with contextlib.suppress(Exception):  # the error that matters is the one above
+            if fs.exists(temporary):
+                fs.rm(temporary)
+        raise
+
+
+def _write_local(path: Path, content: bytes) -> str:
+    write_atomically(path, content)
+    return str(path)
+
+
+def _protocols(fs: Any) -> set[str]:
+    protocol = fs.protocol
+    return {protocol} if isinstance(protocol, str) else set(protocol)

@@ -126,12 +126,26 @@ class AirflowServer:
             return json.loads(response.read())["access_token"]
 
 
+POLICY_MARK = "untested"
+CLUSTER_POLICY = f"""
+from airflow.exceptions import AirflowClusterPolicyViolation
+
+
+def dag_policy(dag):
+    if {POLICY_MARK!r} in (dag.description or ""):
+        raise AirflowClusterPolicyViolation("DAGs described as {POLICY_MARK} are not allowed")
+"""
+
+
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory) -> AirflowServer:
-    """A real `airflow standalone` (SQLite, LocalExecutor) on 127.0.0.1, stopped at the end."""
+    """A real `airflow standalone` (SQLite, LocalExecutor) on 127.0.0.1, stopped at the end.
+    Its cluster policy rejects DAGs whose description holds POLICY_MARK (an import error)."""
     home = tmp_path_factory.mktemp("airflow-standalone")
     dags = home / "dags"
     dags.mkdir()
+    (home / "config").mkdir()  # on Airflow's sys.path: a cluster policy, as companies set
+    (home / "config" / "airflow_local_settings.py").write_text(CLUSTER_POLICY)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update({

@@ -4,14 +4,17 @@ pytest-httpserver plays Airflow's API on 127.0.0.1: it answers with the status c
 bodies listed in each test, so retries and error lines can be checked exactly.
 """
 
+import io
 import json
 import time
+import uuid
 
 import pytest
 from werkzeug import Response
 
 from kedro_airflow_k8s.airflow_client import AirflowClient, RunProgress, ui_url, wait_until
-from kedro_airflow_k8s.errors import AirflowApiError
+from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.ship import follow_run
 from tests.conftest import free_port
 
 DAG = {
@@ -127,3 +130,263 @@ def test_progress_counts():
                                        "c": "upstream_failed", "d": None})
     assert progress.count("success") == 1 and progress.count(None) == 1
     assert progress.failed_tasks == ["b", "c"]
+
+
+def dag_run(dag_id, run_id, state="queued"):
+    return {"dag_display_name": dag_id, "dag_id": dag_id, "dag_run_id": run_id,
+            "dag_versions": [], "run_type": "manual", "state": state,
+            "run_after": "2026-11-02T10:00:00Z"}
+
+
+def test_trigger_replayed_after_a_lost_response_is_the_same_run(httpserver):
+    """The first answer is lost (the server takes longer than the client waits), the retry's
+    POST gets Airflow's 409 for the run the first one created: that run is ours."""
+    runs = {}
+
+    def trigger(request):
+        run_id = request.json["dag_run_id"]
+        if run_id in runs:
+            return Response(json.dumps({"detail": f"DAG Run with run_id: `{run_id}` already "
+                                                  "exists"}), status=409,
+                            content_type="application/json")
+        runs[run_id] = dag_run("demo", run_id)
+        time.sleep(1.5)  # longer than the client's timeout: this answer never arrives
+        return Response(json.dumps(runs[run_id]), content_type="application/json")
+
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns", method="POST").respond_with_handler(
+        trigger)
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns/run-1",
+                              method="GET").respond_with_handler(
+        lambda request: Response(json.dumps(runs["run-1"]), content_type="application/json"))
+    client = AirflowClient(httpserver.url_for("").rstrip("/"), environ={}, attempts=3,
+                           backoff=0.01, timeout=1)
+    assert client.trigger("demo", "run-1") == "run-1"
+    assert list(runs) == ["run-1"]
+    posts = [r for r, _ in httpserver.log if r.method == "POST"]
+    assert len(posts) == 2  # the lost one and its replay
+
+
+def test_a_409_for_another_reason_is_still_an_error(httpserver):
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns", method="POST").respond_with_json(
+        {"detail": "A DAG run with this logical date exists"}, status=409)
+    httpserver.expect_request("/api/v2/dags/demo/dagRuns/run-1").respond_with_json(
+        {"detail": "not found"}, status=404)
+    url = httpserver.url_for("").rstrip("/")
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(url).trigger("demo", "run-1")
+    assert str(error.value) == (f"Airflow at {url} answered HTTP 409 to triggering DAG "
+                                "'demo': A DAG run with this logical date exists")
+
+
+PAGE_LIMIT = 100  # Airflow's [api] maximum_page_limit default
+
+
+def paged(items, key):
+    """A listing endpoint as Airflow serves it: `limit` silently cut to the page cap."""
+    def handler(request):
+        limit = min(int(request.args.get("limit", 50)), PAGE_LIMIT)
+        offset = int(request.args.get("offset", 0))
+        return Response(json.dumps({key: items[offset:offset + limit],
+                                    "total_entries": len(items)}),
+                        content_type="application/json")
+    return handler
+
+
+def task_instance(dag_id, run_id, task_id, state):
+    return {"dag_display_name": dag_id, "dag_id": dag_id, "dag_run_id": run_id,
+            "executor_config": "{}", "id": str(uuid.uuid4()), "map_index": -1,
+            "max_tries": 0, "pool": "default_pool", "pool_slots": 1,
+            "task_display_name": task_id, "task_id": task_id, "try_number": 1,
+            "state": state, "run_after": "2026-11-02T10:00:00Z"}
+
+
+def test_progress_and_failed_tasks_cover_every_page(httpserver):
+    names = [f"node_{i:03d}" for i in range(120)]
+    instances = [task_instance("big", "r", name, "failed" if name == "node_115" else
+                               "upstream_failed" if name == "node_119" else "success")
+                 for name in names]
+    httpserver.expect_request("/api/v2/dags/big/dagRuns/r").respond_with_json(
+        dag_run("big", "r", "failed"))
+    httpserver.expect_request("/api/v2/dags/big/dagRuns/r/taskInstances").respond_with_handler(
+        paged(instances, "task_instances"))
+    httpserver.expect_request(  # log_tail asks for the failed task: no log here
+        "/api/v2/dags/big/dagRuns/r/taskInstances/node_115").respond_with_json(
+        {"detail": "no log here"}, status=404)
+    client = fast_client(httpserver.url_for("").rstrip("/"))
+    progress = client.progress("big", "r")
+    assert sorted(progress.tasks) == names
+    assert progress.failed_tasks == ["node_115", "node_119"]
+    out = io.StringIO()
+    with pytest.raises(RunFailed) as error:
+        follow_run(client, "big", "r", timeout=5, interval=0.1, stream=out)
+    assert str(error.value) == "run r of DAG 'big' failed; failed tasks: node_115"
+    assert out.getvalue().splitlines()[0] == "120/120 tasks done, 0 running, 2 failed, run failed"
+
+
+def test_generated_dags_and_import_errors_cover_every_page(httpserver):
+    dags = [{**DAG, "dag_id": f"dag_{i:03d}", "dag_display_name": f"dag_{i:03d}"}
+            for i in range(130)]
+    httpserver.expect_request("/api/v2/dags").respond_with_handler(paged(dags, "dags"))
+    for dag in dags:
+        httpserver.expect_request(f"/api/v2/dags/{dag['dag_id']}/dagRuns").respond_with_json(
+            {"dag_runs": [], "total_entries": 0})
+    errors = [{"filename": f"team/other_{i}.py", "import_error_id": i, "stack_trace": "x",
+               "timestamp": "2026-11-02T10:00:00Z"} for i in range(110)]
+    errors.append({"filename": "team/demo.py", "import_error_id": 999,
+                   "stack_trace": "Traceback...\nValueError: boom",
+                   "timestamp": "2026-11-02T10:00:00Z"})
+    httpserver.expect_request("/api/v2/importErrors").respond_with_handler(
+        paged(errors, "import_errors"))
+    client = fast_client(httpserver.url_for("").rstrip("/"))
+    assert [d.dag_id for d in client.generated_dags()] == [d["dag_id"] for d in dags]
+    problems = client.import_problems("demo.py")
+    assert [p.filename for p in problems] == ["team/demo.py"]
+    assert problems[0].stack_trace.endswith("ValueError: boom")
+
+
+# -- TLS with a company CA, and Google ID tokens -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def company_ca():
+    import trustme
+
+    return trustme.CA(organization_name="Example Corp internal CA")
+
+
+@pytest.fixture
+def https_airflow(company_ca, tmp_path):
+    """pytest-httpserver over TLS, its certificate issued by a CA no system trusts."""
+    import ssl
+
+    from pytest_httpserver import HTTPServer
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    company_ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    server = HTTPServer(host="localhost", ssl_context=context)
+    server.start()
+    server.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    bundle = tmp_path / "company-ca.pem"
+    company_ca.cert_pem.write_to_path(str(bundle))
+    yield server, str(bundle)
+    server.clear()
+    server.stop()
+
+
+def test_an_untrusted_certificate_is_one_line(https_airflow):
+    server, _ = https_airflow
+    url = server.url_for("").rstrip("/")
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(url).dag("demo")
+    assert str(error.value) == (
+        f"cannot reach Airflow at {url} (reading DAG 'demo'): its TLS certificate is not "
+        "trusted: set AIRFLOW__CLIENT__SSL_CA_CERT to the CA bundle that signed it")
+
+
+@pytest.mark.parametrize("setting", ["AIRFLOW__CLIENT__SSL_CA_CERT", "REQUESTS_CA_BUNDLE",
+                                     "SSL_CERT_FILE"])
+def test_a_company_ca_bundle_is_trusted(https_airflow, setting):
+    server, bundle = https_airflow
+    assert fast_client(server.url_for("").rstrip("/"), **{setting: bundle}).dag(
+        "demo").dag_id == "demo"
+
+
+def test_the_ca_bundle_also_verifies_the_token_request(https_airflow):
+    server, bundle = https_airflow
+    server.expect_request("/auth/token", method="POST").respond_with_json(
+        {"access_token": "jwt-1"})
+    client = fast_client(server.url_for("").rstrip("/"), AIRFLOW__CLIENT__SSL_CA_CERT=bundle,
+                         AIRFLOW_API_USERNAME="ada", AIRFLOW_API_PASSWORD="pw")
+    client.dag("demo")
+    assert server.log[-1][0].headers["Authorization"] == "Bearer jwt-1"
+
+
+def test_a_missing_ca_bundle_names_the_setting(tmp_path):
+    from kedro_airflow_k8s.errors import ConfigError
+
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(ConfigError) as error:
+        AirflowClient("https://a.example.com",
+                      environ={"AIRFLOW__CLIENT__SSL_CA_CERT": str(missing)})
+    assert str(error.value) == (f"AIRFLOW__CLIENT__SSL_CA_CERT: {missing} is not a file: "
+                                "point it at a PEM bundle of CA certificates, or unset it")
+
+
+AUDIENCE = "https://airflow.example.com"
+
+
+@pytest.fixture
+def service_account(httpserver, tmp_path, monkeypatch):
+    """A service-account key made here, whose token_uri is the local server: google-auth
+    signs a JWT with it and trades it there for an ID token, as at oauth2.googleapis.com."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    info = {"type": "service_account", "project_id": "demo", "private_key_id": "k1",
+            "private_key": pem, "client_email": "deployer@demo.iam.gserviceaccount.com",
+            "client_id": "1", "token_uri": httpserver.url_for("/token")}
+    path = tmp_path / "sa.json"
+    path.write_text(json.dumps(info))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    return info
+
+
+def id_token_endpoint(httpserver, info, lifetime):
+    """The token endpoint: checks the signed request, answers an ID token for its audience."""
+    from google.auth import crypt, jwt
+
+    issued = []
+
+    def handler(request):
+        assertion = jwt.decode(request.form["assertion"], verify=False)
+        assert assertion["iss"] == info["client_email"]
+        now = int(time.time())
+        token = jwt.encode(crypt.RSASigner.from_service_account_info(info), {
+            "aud": assertion["target_audience"], "iss": "https://accounts.google.com",
+            "iat": now, "exp": now + lifetime}).decode()
+        issued.append(token)
+        return Response(json.dumps({"id_token": token}), content_type="application/json")
+
+    httpserver.expect_request("/token", method="POST").respond_with_handler(handler)
+    return issued
+
+
+def test_a_google_id_token_for_the_audience_is_the_bearer(httpserver, service_account):
+    from google.auth import jwt
+
+    issued = id_token_endpoint(httpserver, service_account, lifetime=3600)
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    client = fast_client(httpserver.url_for("").rstrip("/"),
+                         AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE)
+    client.dag("demo")
+    client.dag("demo")
+    assert len(issued) == 1  # valid for an hour: fetched once
+    assert jwt.decode(issued[0], verify=False)["aud"] == AUDIENCE
+    calls = [r for r, _ in httpserver.log if r.path == "/api/v2/dags/demo"]
+    assert [r.headers["Authorization"] for r in calls] == [f"Bearer {issued[0]}"] * 2
+
+
+def test_an_expiring_google_id_token_is_fetched_again(httpserver, service_account):
+    issued = id_token_endpoint(httpserver, service_account, lifetime=60)  # within the skew
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    client = fast_client(httpserver.url_for("").rstrip("/"),
+                         AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE)
+    client.dag("demo")
+    client.dag("demo")
+    assert len(issued) >= 3  # the first, then one per call
+    calls = [r for r, _ in httpserver.log if r.path == "/api/v2/dags/demo"]
+    assert calls[-1].headers["Authorization"] == f"Bearer {issued[-1]}"
+
+
+def test_a_failing_google_token_endpoint_is_one_line(httpserver, service_account):
+    httpserver.expect_request("/token", method="POST").respond_with_json(
+        {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, status=400)
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE)
+    message = str(error.value)
+    assert message.startswith(f"cannot get a Google ID token for AIRFLOW_API_GOOGLE_AUDIENCE "
+                              f"{AUDIENCE}: ")
+    assert "invalid_grant" in message and "\n" not in message

@@ -1,5 +1,6 @@
 """`kedro airflow-k8s ...` run in a child process, exactly as a user types it."""
 
+import errno
 import os
 import stat
 
@@ -94,14 +95,28 @@ def test_compile_error_keeps_the_previous_dag(demo_project):
     assert (demo_project / "dags" / "demo.py").read_bytes() == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
-def test_unwritable_output_is_one_line(demo_project):
+def test_unwritable_output_is_one_line(demo_project, monkeypatch):
+    """In-process, with the refusal injected: root writes into read-only directories."""
+    from click.testing import CliRunner
+
+    from kedro_airflow_k8s.cli import commands
+
     out = demo_project / "dags"
     out.mkdir()
     out.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    result = run_kedro(demo_project, "airflow-k8s", "compile")
-    assert result.returncode == 1
-    assert result.stderr.startswith("Error: cannot write dags/demo.py: Permission denied")
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if os.path.dirname(os.path.abspath(path)) == str(out):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.chdir(demo_project)
+    monkeypatch.setattr(os, "open", refuse)
+    result = CliRunner().invoke(commands, ["airflow-k8s", "compile"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == "Error: cannot write dags/demo.py: Permission denied"
+    assert list(out.iterdir()) == []
 
 
 def test_output_that_is_a_file_is_a_usage_error(demo_project):

@@ -1,10 +1,15 @@
-"""Progress display and run ids of the shipping flow (the Airflow side is in tests/e2e)."""
+"""Progress display, run ids and schedule without Airflow (the Airflow side is in tests/e2e)."""
 
 import io
 import re
 
+import pytest
+import yaml
+
 from kedro_airflow_k8s.airflow_client import RunProgress
 from kedro_airflow_k8s.ship import _Display, new_run_id
+from tests import airflow_check
+from tests.conftest import run_kedro, write_config
 
 
 class Terminal(io.StringIO):
@@ -40,3 +45,28 @@ def test_run_ids_are_unique_and_url_friendly():
     ids = {new_run_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(re.fullmatch(r"kedro_airflow_k8s__\d{8}T\d{6}Z__[0-9a-f]{6}", i) for i in ids)
+
+
+@pytest.mark.parametrize("flags, paused", [((), False), (("--paused",), True)])
+def test_schedule_without_a_host_renders_the_pause_state(demo_project, tmp_path, flags, paused):
+    """Airflow creates new DAGs paused by default: a scheduled DAG says otherwise itself, so
+    that it runs where the CLI cannot reach Airflow (git-sync, a bucket)."""
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    del config["host"]
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "@daily", *flags,
+                       "-o", str(tmp_path / "dags"))
+    assert result.returncode == 0, result.stderr
+    state = "paused" if paused else "unpaused"
+    assert result.stdout.splitlines()[-2:] == [
+        f"Uploaded {tmp_path / 'dags' / 'demo.py'}, scheduled @daily.",
+        f"Not checked with Airflow (no host in airflow-k8s.yaml): a new DAG starts {state}; "
+        "an existing one keeps its paused state."]
+    dag = airflow_check.load_dag(tmp_path / "dags" / "demo.py")
+    assert dag.is_paused_upon_creation is paused
+
+
+def test_other_commands_keep_airflow_s_pause_default(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 0, result.stderr
+    assert "is_paused_upon_creation" not in (demo_project / "dags" / "demo.py").read_text()

@@ -8,6 +8,7 @@ followed on a DAG of EmptyOperators written in the test.
 import io
 import json
 import re
+import time
 
 import pytest
 import yaml
@@ -15,7 +16,7 @@ import yaml
 from kedro_airflow_k8s.airflow_client import AirflowClient
 from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
 from kedro_airflow_k8s.ship import follow_run, wait_for_version
-from tests.conftest import run_kedro, write_config
+from tests.conftest import POLICY_MARK, run_kedro, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -108,6 +109,10 @@ def test_follow_run_to_success(airflow_server):
     assert progress.state == "success"
     assert progress.tasks == {"a": "success", "b": "success"}
     assert out.getvalue().splitlines()[-1] == "2/2 tasks done, 0 running, 0 failed, run success"
+    # one item per page: the listings follow Airflow's offset and total_entries to the end
+    paged = AirflowClient(airflow_server.url, environ=airflow_server.auth_env(), page_size=1)
+    assert paged.progress("quick_success", run_id) == progress
+    assert paged.generated_dags() == airflow.generated_dags()
     # a DAG with the plugin's tag but no experiment tag is listed, not a crash
     listed = {d.dag_id: d for d in airflow.generated_dags()}
     assert listed["quick_success"].experiment is None
@@ -171,17 +176,61 @@ def test_unknown_dag_is_named(airflow_server):
                                 f"{airflow_server.url}")
 
 
-def test_schedule_sets_the_cron(demo_project, airflow_server):
+def test_schedule_sets_the_cron_and_unpauses(demo_project, airflow_server):
     point_at(demo_project, airflow_server, "scheduled-demo")
     result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "0 3 * * *",
                        env=airflow_server.auth_env())
     assert result.returncode == 0, result.stderr
     text = (airflow_server.dags / "scheduled-demo.py").read_text()
     assert "schedule='0 3 * * *'," in text
+    assert result.stdout.splitlines()[-1] == (
+        f"Airflow loaded it; DAG 'scheduled-demo' is unpaused: "
+        f"{airflow_server.url}/dags/scheduled-demo")
     airflow = client(airflow_server)
-    wait_for_version(airflow, "scheduled-demo", text, timeout=120)
-    assert airflow.dag("scheduled-demo").timetable_summary == "0 3 * * *"
+    dag = airflow.dag("scheduled-demo")  # schedule returned once Airflow served this text
+    assert airflow.dag_source("scheduled-demo") == text
+    assert dag.timetable_summary == "0 3 * * *" and not dag.is_paused
+
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "0 4 * * *", "--paused",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith(
+        "Airflow loaded it; DAG 'scheduled-demo' is paused: ")
+    dag = airflow.dag("scheduled-demo")
+    assert dag.timetable_summary == "0 4 * * *" and dag.is_paused
     json.dumps(airflow.health())  # the server is still answering
+
+
+def test_run_once_fails_fast_on_an_import_error(demo_project, airflow_server):
+    """The server's cluster policy rejects this DAG: Airflow records an import error for the
+    uploaded file, and run-once reports it instead of waiting for a parse that never comes."""
+    point_at(demo_project, airflow_server, "rejected-demo",
+             description=f"an {POLICY_MARK} pipeline")
+    started = time.monotonic()
+    result = run_kedro(demo_project, "airflow-k8s", "run-once",
+                       env=airflow_server.auth_env())
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        "Error: Airflow cannot import rejected-demo.py: AirflowClusterPolicyViolation: "
+        f"DAGs described as {POLICY_MARK} are not allowed"), result.stderr
+    assert "Airflow's import error for rejected-demo.py:" in result.stdout
+    assert elapsed < 120, elapsed  # seconds, not the 600 s parse timeout
+
+
+def test_a_replayed_trigger_is_the_same_run(airflow_server):
+    """As urllib3 replays a POST whose answer was lost: the same run id a second time."""
+    airflow, run_id = trigger_hand_written(
+        airflow_server, "replayed_trigger",
+        "from airflow.providers.standard.operators.empty import EmptyOperator",
+        "EmptyOperator(task_id='a')")
+    assert airflow.trigger("replayed_trigger", run_id) == run_id
+    progress = follow_run(airflow, "replayed_trigger", run_id, timeout=180, interval=1,
+                          stream=io.StringIO())
+    assert progress.state == "success"
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    runs = DagRunApi(airflow.api).get_dag_runs("replayed_trigger").dag_runs
+    assert [r.dag_run_id for r in runs] == [run_id]
 
 
 def test_local_execution_runs_the_demo_to_success(demo_project, airflow_server):

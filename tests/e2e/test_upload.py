@@ -1,13 +1,9 @@
-"""Uploads to S3 (a moto server), GCS (gcp-storage-emulator) and local directories."""
+"""Uploads to S3 (a moto server) and GCS (gcp-storage-emulator) through the commands."""
 
 import os
-import sys
-import threading
 
 import pytest
 
-from kedro_airflow_k8s.errors import OutputError, UploadError
-from kedro_airflow_k8s.upload import upload_dag
 from tests.conftest import run_kedro, write_config
 
 pytestmark = pytest.mark.e2e
@@ -106,77 +102,3 @@ def test_upload_pipeline_with_dataproc_ships_the_spark_artifacts_first(demo_proj
     compile(files["kedro_spark_job.py"], "kedro_spark_job.py", "exec")
     dag = gcs_files(gcs_server, "dags-bucket/dags")["demo.py"].decode()
     assert "DataprocSubmitJobOperator" in dag and "literal('clean_orders,count_customers,features.daily_totals')" in dag
-
-
-def test_missing_extra_names_the_pip_command(monkeypatch):
-    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if the 'aws' extra were not installed
-    registry = sys.modules["fsspec.registry"]  # the module: fsspec.registry is a mapping
-    for protocol in ("s3", "s3a"):
-        monkeypatch.delitem(registry._registry, protocol, raising=False)
-    with pytest.raises(UploadError) as error:
-        upload_dag("x = 1\n", "s3://bucket/dags", "demo.py")
-    assert str(error.value) == ("--output s3://bucket/dags: s3:// needs the 'aws' extra: run "
-                                "pip install 'kedro-airflow-k8s[aws]'")
-
-
-def test_local_upload_is_atomic(tmp_path):
-    """A reader polling the file only ever sees one whole version or the other."""
-    versions = ["# old\n" + "a = 1\n" * 200_000, "# new\n" + "b = 2\n" * 300_000]
-    upload_dag(versions[0], str(tmp_path), "demo.py")
-    seen, stop = set(), threading.Event()
-
-    def reader():
-        while not stop.is_set():
-            seen.add((tmp_path / "demo.py").read_text())
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    for i in range(20):
-        upload_dag(versions[i % 2], str(tmp_path), "demo.py")
-    stop.set()
-    thread.join()
-    assert seen <= set(versions)
-    assert len(seen) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["demo.py"]  # no temporary file left
-
-
-def test_failed_local_upload_keeps_the_previous_dag(tmp_path, monkeypatch):
-    upload_dag("previous = True\n", str(tmp_path), "demo.py")
-
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OutputError) as error:
-        upload_dag("new = True\n", str(tmp_path), "demo.py")
-    assert str(error.value) == (f"cannot write {tmp_path / 'demo.py'}: "
-                                "No space left on device")
-    assert (tmp_path / "demo.py").read_text() == "previous = True\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["demo.py"]
-
-
-def test_remote_disk_full_is_one_line_and_keeps_the_previous_dag():
-    """A failing fsspec filesystem stands in for an object store that is out of space."""
-    import errno
-
-    import fsspec
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    class FullFileSystem(MemoryFileSystem):
-        protocol = "fullfs"
-        full = False
-
-        def pipe_file(self, path, value, **kwargs):
-            if FullFileSystem.full:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return super().pipe_file(path, value, **kwargs)
-
-    fsspec.register_implementation("fullfs", FullFileSystem, clobber=True)
-    upload_dag("previous = True\n", "fullfs://bucket/dags", "demo.py")
-    FullFileSystem.full = True
-    with pytest.raises(UploadError) as error:
-        upload_dag("new = True\n", "fullfs://bucket/dags", "demo.py")
-    assert str(error.value) == ("cannot upload to fullfs://bucket/dags/demo.py: [Errno 28] No "
-                                "space left on device")
-    with fsspec.open("fullfs://bucket/dags/demo.py", "rb") as stored:
-        assert stored.read() == b"previous = True\n"
