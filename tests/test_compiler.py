@@ -255,3 +255,26 @@ def test_ids_and_labels_helpers():
     assert k8s_label("Ünï Code") == "uni-code"
     assert len(k8s_label("y" * 100)) <= 63
     assert airflow_id("😀")  # never empty
+
+
+def test_namespaces_nested_past_airflows_id_limit_are_one_error():
+    deep = ".".join(f"level{i:05d}" for i in range(30))
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(Pipeline([node(identity, "a", "b", name="x", namespace=deep)]))
+    message = str(error.value)
+    assert message.startswith("namespace 'level00000.level00001.")
+    assert message.endswith(": nested too deep for Airflow (a TaskGroup id holds at most 200 "
+                            "characters); shorten the namespace names")
+
+
+def test_group_and_sensor_ids_give_way_to_plugin_tasks_deterministically():
+    raw = with_run(external_dependencies=[{"dag_id": "up"}])
+    pipeline = Pipeline([node(identity, "a", "b", name="x", namespace="pipeline-result"),
+                         node(identity, "b", "c", name="y", namespace="wait-for-up"),
+                         node(identity, "c", "d", name="wait-for-up")])
+    spec = compile_pipeline(pipeline, raw)
+    assert spec.task("pipeline-result").kind == "result"
+    assert spec.task("wait-for-up").kind == "sensor"
+    groups = sorted(g.group_id for g in spec.groups)
+    assert [g.split("_")[0] for g in groups] == ["pipeline-result", "wait-for-up"]
+    assert compile_pipeline(pipeline, raw).groups == spec.groups  # same input, same ids

@@ -276,3 +276,37 @@ def test_an_unwritable_template_cache_is_no_error(monkeypatch):
 
     monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "__init__", no_directory)
     assert render_dag(spec).startswith('"""Kedro pipeline')
+
+
+# Pipelines whose namespaces or sensors want an id the DAG file already holds, or ids past
+# Airflow's 250 characters: each compiles to a file DagBag imports (the clash resolved by a
+# deterministic suffix), never to a file Airflow refuses.
+LONG = "n" * 90
+ID_CASES = {
+    "namespace-like-result-task": ([node(identity, "a", "b", name="x",
+                                         namespace="pipeline-result")], {}),
+    "namespace-like-volume-task": ([node(identity, "a", "b", name="x",
+                                         namespace="create-data-volume")], {}),
+    "namespace-like-a-sensor": ([node(identity, "a", "b", name="x", namespace="wait-for-up")],
+                                {"external_dependencies": [{"dag_id": "up"}]}),
+    "node-like-a-sensor": ([node(identity, "a", "b", name="wait-for-up")],
+                           {"external_dependencies": [{"dag_id": "up"}]}),
+    "three-nested-90-character-namespaces": (
+        [node(identity, "a", "b", name="x" * 80, namespace=f"{LONG}.{LONG}1.{LONG}2"),
+         node(identity, "b", "c", name="y" * 80, namespace=f"{LONG}.{LONG}1.{LONG}3")], {}),
+}
+
+
+@pytest.mark.parametrize("case", ID_CASES)
+def test_every_id_clash_or_overlong_id_still_imports(tmp_path, case):
+    nodes, run = ID_CASES[case]
+    spec = compiled(Pipeline(nodes), with_run(**run))
+    dag = airflow_check.load_dag(write(tmp_path, spec))
+    assert sorted(t.task_id for t in dag.tasks) == sorted(spec.task_ids)
+    assert sorted(dag.task_group_dict) == sorted(g.group_id for g in spec.groups)
+    assert all(len(task_id) <= 250 for task_id in spec.task_ids)
+    node_tasks = [t for t in spec.tasks if t.kind == "node"]
+    assert sorted(n for t in node_tasks for n in t.node_names) == sorted(n.name for n in nodes)
+    for plugin_task in ("pipeline-result", "create-data-volume"):  # their ids never move
+        assert dag.get_task(plugin_task).task_type in ("EmptyOperator",
+                                                       "KubernetesCreateResourceOperator")
