@@ -167,8 +167,13 @@ def _params_value(run: RunConfig) -> str | None:
     return ",".join(pairs) or None
 
 
-def _dag_id(config: PluginConfig, project: str, override: str | None) -> str:
+def dag_id_for(config: PluginConfig, project: str, pipeline_name: str,
+               override: str | None = None) -> str:
+    """The DAG id: --dag-name, else run_config.run_name (else the package name), followed by
+    `-<pipeline>` for a pipeline other than __default__ (one DAG per pipeline)."""
     dag_id = override or config.run_config.run_name or project
+    if not override and pipeline_name != "__default__":
+        dag_id = f"{dag_id}-{airflow_id(pipeline_name)}"
     if not _DAG_ID.match(dag_id):
         source = "--dag-name" if override else "run_config.run_name"
         raise CompileError(
@@ -176,6 +181,11 @@ def _dag_id(config: PluginConfig, project: str, override: str | None) -> str:
             "(letters, digits, '_', '-', '.'; at most 200)"
         )
     return dag_id
+
+
+def project_dag_id(project: Any, dag_name: str | None = None) -> str:
+    """The id a `context.KedroProject`'s pipeline compiles to, without compiling it."""
+    return dag_id_for(project.config, project.package_name, project.pipeline_name, dag_name)
 
 
 def _volume(run: RunConfig, dag_id: str, project_labels: dict[str, str]) -> VolumeSpec | None:
@@ -225,7 +235,7 @@ def compile_dag(
 ) -> DagSpec:
     """Build the model of the DAG that runs `pipeline`: one task per node or node group."""
     run = config.run_config
-    dag_id = _dag_id(config, project, dag_id)
+    dag_id = dag_id_for(config, project, pipeline_name, dag_id)
     execution = execution or run.execution
     nodes = {node.name: node for node in pipeline.nodes}
     _check_node_names(list(nodes.values()))

@@ -342,7 +342,8 @@ class RunConfig(_Model):
         None, description="Experiment name (MLflow, DAG tag); default: run_name."
     )
     run_name: str | None = Field(
-        None, description="DAG id as shown in Airflow; default: the project's package name."
+        None, description="DAG id as shown in Airflow (-<pipeline> is appended for a pipeline "
+        "other than __default__); default: the project's package name."
     )
     cron_expression: str = Field("@daily", description="Schedule used by `schedule`.")
     start_date: datetime.date | None = Field(
