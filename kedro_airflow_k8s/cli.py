@@ -178,18 +178,19 @@ def upload_pipeline(project: Any, output: str | None, dag_name: str | None,
 @_DAG_NAME
 @_IMAGE
 @_SHAPE
+@_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 def schedule(project: Any, output: str | None, cron_expression: str | None,
              dag_name: str | None, image: str | None, execution: str | None,
-             no_group_memory: bool) -> None:
+             no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
     """Upload the DAG with a schedule."""
     from kedro_airflow_k8s.ship import publish
 
     cron = cron_expression or project.config.run_config.cron_expression
     published = publish(project, output, image=image, schedule=cron, dag_id=dag_name,
                         execution=execution, group_memory=_grouping(no_group_memory),
-                        notify=click.echo)
+                        validate=validate, k8s_version=k8s_version, notify=click.echo)
     click.echo(f"Uploaded {published.location}, scheduled {cron}.")
 
 

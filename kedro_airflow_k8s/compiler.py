@@ -429,6 +429,7 @@ def compile_dag(
         failure_notifiers=[SlackNotifierSpec(h.connection_id, _slack_text(h.message_template))
                            for h in run.failure_handlers],
         version=__version__,
+        max_active_runs=1 if schedule == "@continuous" else None,  # Airflow requires it
     )
 
 

@@ -160,6 +160,7 @@ class DagSpec:
     upstream: dict[str, list[str]]  # task id -> ids of the tasks it waits for
     failure_notifiers: list[SlackNotifierSpec]
     version: str
+    max_active_runs: int | None = None  # None: Airflow's default
 
     @property
     def task_ids(self) -> list[str]:

@@ -310,3 +310,21 @@ def test_every_id_clash_or_overlong_id_still_imports(tmp_path, case):
     for plugin_task in ("pipeline-result", "create-data-volume"):  # their ids never move
         assert dag.get_task(plugin_task).task_type in ("EmptyOperator",
                                                        "KubernetesCreateResourceOperator")
+
+
+@pytest.mark.parametrize("schedule", sorted(
+    __import__("kedro_airflow_k8s.config", fromlist=["_CRON_PRESETS"])._CRON_PRESETS) +
+    ["0 3 * * 1-5", "*/15 * * * *", None])
+def test_every_schedule_the_config_accepts_imports(tmp_path, schedule):
+    from kedro_airflow_k8s.config import validate_cron
+
+    if schedule is not None:
+        assert validate_cron(schedule) == schedule  # accepted by the config and by -c
+    pipeline = Pipeline([node(identity, "a", "b", name="only")])
+    dag = airflow_check.load_dag(write(tmp_path, compiled(pipeline, with_run(),
+                                                          schedule=schedule)))
+    expected = {None: "NullTimetable", "@once": "OnceTimetable",
+                "@continuous": "ContinuousTimetable"}.get(schedule, "Cron")
+    assert type(dag.timetable).__name__.startswith(expected)
+    if schedule == "@continuous":  # Airflow refuses a continuous DAG with parallel runs
+        assert dag.max_active_runs == 1

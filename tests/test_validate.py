@@ -56,3 +56,13 @@ def test_without_the_extra_a_hint(monkeypatch):
         preflight.default_k8s_version()
     assert str(error.value) == ("--validate needs the 'validate' extra: run pip install "
                                 "'kedro-airflow-k8s[validate]'")
+
+
+def test_schedule_validates_before_uploading(demo_project, tmp_path):
+    out = tmp_path / "dags"
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "@continuous",
+                       "-o", str(out), "--validate", "--k8s-version", "1.35")
+    assert result.returncode == 0, result.stderr
+    assert ("Validated demo: Airflow imports it, every pod fits Kubernetes 1.35."
+            in result.stdout)
+    assert "max_active_runs=1" in (out / "demo.py").read_text()
