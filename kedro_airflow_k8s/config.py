@@ -450,6 +450,17 @@ class RunConfig(_Model):
                 raise ValueError(f"expected identifiers, got {name!r}")
         return values
 
+    @field_validator("macro_params")
+    @classmethod
+    def _airflow_3_names(cls, values: list[str]) -> list[str]:
+        from kedro_airflow_k8s.airflow_context import unknown_name
+
+        for name in values:
+            problem = unknown_name(name)
+            if problem:
+                raise ValueError(problem)
+        return values
+
     @field_validator("env_vars", mode="before")
     @classmethod
     def _env_values_as_text(cls, value: Any) -> Any:

@@ -136,7 +136,7 @@ def test_full_config_dag_imports_and_validates(tmp_path):
     container = first["containers"][0]
     assert container["image"] == "registry.example.com/demo:1"
     assert container["imagePullPolicy"] == "Always"
-    assert container["args"][-1] == "ds=2026-01-01,prev_ds=2025-12-31,env=variable-env"
+    assert container["args"][-1] == "ds=2026-01-01,ts=2026-01-01T00:00:00+00:00,env=variable-env"
     assert {"name": "SQL_CONN", "valueFrom": {"secretKeyRef": {
         "name": "airflow-secrets", "key": "sql_alchemy_conn"}}} in container["env"]
     assert {"name": "B", "value": "1"} in container["env"]
