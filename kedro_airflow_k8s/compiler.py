@@ -17,6 +17,7 @@ from slugify import slugify
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import PluginConfig, ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
+    PARAM_FILTER,
     RUN_HASH,
     RUN_HASH_FILTER,
     DagSpec,
@@ -161,9 +162,11 @@ def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
 
 
 def _params_value(run: RunConfig) -> str | None:
-    """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time."""
-    pairs = [f"{name}={{{{ {name} }}}}" for name in run.macro_params]
-    pairs += [f"{name}={{{{ var.value.get('{name}') }}}}" for name in run.variables_params]
+    """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time,
+    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro."""
+    pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
+    pairs += [f"{name}={{{{ var.value.get('{name}') | {PARAM_FILTER} }}}}"
+              for name in run.variables_params]
     return ",".join(pairs) or None
 
 
@@ -430,6 +433,7 @@ def compile_dag(
                            for h in run.failure_handlers],
         version=__version__,
         max_active_runs=1 if schedule == "@continuous" else None,  # Airflow requires it
+        kedro_params=params is not None,
     )
 
 
@@ -518,7 +522,7 @@ _FILE_NAMES = {
     **dict.fromkeys(["datetime", "hashlib", "json", "k8s", "Configuration", "MODELS",
                      "LABELS", "VOLUME_CLAIM", "RESOURCES", "POD_TEMPLATES", "KEDRO_RUN",
                      "NODE_ARGUMENTS", "NODE_PARAMS", "pod_arguments", "node_pod",
-                     RUN_HASH_FILTER, "dag", "groups", "tasks", "upstream", "task_id",
+                     RUN_HASH_FILTER, PARAM_FILTER, "dag", "groups", "tasks", "upstream", "task_id",
                      "waits_for"], None),
 }
 

@@ -51,7 +51,8 @@ def test_node_command_runs_exactly_that_node(demo_spec):
     pod = demo_spec.task("features.scale").pod
     assert pod.cmds == ["kedro"]
     assert pod.arguments == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
-                             Verbatim("features.scale"), "--params", "ds={{ ds }}"]
+                             Verbatim("features.scale"), "--params",
+                             "ds={{ ds | kedro_param }}"]
 
 
 def test_volume_lifecycle_surrounds_the_nodes(demo_spec):
@@ -128,7 +129,8 @@ def test_every_key_reaches_the_model():
     assert m.labels["running"] == "airflow"
     assert m.annotations["iam.amazonaws.com/role"] == "airflow"
     assert n.arguments[-2:] == [
-        "--params", "ds={{ ds }},ts={{ ts }},env={{ var.value.get('env') }}"]
+        "--params", "ds={{ ds | kedro_param }},ts={{ ts | kedro_param }},"
+        "env={{ var.value.get('env') | kedro_param }}"]
     sensors = spec.tasks_of("sensor")
     assert [t.task_id for t in sensors] == ["wait-for-other-last", "wait-for-upstream"]
     assert sensors[0].sensor.timeout_seconds == 120

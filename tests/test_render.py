@@ -136,7 +136,8 @@ def test_full_config_dag_imports_and_validates(tmp_path):
     container = first["containers"][0]
     assert container["image"] == "registry.example.com/demo:1"
     assert container["imagePullPolicy"] == "Always"
-    assert container["args"][-1] == "ds=2026-01-01,ts=2026-01-01T00:00:00+00:00,env=variable-env"
+    assert container["args"][-1] == ('ds=2026-01-01,ts="2026-01-01T00:00:00+00:00",'
+                                     'env=variable-env')
     assert {"name": "SQL_CONN", "valueFrom": {"secretKeyRef": {
         "name": "airflow-secrets", "key": "sql_alchemy_conn"}}} in container["env"]
     assert {"name": "B", "value": "1"} in container["env"]
@@ -328,3 +329,44 @@ def test_every_schedule_the_config_accepts_imports(tmp_path, schedule):
     assert type(dag.timetable).__name__.startswith(expected)
     if schedule == "@continuous":  # Airflow refuses a continuous DAG with parallel runs
         assert dag.max_active_runs == 1
+
+
+NOTE = "a,b=c, spaced ' \" #x ${not.interpolated} żółw 12:30"
+
+
+def test_macro_and_variable_values_reach_kedro_run_params_intact(demo_project, tmp_path,
+                                                                  monkeypatch):
+    """A Variable holding ',' and '=' (and quotes, '#', '${', spaces): rendered by Airflow
+    (the pod's arguments and the local task's KEDRO_PARAMS), then given to Kedro's own
+    `kedro run --params`, the node sees exactly that text."""
+    from tests.conftest import run_kedro
+
+    monkeypatch.setenv("AIRFLOW_VAR_NOTE", NOTE)  # Airflow's environment Variables backend
+    raw = with_run(macro_params=["ds", "run_id"], variables_params=["note"],
+                   volume={"disabled": True})
+    pipeline = Pipeline([node(identity, "a", "b", name="only")])
+    rendered = {}
+    for execution in ("kubernetes", "local"):
+        spec = compiled(pipeline, raw, execution=execution)
+        dag = airflow_check.load_dag(write(tmp_path / execution, spec))
+        task = dag.get_task("only")
+        airflow_check.render_task(dag, task)
+        rendered[execution] = (task.arguments[-1] if execution == "kubernetes"
+                               else task.env["KEDRO_PARAMS"])
+    assert rendered["kubernetes"] == rendered["local"]
+    assert rendered["kubernetes"].startswith("ds=2026-01-01,run_id=")
+
+    (demo_project / "conf/base/catalog.yml").open("a").write(
+        "\nseen:\n  type: demo.datasets.JSONDataset\n  filepath: data/seen.json\n")
+    registry = demo_project / "src/demo/pipeline_registry.py"
+    registry.write_text(registry.read_text().replace(
+        '    pipelines["__default__"]',
+        '    from kedro.pipeline import node\n'
+        '    pipelines["echo"] = Pipeline([node(lambda *v: list(v), ["params:ds", '
+        '"params:run_id", "params:note"], "seen", name="echo")])\n'
+        '    pipelines["__default__"]'))
+    result = run_kedro(demo_project, "run", "--pipeline", "echo", "--params",
+                       rendered["kubernetes"])
+    assert result.returncode == 0, result.stderr
+    seen = __import__("json").loads((demo_project / "data/seen.json").read_text())
+    assert seen == ["2026-01-01", airflow_check.RUN_ID, NOTE]

@@ -93,8 +93,8 @@ def test_validate_renders_with_airflows_context_only(demo_project):
     from kedro_airflow_k8s.render import render_dag
 
     text = render_dag(compile_project(KedroProject(path=demo_project)))
-    assert "ds={{ ds }}" in text
+    assert "ds={{ ds | kedro_param }}" in text
     with pytest.raises(CompileError) as error:
-        preflight.validate_text(text.replace("ds={{ ds }}", "ds={{ prev_ds }}"), "demo.py",
+        preflight.validate_text(text.replace("{{ ds |", "{{ prev_ds |"), "demo.py",
                                 "1.37")
     assert "'prev_ds' is undefined" in str(error.value)
