@@ -82,7 +82,8 @@ _OUTPUT = click.option("-o", "--output", default=None,
 _IMAGE = click.option("--image", default=None,
                       help="Image for the pods [default: run_config.image].")
 _DAG_NAME = click.option("-d", "--dag-name", default=None,
-                         help="DAG id [default: run_config.run_name].")
+                         help="DAG id [default: run_config.run_name, else the package name; "
+                              "then -<pipeline> for a pipeline other than __default__].")
 
 
 @click.group(name="AirflowK8s")
@@ -112,17 +113,19 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str) -> None:
 @click.option("-o", "--output", default="dags", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory the DAG file is written to.")
+@_DAG_NAME
 @_SHAPE
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
-def compile(project: Any, image: str | None, output: Path, execution: str | None,  # noqa: A001
-            no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
+def compile(project: Any, image: str | None, output: Path, dag_name: str | None,  # noqa: A001
+            execution: str | None, no_group_memory: bool, validate: bool,
+            k8s_version: str | None) -> None:
     """Write the pipeline's DAG to OUTPUT/<dag_id>.py."""
     from kedro_airflow_k8s.render import write_atomically
     from kedro_airflow_k8s.ship import prepare
 
-    spec, text = prepare(project, image=image, execution=execution,
+    spec, text = prepare(project, image=image, dag_id=dag_name, execution=execution,
                          group_memory=_grouping(no_group_memory), validate=validate,
                          k8s_version=k8s_version, notify=click.echo)
     path = output / f"{spec.dag_id}.py"
@@ -150,18 +153,19 @@ def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
 
 @airflow_k8s.command(name="upload-pipeline")
 @_OUTPUT
+@_DAG_NAME
 @_IMAGE
 @_SHAPE
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
-def upload_pipeline(project: Any, output: str | None, image: str | None,
-                    execution: str | None, no_group_memory: bool, validate: bool,
-                    k8s_version: str | None) -> None:
+def upload_pipeline(project: Any, output: str | None, dag_name: str | None,
+                    image: str | None, execution: str | None, no_group_memory: bool,
+                    validate: bool, k8s_version: str | None) -> None:
     """Compile the DAG and upload it where Airflow reads DAGs (no schedule)."""
     from kedro_airflow_k8s.ship import publish
 
-    published = publish(project, output, image=image, execution=execution,
+    published = publish(project, output, image=image, dag_id=dag_name, execution=execution,
                         group_memory=_grouping(no_group_memory), validate=validate,
                         k8s_version=k8s_version, notify=click.echo)
     click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
@@ -176,18 +180,19 @@ def upload_pipeline(project: Any, output: str | None, image: str | None,
 @click.option("--paused", is_flag=True,
               help="Leave the DAG paused [default: unpaused, so that it runs on schedule].")
 @_SHAPE
+@_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 def schedule(project: Any, output: str | None, cron_expression: str | None,
              dag_name: str | None, image: str | None, paused: bool, execution: str | None,
-             no_group_memory: bool) -> None:
+             no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
     """Upload the DAG with a schedule, unpaused once Airflow has loaded it."""
     from kedro_airflow_k8s.ship import schedule as ship_schedule
 
     cron = cron_expression or project.config.run_config.cron_expression
     ship_schedule(project, output, cron=cron, paused=paused, image=image, dag_id=dag_name,
                   execution=execution, group_memory=_grouping(no_group_memory),
-                  notify=click.echo)
+                  validate=validate, k8s_version=k8s_version, notify=click.echo)
 
 
 @airflow_k8s.command(name="run-once")
@@ -235,13 +240,16 @@ def list_pipelines(project: Any) -> None:
 @click.pass_obj
 @_one_line_errors
 def ui(project: Any, dag_name: str | None) -> None:
-    """Open the Airflow UI (the DAG's page with -d) and print its URL."""
+    """Open the Airflow UI (the DAG's page with -d or -p) and print its URL."""
     import webbrowser
 
     from kedro_airflow_k8s.airflow_client import ui_url
+    from kedro_airflow_k8s.compiler import project_dag_id
     from kedro_airflow_k8s.ship import airflow_host
 
-    url = ui_url(airflow_host(project), dag_name)
+    dag_id = project_dag_id(project, dag_name) if dag_name or \
+        project.pipeline_name != "__default__" else None
+    url = ui_url(airflow_host(project), dag_id)
     click.echo(url)
     webbrowser.open(url)
 

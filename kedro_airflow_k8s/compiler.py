@@ -17,6 +17,7 @@ from slugify import slugify
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import PluginConfig, ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
+    PARAM_FILTER,
     RUN_HASH,
     RUN_HASH_FILTER,
     DagSpec,
@@ -69,6 +70,9 @@ RESERVED_IDS = {
 }
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _MAX_ID = 100
+_MAX_TASK_ID = 250  # Airflow's limit on a task's full id, its TaskGroups' ids included
+_MAX_GROUP_ID = 200  # a TaskGroup's full id: leaves its tasks at least 49 characters
+_AIRFLOW_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SLACK_FIELDS = {
     "task": "{{ ti.task_id }}",
     "dag": "{{ dag.dag_id }}",
@@ -99,6 +103,11 @@ def k8s_label(text: str) -> str:
     return slug or _short_hash(text)
 
 
+def _fit(local_id: str, key: str, room: int) -> str:
+    """`local_id`, cut to `room` characters with a hash of `key` when it is longer."""
+    return local_id if len(local_id) <= room else f"{local_id[:room - 7]}_{_short_hash(key)}"
+
+
 def _unique_ids(wanted: dict[str, str], taken: Iterable[str]) -> dict[str, str]:
     """Give every key its wanted id; ids wanted twice (or taken) all get a hash suffix."""
     counts: dict[str, int] = defaultdict(int)
@@ -110,7 +119,8 @@ def _unique_ids(wanted: dict[str, str], taken: Iterable[str]) -> dict[str, str]:
         if counts[value] > 1 or value in taken:
             value = f"{value[:_MAX_ID - 7]}_{_short_hash(key)}"
         result[key] = value
-    if len(set(result.values())) != len(result):  # a hash collision: refuse, never overwrite
+    if len(set(result.values())) != len(result) or not taken.isdisjoint(result.values()):
+        # a hash collision: refuse, never overwrite
         raise CompileError("task ids collide even after adding hashes; rename the nodes")
     return result
 
@@ -157,14 +167,21 @@ def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
 
 
 def _params_value(run: RunConfig) -> str | None:
-    """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time."""
-    pairs = [f"{name}={{{{ {name} }}}}" for name in run.macro_params]
-    pairs += [f"{name}={{{{ var.value.get('{name}') }}}}" for name in run.variables_params]
+    """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time,
+    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro."""
+    pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
+    pairs += [f"{name}={{{{ var.value.get('{name}') | {PARAM_FILTER} }}}}"
+              for name in run.variables_params]
     return ",".join(pairs) or None
 
 
-def _dag_id(config: PluginConfig, project: str, override: str | None) -> str:
+def dag_id_for(config: PluginConfig, project: str, pipeline_name: str,
+               override: str | None = None) -> str:
+    """The DAG id: --dag-name, else run_config.run_name (else the package name), followed by
+    `-<pipeline>` for a pipeline other than __default__ (one DAG per pipeline)."""
     dag_id = override or config.run_config.run_name or project
+    if not override and pipeline_name != "__default__":
+        dag_id = f"{dag_id}-{airflow_id(pipeline_name)}"
     if not _DAG_ID.match(dag_id):
         source = "--dag-name" if override else "run_config.run_name"
         raise CompileError(
@@ -172,6 +189,11 @@ def _dag_id(config: PluginConfig, project: str, override: str | None) -> str:
             "(letters, digits, '_', '-', '.'; at most 200)"
         )
     return dag_id
+
+
+def project_dag_id(project: Any, dag_name: str | None = None) -> str:
+    """The id a `context.KedroProject`'s pipeline compiles to, without compiling it."""
+    return dag_id_for(project.config, project.package_name, project.pipeline_name, dag_name)
 
 
 def _volume(run: RunConfig, dag_id: str, project_labels: dict[str, str]) -> VolumeSpec | None:
@@ -221,7 +243,7 @@ def compile_dag(
 ) -> DagSpec:
     """Build the model of the DAG that runs `pipeline`: one task per node or node group."""
     run = config.run_config
-    dag_id = _dag_id(config, project, dag_id)
+    dag_id = dag_id_for(config, project, pipeline_name, dag_id)
     execution = execution or run.execution
     nodes = {node.name: node for node in pipeline.nodes}
     _check_node_names(list(nodes.values()))
@@ -283,9 +305,12 @@ def compile_dag(
     members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
     why = {group.nodes[0]: group for group in node_groups}
     namespaces = {key: _common_namespace(group) for key, group in members.items()}
-    task_groups = _groups(sorted(ns for ns in namespaces.values() if ns))
+    # top-level ids are claimed in order: plugin tasks, sensors, TaskGroups, node tasks
+    sensor_ids = _sensor_ids(run) if with_sensors else {}
+    plugin_ids = {*RESERVED_IDS.values(), *sensor_ids.values()}
+    task_groups = _groups(sorted(ns for ns in namespaces.values() if ns), plugin_ids)
     group_of = {key: task_groups[ns].group_id if ns else None for key, ns in namespaces.items()}
-    local_ids = _local_ids(members, namespaces, group_of, task_groups)
+    local_ids = _local_ids(members, namespaces, group_of, task_groups, plugin_ids)
 
     auth_env = task_environment(run.authentication) if mlflow else {}
     mlflow_env = {} if mlflow is None else {
@@ -383,8 +408,9 @@ def compile_dag(
                                   "regardless)."))
         upstream[result] = sorted(leaves) or sorted(cleanup)
     if with_sensors:
-        _sensor_tasks(tasks, upstream, first, run)
+        _sensor_tasks(tasks, upstream, first, run, sensor_ids)
 
+    _check_ids(tasks, task_groups.values())
     _check_imports(tasks)
     experiment = run.experiment_name or dag_id
     tags = [f"generated_with_kedro_airflow_k8s:{__version__}", f"experiment_name:{experiment}"]
@@ -417,6 +443,8 @@ def compile_dag(
         failure_notifiers=[SlackNotifierSpec(h.connection_id, _slack_text(h.message_template))
                            for h in run.failure_handlers],
         version=__version__,
+        max_active_runs=1 if schedule == "@continuous" else None,  # Airflow requires it
+        kedro_params=params is not None,
     )
 
 
@@ -505,7 +533,7 @@ _FILE_NAMES = {
     **dict.fromkeys(["datetime", "hashlib", "json", "k8s", "Configuration", "MODELS",
                      "LABELS", "VOLUME_CLAIM", "RESOURCES", "POD_TEMPLATES", "KEDRO_RUN",
                      "NODE_ARGUMENTS", "NODE_PARAMS", "pod_arguments", "node_pod",
-                     RUN_HASH_FILTER, "dag", "groups", "tasks", "upstream", "task_id",
+                     RUN_HASH_FILTER, PARAM_FILTER, "dag", "groups", "tasks", "upstream", "task_id",
                      "waits_for"], None),
 }
 
@@ -562,8 +590,9 @@ def _common_namespace(nodes: list[Any]) -> str | None:
 
 def _local_ids(members: dict[str, list[Any]], namespaces: dict[str, str | None],
                group_of: dict[str, str | None], task_groups: dict[str, GroupSpec],
-               ) -> dict[str, str]:
-    """Task ids inside their TaskGroup: readable, unique, never a plugin task's id."""
+               plugin_ids: set[str]) -> dict[str, str]:
+    """Task ids inside their TaskGroup: readable, unique, never a plugin task's or a sensor's
+    id, and short enough that the full id fits Airflow's 250 characters."""
     wanted: dict[str | None, dict[str, str]] = defaultdict(dict)
     for key, nodes in members.items():
         prefix = f"{namespaces[key]}." if namespaces[key] else ""
@@ -575,13 +604,19 @@ def _local_ids(members: dict[str, list[Any]], namespaces: dict[str, str | None],
     for group, ids in wanted.items():
         taken = {g.local_id for g in task_groups.values() if g.parent == group}
         if group is None:
-            taken |= set(RESERVED_IDS.values())
-        local_ids.update(_unique_ids(ids, taken))
+            taken |= plugin_ids
+        room = _MAX_TASK_ID - len(group) - 1 if group else _MAX_ID
+        fitted = {key: _fit(value, key, room) for key, value in _unique_ids(ids, taken).items()}
+        if len(set(fitted.values())) != len(fitted):  # a hash collision: refuse, never overwrite
+            raise CompileError(f"TaskGroup '{group}': task ids collide after shortening them "
+                               "to Airflow's 250 characters; shorten the node names")
+        local_ids.update(fitted)
     return local_ids
 
 
-def _groups(namespaces: list[str]) -> dict[str, GroupSpec]:
-    """One TaskGroup per Kedro namespace level, keyed by namespace."""
+def _groups(namespaces: list[str], plugin_ids: set[str]) -> dict[str, GroupSpec]:
+    """One TaskGroup per Kedro namespace level, keyed by namespace. A top-level group never
+    takes a plugin task's or a sensor's id; a full group id fits in 200 characters."""
     groups: dict[str, GroupSpec] = {}
     for namespace_ in namespaces:
         parts = namespace_.split(".")
@@ -590,7 +625,16 @@ def _groups(namespaces: list[str]) -> dict[str, GroupSpec]:
             if namespace in groups:
                 continue
             parent = groups[".".join(parts[:depth - 1])].group_id if depth > 1 else None
+            room = _MAX_GROUP_ID - (len(parent) + 1 if parent else 0)
+            if room < 8:
+                raise CompileError(
+                    f"namespace '{namespace}': nested too deep for Airflow (a TaskGroup id "
+                    f"holds at most {_MAX_GROUP_ID} characters); shorten the namespace names")
             local_id = airflow_id(parts[depth - 1])
+            if parent is None and local_id in plugin_ids:
+                # hashed apart from a node of the same name, which gives way to the group
+                local_id = f"{local_id[:_MAX_ID - 7]}_{_short_hash('namespace ' + namespace)}"
+            local_id = _fit(local_id, namespace, room)
             groups[namespace] = GroupSpec(
                 group_id=f"{parent}.{local_id}" if parent else local_id,
                 local_id=local_id, parent=parent, namespace=namespace,
@@ -642,13 +686,17 @@ def _volume_tasks(
     return [create]
 
 
-def _sensor_tasks(tasks: list[TaskSpec], upstream: dict[str, list[str]], first: list[str],
-                  run: RunConfig) -> None:
+def _sensor_ids(run: RunConfig) -> dict[str, str]:
+    """The sensors' ids, by index in run_config.external_dependencies."""
     wanted = {}
     for index, dep in enumerate(run.external_dependencies):
         name = f"wait-for-{dep.dag_id}" + (f"-{dep.task_id}" if dep.task_id else "")
         wanted[str(index)] = airflow_id(name)
-    ids = _unique_ids(wanted, {t.task_id for t in tasks})
+    return _unique_ids(wanted, RESERVED_IDS.values())
+
+
+def _sensor_tasks(tasks: list[TaskSpec], upstream: dict[str, list[str]], first: list[str],
+                  run: RunConfig, ids: dict[str, str]) -> None:
     for index, dep in enumerate(run.external_dependencies):
         task_id = ids[str(index)]
         tasks.append(TaskSpec(
@@ -659,6 +707,25 @@ def _sensor_tasks(tasks: list[TaskSpec], upstream: dict[str, list[str]], first: 
         ))
         for task in first:
             upstream[task] = sorted([*upstream.get(task, []), task_id])
+
+
+def _check_ids(tasks: list[TaskSpec], groups: Iterable[GroupSpec]) -> None:
+    """Every id the DAG file defines, in one registry: Airflow refuses a file where a task and
+    a TaskGroup share an id, or where an id is too long (the compiler avoids both; this is
+    the last guard, never a DAG that DagBag refuses)."""
+    owners: dict[str, str] = {}
+    for kind, full_id, limit, what in (
+            *((t.kind, t.task_id, _MAX_TASK_ID, ", ".join(t.node_names) or t.kind)
+              for t in tasks),
+            *(("group", g.group_id, _MAX_GROUP_ID, f"namespace {g.namespace}")
+              for g in groups)):
+        if len(full_id) > limit or not _AIRFLOW_KEY.match(full_id):
+            raise CompileError(f"{what}: id '{full_id[:60]}...' does not fit Airflow's ids "
+                               f"(at most {limit} characters); shorten its names")
+        other = owners.setdefault(full_id, what)
+        if other != what:
+            raise CompileError(f"{other} and {what} both want the Airflow id '{full_id}'; "
+                               "rename one")
 
 
 def compile_project(project: Any, *, notify: Callable[[str], None] = lambda line: None,

@@ -440,7 +440,8 @@ class RunConfig(_Model):
         None, description="Experiment name (MLflow, DAG tag); default: run_name."
     )
     run_name: str | None = Field(
-        None, description="DAG id as shown in Airflow; default: the project's package name."
+        None, description="DAG id as shown in Airflow (-<pipeline> is appended for a pipeline "
+        "other than __default__); default: the project's package name."
     )
     cron_expression: str = Field("@daily", description="Schedule used by `schedule`.")
     start_date: datetime.date | None = Field(
@@ -564,6 +565,17 @@ class RunConfig(_Model):
         for name in values:
             if not _IDENTIFIER.match(name):
                 raise ValueError(f"expected identifiers, got {name!r}")
+        return values
+
+    @field_validator("macro_params")
+    @classmethod
+    def _airflow_3_names(cls, values: list[str]) -> list[str]:
+        from kedro_airflow_k8s.airflow_context import unknown_name
+
+        for name in values:
+            problem = unknown_name(name)
+            if problem:
+                raise ValueError(problem)
         return values
 
     @field_validator("env_vars", mode="before")

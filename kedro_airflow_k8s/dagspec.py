@@ -12,6 +12,9 @@ TaskKind = Literal["node", "spark", "sensor", "volume-create", "volume-init", "v
 # per-run resources (run ids hold ':' and '+', which Kubernetes and cloud names refuse).
 RUN_HASH_FILTER = "kedro_run_hash"
 RUN_HASH = "{{ run_id | %s }}" % RUN_HASH_FILTER
+# A Jinja filter the DAG file defines: a macro or Variable value as `kedro run --params` takes
+# it intact (Kedro splits the option at every ',' and reads each value as YAML).
+PARAM_FILTER = "kedro_param"
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,14 @@ class DagSpec:
     failure_notifiers: list[SlackNotifierSpec]
     version: str
     paused_upon_creation: bool | None = None  # None: Airflow's own default
+    max_active_runs: int | None = None  # None: Airflow's default
+    kedro_params: bool = False  # whether tasks pass macros or Variables to --params
+
+    @property
+    def filters(self) -> list[str]:
+        """The Jinja filters the DAG file defines and registers."""
+        return [name for name, used in ((RUN_HASH_FILTER, self.uses_run_hash),
+                                        (PARAM_FILTER, self.kedro_params)) if used]
 
     @property
     def task_ids(self) -> list[str]:

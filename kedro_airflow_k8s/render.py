@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from kedro_airflow_k8s.dagspec import RUN_HASH_FILTER, DagSpec, Verbatim
+from kedro_airflow_k8s.dagspec import PARAM_FILTER, RUN_HASH_FILTER, DagSpec, Verbatim
 from kedro_airflow_k8s.errors import OutputError
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -87,7 +87,8 @@ def template_environment(folder: Path = TEMPLATES) -> jinja2.Environment:
 def render_dag(spec: DagSpec) -> str:
     """The DAG file's text: same spec, same bytes."""
     template = template_environment().get_template("dag.py.j2")
-    return template.render(spec=spec, run_hash_filter=RUN_HASH_FILTER)
+    return template.render(spec=spec, run_hash_filter=RUN_HASH_FILTER,
+                           param_filter=PARAM_FILTER)
 
 
 def write_atomically(path: Path, text: str | bytes) -> None:

@@ -9,11 +9,11 @@ that importing Airflow never slows or disturbs the CLI; needs the `validate` ext
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from kedro_airflow_k8s.apiserver_checks import check_manifest
@@ -24,12 +24,52 @@ _EXTRA_HINT = "pip install 'kedro-airflow-k8s[validate]'"
 
 
 class _Variables:
-    """Stands in for Airflow's `var` accessor: Variables live in the metadata database."""
+    """Stands in for Airflow's `var` accessor: Variables live in the metadata database, which
+    a preflight has not. Airflow's own environment backend (AIRFLOW_VAR_<NAME>) answers first."""
 
     class value:  # noqa: N801 - mirrors Airflow's `var.value`
         @staticmethod
         def get(name: str, default: Any = None) -> str:
-            return f"variable-{name}"
+            from airflow.secrets.environment_variables import EnvironmentVariablesBackend
+
+            found = EnvironmentVariablesBackend().get_variable(name)
+            return f"variable-{name}" if found is None else found
+
+
+# Context values a task reads from the metadata database at run time (lazily): samples here.
+_SAMPLE_PREVIOUS = ("prev_data_interval_start_success", "prev_data_interval_end_success",
+                    "prev_start_date_success", "prev_end_date_success")
+SAMPLE_LOGICAL_DATE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def template_context(task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
+    """The context Airflow itself builds for `task` in a run with a logical date (its
+    RuntimeTaskInstance), with stand-ins only for what needs the metadata database."""
+    import uuid
+
+    from airflow.sdk.api.datamodels._generated import DagRun, TIRunContext
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    date = SAMPLE_LOGICAL_DATE
+    run = DagRun(dag_id=task.dag_id, run_id=run_id, logical_date=date,
+                 data_interval_start=date, data_interval_end=date, run_after=date,
+                 start_date=date, end_date=None, run_type="manual", state="running",
+                 consumed_asset_events=[], partition_key=None)
+    class PreflightTaskInstance(RuntimeTaskInstance):
+        def xcom_pull(self, task_ids: Any = None, *args: Any, **kwargs: Any) -> str:
+            return f"xcom-of-{task_ids}"  # no XCom backend here
+
+    ti = PreflightTaskInstance.model_construct(
+        id=uuid.UUID(int=0), task_id=task.task_id, dag_id=task.dag_id, run_id=run_id,
+        try_number=1, dag_version_id=uuid.UUID(int=0), map_index=-1, task=task,
+        start_date=date, max_tries=0,
+        _ti_context_from_server=TIRunContext(dag_run=run, max_tries=0))
+    context = dict(ti.get_template_context())
+    context["var"] = _Variables
+    for key in _SAMPLE_PREVIOUS:
+        if key in context:
+            context[key] = date - datetime.timedelta(days=1)
+    return context
 
 
 def load_dag(path: Path) -> tuple[Any, list[str]]:
@@ -48,11 +88,7 @@ def load_dag(path: Path) -> tuple[Any, list[str]]:
 
 def render_task(dag: Any, task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
     """Render the task's templates as Airflow does at run time; the context used."""
-    ti = SimpleNamespace(dag_id=dag.dag_id, task_id=task.task_id, map_index=-1, try_number=1,
-                         xcom_pull=lambda task_ids=None, **_: f"xcom-of-{task_ids}")
-    context = {"ti": ti, "task": task, "dag": dag, "run_id": run_id, "ds": "2026-01-01",
-               "prev_ds": "2025-12-31", "ds_nodash": "20260101", "ts": "2026-01-01T00:00:00",
-               "var": _Variables}
+    context = template_context(task, run_id)
     task.render_template_fields(context, dag.get_template_env())
     return context
 

@@ -47,13 +47,34 @@ def test_compile_options(demo_project, tmp_path):
     result = run_kedro(demo_project, "airflow-k8s", "-e", "base", "-p", "ingest", "compile",
                        "--image", "registry.example.com/demo:2", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    source = (out / "demo.py").read_text()
+    source = (out / "demo-ingest.py").read_text()
     assert "image='registry.example.com/demo:2'" in source
-    dag = airflow_check.load_dag(out / "demo.py")
+    dag = airflow_check.load_dag(out / "demo-ingest.py")
+    assert dag.dag_id == "demo-ingest"
     assert dag.get_task("clean_orders").arguments[:6] == [
         "run", "--env", "base", "--pipeline", "ingest", "--nodes"]
     assert {t.task_id for t in dag.tasks} >= {"clean_orders", "count_customers"}
     assert "train" not in {t.task_id for t in dag.tasks}
+
+
+def test_each_pipeline_gets_its_own_dag_unless_named(demo_project):
+    assert run_kedro(demo_project, "airflow-k8s", "compile").returncode == 0
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "features", "compile")
+    assert result.returncode == 0, result.stderr
+    assert "Wrote dags/demo-features.py" in result.stdout
+    default = airflow_check.load_dag(demo_project / "dags" / "demo.py")
+    features = airflow_check.load_dag(demo_project / "dags" / "demo-features.py")
+    assert (default.dag_id, features.dag_id) == ("demo", "demo-features")
+    assert len(features.tasks) < len(default.tasks)
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "features", "compile", "-d", "feat")
+    assert result.returncode == 0, result.stderr
+    assert airflow_check.load_dag(demo_project / "dags" / "feat.py").dag_id == "feat"
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "features", "ui",
+                       env={"BROWSER": "true"})
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8080/dags/demo-features"
+    result = run_kedro(demo_project, "airflow-k8s", "compile", "-d", "bad name")
+    assert_one_line_error(result, 2, "--dag-name: 'bad name' is not a valid Airflow DAG id "
+                                     "(letters, digits, '_', '-', '.'; at most 200)")
 
 
 def test_env_var_selects_the_env(demo_project):

@@ -51,7 +51,8 @@ def test_node_command_runs_exactly_that_node(demo_spec):
     pod = demo_spec.task("features.scale").pod
     assert pod.cmds == ["kedro"]
     assert pod.arguments == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
-                             Verbatim("features.scale"), "--params", "ds={{ ds }}"]
+                             Verbatim("features.scale"), "--params",
+                             "ds={{ ds | kedro_param }}"]
 
 
 def test_volume_lifecycle_surrounds_the_nodes(demo_spec):
@@ -128,7 +129,8 @@ def test_every_key_reaches_the_model():
     assert m.labels["running"] == "airflow"
     assert m.annotations["iam.amazonaws.com/role"] == "airflow"
     assert n.arguments[-2:] == [
-        "--params", "ds={{ ds }},prev_ds={{ prev_ds }},env={{ var.value.get('env') }}"]
+        "--params", "ds={{ ds | kedro_param }},ts={{ ts | kedro_param }},"
+        "env={{ var.value.get('env') | kedro_param }}"]
     sensors = spec.tasks_of("sensor")
     assert [t.task_id for t in sensors] == ["wait-for-other-last", "wait-for-upstream"]
     assert sensors[0].sensor.timeout_seconds == 120
@@ -255,3 +257,26 @@ def test_ids_and_labels_helpers():
     assert k8s_label("Ünï Code") == "uni-code"
     assert len(k8s_label("y" * 100)) <= 63
     assert airflow_id("😀")  # never empty
+
+
+def test_namespaces_nested_past_airflows_id_limit_are_one_error():
+    deep = ".".join(f"level{i:05d}" for i in range(30))
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(Pipeline([node(identity, "a", "b", name="x", namespace=deep)]))
+    message = str(error.value)
+    assert message.startswith("namespace 'level00000.level00001.")
+    assert message.endswith(": nested too deep for Airflow (a TaskGroup id holds at most 200 "
+                            "characters); shorten the namespace names")
+
+
+def test_group_and_sensor_ids_give_way_to_plugin_tasks_deterministically():
+    raw = with_run(external_dependencies=[{"dag_id": "up"}])
+    pipeline = Pipeline([node(identity, "a", "b", name="x", namespace="pipeline-result"),
+                         node(identity, "b", "c", name="y", namespace="wait-for-up"),
+                         node(identity, "c", "d", name="wait-for-up")])
+    spec = compile_pipeline(pipeline, raw)
+    assert spec.task("pipeline-result").kind == "result"
+    assert spec.task("wait-for-up").kind == "sensor"
+    groups = sorted(g.group_id for g in spec.groups)
+    assert [g.split("_")[0] for g in groups] == ["pipeline-result", "wait-for-up"]
+    assert compile_pipeline(pipeline, raw).groups == spec.groups  # same input, same ids

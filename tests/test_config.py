@@ -36,7 +36,7 @@ FULL = {
             {"deploy_type": "volume", "deploy_target": "/var/secrets", "secret": "gcp-sa"},
             {"secret": "all-as-env"},
         ],
-        "macro_params": ["ds", "prev_ds"],
+        "macro_params": ["ds", "ts"],
         "variables_params": ["env"],
         "resources": {
             "__default__": {
@@ -181,6 +181,18 @@ BAD_CONFIGS = [
      "than 0"),
     (with_run(macro_params=["ds }}{{ evil"]),
      "airflow-k8s.yaml: run_config.macro_params: expected identifiers, got 'ds }}{{ evil'"),
+    (with_run(macro_params=["ds", "prev_ds"]),
+     "airflow-k8s.yaml: run_config.macro_params: 'prev_ds' no longer exists in Airflow 3; "
+     "use prev_data_interval_start_success"),
+    (with_run(macro_params=["execution_date"]),
+     "airflow-k8s.yaml: run_config.macro_params: 'execution_date' no longer exists in "
+     "Airflow 3; use logical_date"),
+    (with_run(macro_params=["tomorrow_ds"]),
+     "airflow-k8s.yaml: run_config.macro_params: 'tomorrow_ds' no longer exists in Airflow "
+     "3; compute it in the node from ds"),
+    (with_run(macro_params=["try_number"]),  # in Airflow's Context type, not in templates
+     "airflow-k8s.yaml: run_config.macro_params: 'try_number' is not in an Airflow 3 task's "
+     "context (known: ds, ts, logical_date, ...)"),
     (with_run(resources={"x": {"tolerations": [{"effect": "Sometimes"}]}}),
      "airflow-k8s.yaml: run_config.resources.x.tolerations.0.effect: Input should be "
      "'NoSchedule', 'PreferNoSchedule' or 'NoExecute', got 'Sometimes'"),
@@ -371,3 +383,17 @@ def test_field_docs_spell_tags_as_kedro_1_allows():
     reference = config_reference()
     assert "resources.<name>" in reference and "k8s_template.<name>" in reference
     assert "resources:<" not in reference and "k8s_template:<" not in reference
+
+
+def test_init_templates_commented_macro_example_is_valid_on_airflow_3():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    import kedro_airflow_k8s
+
+    template = (Path(kedro_airflow_k8s.__file__).parent / "templates" /
+                "airflow-k8s.yaml.j2").read_text()
+    example = re.search(r"macro_params: \[\]\n\s*#\s*(\[.*\])", template).group(1)
+    assert parse_config(with_run(macro_params=yaml.safe_load(example)))

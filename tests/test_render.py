@@ -136,7 +136,8 @@ def test_full_config_dag_imports_and_validates(tmp_path):
     container = first["containers"][0]
     assert container["image"] == "registry.example.com/demo:1"
     assert container["imagePullPolicy"] == "Always"
-    assert container["args"][-1] == "ds=2026-01-01,prev_ds=2025-12-31,env=variable-env"
+    assert container["args"][-1] == ('ds=2026-01-01,ts="2026-01-01T00:00:00+00:00",'
+                                     'env=variable-env')
     assert {"name": "SQL_CONN", "valueFrom": {"secretKeyRef": {
         "name": "airflow-secrets", "key": "sql_alchemy_conn"}}} in container["env"]
     assert {"name": "B", "value": "1"} in container["env"]
@@ -376,3 +377,96 @@ def test_without_a_connection_the_providers_defaults_stay(tmp_path):
     pods, resources = _kubernetes_tasks(airflow_check.load_dag(path))
     assert {t.kubernetes_conn_id for t in [*pods.values(), *resources.values()]} == {
         "kubernetes_default"}
+
+
+# Pipelines whose namespaces or sensors want an id the DAG file already holds, or ids past
+# Airflow's 250 characters: each compiles to a file DagBag imports (the clash resolved by a
+# deterministic suffix), never to a file Airflow refuses.
+LONG = "n" * 90
+ID_CASES = {
+    "namespace-like-result-task": ([node(identity, "a", "b", name="x",
+                                         namespace="pipeline-result")], {}),
+    "namespace-like-volume-task": ([node(identity, "a", "b", name="x",
+                                         namespace="create-data-volume")], {}),
+    "namespace-like-a-sensor": ([node(identity, "a", "b", name="x", namespace="wait-for-up")],
+                                {"external_dependencies": [{"dag_id": "up"}]}),
+    "node-like-a-sensor": ([node(identity, "a", "b", name="wait-for-up")],
+                           {"external_dependencies": [{"dag_id": "up"}]}),
+    "three-nested-90-character-namespaces": (
+        [node(identity, "a", "b", name="x" * 80, namespace=f"{LONG}.{LONG}1.{LONG}2"),
+         node(identity, "b", "c", name="y" * 80, namespace=f"{LONG}.{LONG}1.{LONG}3")], {}),
+}
+
+
+@pytest.mark.parametrize("case", ID_CASES)
+def test_every_id_clash_or_overlong_id_still_imports(tmp_path, case):
+    nodes, run = ID_CASES[case]
+    spec = compiled(Pipeline(nodes), with_run(**run))
+    dag = airflow_check.load_dag(write(tmp_path, spec))
+    assert sorted(t.task_id for t in dag.tasks) == sorted(spec.task_ids)
+    assert sorted(dag.task_group_dict) == sorted(g.group_id for g in spec.groups)
+    assert all(len(task_id) <= 250 for task_id in spec.task_ids)
+    node_tasks = [t for t in spec.tasks if t.kind == "node"]
+    assert sorted(n for t in node_tasks for n in t.node_names) == sorted(n.name for n in nodes)
+    for plugin_task in ("pipeline-result", "create-data-volume"):  # their ids never move
+        assert dag.get_task(plugin_task).task_type in ("EmptyOperator",
+                                                       "KubernetesCreateResourceOperator")
+
+
+@pytest.mark.parametrize("schedule", sorted(
+    __import__("kedro_airflow_k8s.config", fromlist=["_CRON_PRESETS"])._CRON_PRESETS) +
+    ["0 3 * * 1-5", "*/15 * * * *", None])
+def test_every_schedule_the_config_accepts_imports(tmp_path, schedule):
+    from kedro_airflow_k8s.config import validate_cron
+
+    if schedule is not None:
+        assert validate_cron(schedule) == schedule  # accepted by the config and by -c
+    pipeline = Pipeline([node(identity, "a", "b", name="only")])
+    dag = airflow_check.load_dag(write(tmp_path, compiled(pipeline, with_run(),
+                                                          schedule=schedule)))
+    expected = {None: "NullTimetable", "@once": "OnceTimetable",
+                "@continuous": "ContinuousTimetable"}.get(schedule, "Cron")
+    assert type(dag.timetable).__name__.startswith(expected)
+    if schedule == "@continuous":  # Airflow refuses a continuous DAG with parallel runs
+        assert dag.max_active_runs == 1
+
+
+NOTE = "a,b=c, spaced ' \" #x ${not.interpolated} żółw 12:30"
+
+
+def test_macro_and_variable_values_reach_kedro_run_params_intact(demo_project, tmp_path,
+                                                                  monkeypatch):
+    """A Variable holding ',' and '=' (and quotes, '#', '${', spaces): rendered by Airflow
+    (the pod's arguments and the local task's KEDRO_PARAMS), then given to Kedro's own
+    `kedro run --params`, the node sees exactly that text."""
+    from tests.conftest import run_kedro
+
+    monkeypatch.setenv("AIRFLOW_VAR_NOTE", NOTE)  # Airflow's environment Variables backend
+    raw = with_run(macro_params=["ds", "run_id"], variables_params=["note"],
+                   volume={"disabled": True})
+    pipeline = Pipeline([node(identity, "a", "b", name="only")])
+    rendered = {}
+    for execution in ("kubernetes", "local"):
+        spec = compiled(pipeline, raw, execution=execution)
+        dag = airflow_check.load_dag(write(tmp_path / execution, spec))
+        task = dag.get_task("only")
+        airflow_check.render_task(dag, task)
+        rendered[execution] = (task.arguments[-1] if execution == "kubernetes"
+                               else task.env["KEDRO_PARAMS"])
+    assert rendered["kubernetes"] == rendered["local"]
+    assert rendered["kubernetes"].startswith("ds=2026-01-01,run_id=")
+
+    (demo_project / "conf/base/catalog.yml").open("a").write(
+        "\nseen:\n  type: demo.datasets.JSONDataset\n  filepath: data/seen.json\n")
+    registry = demo_project / "src/demo/pipeline_registry.py"
+    registry.write_text(registry.read_text().replace(
+        '    pipelines["__default__"]',
+        '    from kedro.pipeline import node\n'
+        '    pipelines["echo"] = Pipeline([node(lambda *v: list(v), ["params:ds", '
+        '"params:run_id", "params:note"], "seen", name="echo")])\n'
+        '    pipelines["__default__"]'))
+    result = run_kedro(demo_project, "run", "--pipeline", "echo", "--params",
+                       rendered["kubernetes"])
+    assert result.returncode == 0, result.stderr
+    seen = __import__("json").loads((demo_project / "data/seen.json").read_text())
+    assert seen == ["2026-01-01", airflow_check.RUN_ID, NOTE]

@@ -45,7 +45,7 @@ def test_init_writes_a_documented_valid_config(demo_project):
     # a pipeline without custom tags compiles with the fresh config as it is
     result = run_kedro(demo_project, "airflow-k8s", "-p", "ingest", "compile")
     assert result.returncode == 0, result.stderr
-    airflow_check.validate_all(airflow_check.load_dag(demo_project / "dags" / "demo.py"))
+    airflow_check.validate_all(airflow_check.load_dag(demo_project / "dags" / "demo-ingest.py"))
 
 
 def test_init_refuses_to_overwrite_without_force(demo_project):

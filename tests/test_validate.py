@@ -204,3 +204,45 @@ def test_the_api_server_rules_run_in_compile_validate(demo_project):
         "must be empty or consist of letters, digits, '-', '_' or '.', and start and end with "
         "a letter or digit")
     assert not (demo_project / "dags").exists()
+
+
+def test_schedule_validates_before_uploading(demo_project, tmp_path):
+    out = tmp_path / "dags"
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "@continuous",
+                       "-o", str(out), "--validate", "--k8s-version", "1.35")
+    assert result.returncode == 0, result.stderr
+    assert ("Validated demo: Airflow imports it, every pod fits Kubernetes 1.35."
+            in result.stdout)
+    assert "max_active_runs=1" in (out / "demo.py").read_text()
+
+
+def test_the_plugins_list_of_context_names_is_the_installed_airflows(demo_project, tmp_path):
+    """compile checks macro_params against a hand-kept list (it must not import Airflow):
+    the list is exactly what Airflow's own RuntimeTaskInstance gives a task's templates."""
+    from kedro_airflow_k8s.airflow_context import CONTEXT_KEYS, REMOVED
+    from kedro_airflow_k8s.compiler import compile_project
+    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.render import render_dag
+    from tests import airflow_check
+
+    path = tmp_path / "demo.py"
+    path.write_text(render_dag(compile_project(KedroProject(path=demo_project))))
+    dag = airflow_check.load_dag(path)
+    context = preflight.template_context(dag.get_task("train"))
+    assert set(context) == CONTEXT_KEYS
+    assert CONTEXT_KEYS.isdisjoint(REMOVED)
+
+
+def test_validate_renders_with_airflows_context_only(demo_project):
+    """A DAG file using an Airflow 2 name (written by hand or by an older plugin) fails the
+    preflight, as it would fail every task on Airflow 3."""
+    from kedro_airflow_k8s.compiler import compile_project
+    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.render import render_dag
+
+    text = render_dag(compile_project(KedroProject(path=demo_project)))
+    assert "ds={{ ds | kedro_param }}" in text
+    with pytest.raises(CompileError) as error:
+        preflight.validate_text(text.replace("{{ ds |", "{{ prev_ds |"), "demo.py",
+                                "1.37")
+    assert "'prev_ds' is undefined" in str(error.value)
