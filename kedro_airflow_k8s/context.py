@@ -26,13 +26,20 @@ _MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
 
 
 def dynamic_config_values(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """`KEDRO_CONFIG_<NAME>=v` in the environment becomes `${name}` in the config file."""
+    """`KEDRO_CONFIG_<NAME>=v` in the environment becomes `${name}` in the config file.
+
+    The values only feed `${...}`: they never add, replace or remove a key of the file. The
+    names of the file's own top-level keys (host, output, run_config) are therefore left out:
+    Kedro merges these values into the loaded mapping, where they would replace those keys.
+    """
     environ = os.environ if environ is None else environ
-    return {
+    values = {
         name[len(DYNAMIC_PREFIX):].lower(): value
         for name, value in environ.items()
         if name.startswith(DYNAMIC_PREFIX) and len(name) > len(DYNAMIC_PREFIX)
     }
+    return {name: value for name, value in values.items()
+            if name not in PluginConfig.model_fields}
 
 
 @dataclass

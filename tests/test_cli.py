@@ -166,3 +166,11 @@ def test_airflow_down_is_one_line_and_exit_1(demo_project):
     result = run_kedro(demo_project, "airflow-k8s", "list-pipelines")
     assert_one_line_error(result, 1, f"cannot reach Airflow at {config['host']} (listing "
                                      "DAGs): connection refused")
+
+
+def test_kedro_config_host_does_not_remove_the_files_host(demo_project):
+    # the demo's host is ${oc.select:airflow_host,...}; KEDRO_CONFIG_HOST must leave it alone
+    result = run_kedro(demo_project, "airflow-k8s", "ui",
+                       env={"BROWSER": "true", "KEDRO_CONFIG_HOST": "http://elsewhere:1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8080/"

@@ -121,3 +121,30 @@ def test_dataset_factories_decide_per_pattern(demo_project):
     # a type with a placeholder is resolved per dataset
     assert kedro.is_persisted("demo.datasets.JSONDataset#z")
     assert not kedro.is_persisted("kedro.io.MemoryDataset#z")
+
+
+def test_kedro_config_variables_never_replace_or_remove_a_key_of_the_file(demo_project,
+                                                                           monkeypatch):
+    for name in ("HOST", "OUTPUT", "RUN_CONFIG"):
+        monkeypatch.setenv(f"KEDRO_CONFIG_{name}", "from-the-environment")
+    config = project(demo_project).config
+    assert config.host == "http://127.0.0.1:8080"
+    assert config.output == "dags"
+    assert config.run_config.image == "ghcr.io/example/demo:latest"
+
+
+def test_a_file_key_can_still_read_its_kedro_config_variable_explicitly(demo_project,
+                                                                         monkeypatch):
+    write_config(demo_project, {"host": "${oc.env:KEDRO_CONFIG_HOST}",
+                                "run_config": {"image": "demo:${commit_id}"}})
+    monkeypatch.setenv("KEDRO_CONFIG_HOST", "https://airflow.example.com")
+    monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "abc")
+    config = project(demo_project).config
+    assert config.host == "https://airflow.example.com"
+    assert config.run_config.image == "demo:abc"
+
+
+def test_names_of_the_files_keys_are_not_dynamic_values():
+    assert dynamic_config_values({"KEDRO_CONFIG_HOST": "h", "KEDRO_CONFIG_OUTPUT": "o",
+                                  "KEDRO_CONFIG_RUN_CONFIG": "r", "KEDRO_CONFIG_X": "x"}) \
+        == {"x": "x"}
