@@ -17,6 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
 from kedro_airflow_k8s.errors import CompileError, ConfigError
 
@@ -123,7 +125,6 @@ class KedroProject:
         return {key: value for key, value in raw.items() if key not in dynamic}
 
     def _load(self, dynamic: dict[str, str]) -> dict[str, Any]:
-        import yaml
         from kedro.config import MissingConfigException
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
@@ -141,16 +142,74 @@ class KedroProject:
                 "run `kedro airflow-k8s init AIRFLOW_URL` to create one"
             ) from None
         except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            first = re.sub(r"^\w+ raised while resolving interpolation: \"?(.*?)\"?$", r"\1",
-                           first)  # a resolver's own message, without OmegaConf's wrapping
-            raise ConfigError(f"{CONFIG_FILE}: {first}") from None
+            raise ConfigError(f"{CONFIG_FILE}: {self._config_error_text(exc)}") from None
         except (AttributeError, TypeError):  # Kedro merges mappings only: a list at the top
             raise ConfigError(f"{CONFIG_FILE}: expected a mapping with run_config at the top "
                               "level") from None
         finally:
             if not had_env:
                 OmegaConf.clear_resolver("oc.env")
+
+    def _config_error_text(self, exc: BaseException) -> str:
+        """An error of Kedro's config loader as one line: the key it is at, then the problem."""
+        first = str(getattr(exc, "msg", None) or exc).strip().splitlines()[0]
+        first = re.sub(r"^\w+ raised while resolving interpolation: \"?(.*?)\"?$", r"\1",
+                       first)  # a resolver's own message, without OmegaConf's wrapping
+        first = first.replace(f"{self.path}{os.sep}", "")  # Kedro names files by full path
+        key = getattr(exc, "full_key", None)
+        return f"{key}: {first}" if key else first
+
+    def _file_declaring(self, loader: Any, config_key: str, full_key: str | None) -> str:
+        """The conf file that holds `full_key`, preferring one whose value there is an
+        interpolation (base before env, as Kedro resolves them); else the config key itself
+        ("catalog"). For error messages only."""
+        from kedro.framework.project import settings
+
+        conf = self.path / settings.CONF_SOURCE
+        patterns = getattr(loader, "config_patterns", {}).get(config_key, [])
+        found: list[tuple[bool, Path]] = []
+        for env in dict.fromkeys([getattr(loader, "base_env", None) or "base", self.run_env]):
+            paths = {path for pattern in patterns for path in (conf / env).glob(pattern)}
+            for path in sorted(paths):
+                if path.suffix not in (".yml", ".yaml", ".json") or path.name.startswith("."):
+                    continue
+                try:
+                    top = yaml.safe_load(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError, yaml.YAMLError):
+                    continue
+                value = _value_at(top, full_key) if full_key else None
+                if value is not _ABSENT:
+                    found.append(("${" in str(value), path))
+        if not found:
+            return config_key
+        interpolated = [path for is_interpolation, path in found if is_interpolation]
+        return str((interpolated or [found[0][1]])[0].relative_to(self.path))
+
+    def _runtime_params_passed(self) -> dict[str, str]:
+        """The runtime params every task passes (`kedro run --params`), with stand-in values:
+        the catalog may use them as `${runtime_params:name}` without a default."""
+        run = self.config.run_config
+        return {name: f"<{name}>" for name in [*run.macro_params, *run.variables_params]}
+
+    def _catalog_part(self, loader: Any, config_key: str) -> dict[str, Any]:
+        """loader[config_key] ({} when there is none); an error names the file and the key."""
+        from kedro.config import MissingConfigException
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            return loader[config_key]
+        except MissingConfigException:
+            return {}
+        except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
+            full_key = getattr(exc, "full_key", None)
+            text = self._config_error_text(exc)
+            missing = re.search(r"Runtime parameter '([^']+)' not found", text)
+            if missing:
+                text = text.rstrip(".") + (f" (tasks pass only run_config.macro_params and variables_params: "
+                         f"add {missing.group(1)} to one, or give a default, "
+                         f"${{runtime_params:{missing.group(1)},default}})")
+            where = self._file_declaring(loader, config_key, full_key)
+            raise CompileError(f"{where}: {text}") from None
 
     def kedro_mlflow_tracking_uri(self) -> str | None:
         """The tracking URI of kedro-mlflow's mlflow.yml, when kedro-mlflow is installed."""
@@ -189,22 +248,15 @@ class KedroProject:
     def catalog(self) -> Any:
         """The project's catalog, for dataset types only: built from its config, without a
         session (no project hooks run at compile time) and without the parameters."""
-        from kedro.config import MissingConfigException
         from kedro.framework.project import settings
 
         self.bootstrap()
         with _quiet_config_loader():
             loader = settings.CONFIG_LOADER_CLASS(
                 conf_source=str(self.path / settings.CONF_SOURCE), env=self.run_env,
-                **settings.CONFIG_LOADER_ARGS)
-            try:
-                catalog_config = loader["catalog"]
-            except MissingConfigException:
-                catalog_config = {}
-            try:
-                credentials = loader["credentials"]
-            except MissingConfigException:
-                credentials = {}
+                runtime_params=self._runtime_params_passed(), **settings.CONFIG_LOADER_ARGS)
+            catalog_config = self._catalog_part(loader, "catalog")
+            credentials = self._catalog_part(loader, "credentials")
         return settings.DATA_CATALOG_CLASS.from_config(catalog=catalog_config,
                                                        credentials=credentials)
 
@@ -273,6 +325,28 @@ class KedroProject:
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() or None
+
+
+_ABSENT = object()
+
+
+def _value_at(top: Any, full_key: str) -> Any:
+    """The raw value at OmegaConf's `full_key` ("features.daily.filepath") in a loaded YAML
+    mapping whose top-level names may hold dots; _ABSENT when it has none there."""
+    if not isinstance(top, dict):
+        return _ABSENT
+    for name in top:
+        name = str(name)
+        if full_key != name and not full_key.startswith(f"{name}."):
+            continue
+        node = top[name]
+        for part in full_key[len(name) + 1:].split(".") if full_key != name else []:
+            if not isinstance(node, dict) or part not in node:
+                node = None  # a list index or a key spelt differently: the file still has it
+                break
+            node = node[part]
+        return node
+    return _ABSENT
 
 
 @contextmanager

@@ -174,3 +174,22 @@ def test_kedro_config_host_does_not_remove_the_files_host(demo_project):
                        env={"BROWSER": "true", "KEDRO_CONFIG_HOST": "http://elsewhere:1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8080/"
+
+
+def test_catalog_error_is_one_line_naming_file_and_key(demo_project):
+    catalog = demo_project / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text() + "\ndaily:\n  type: demo.datasets.JSONDataset\n"
+                       "  filepath: data/${runtime_params:ds}/${unknown}.json\n")
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 2, "conf/base/catalog.yml: daily.filepath: Interpolation "
+                                     "key 'unknown' not found")
+    assert not (demo_project / "dags").exists()
+
+
+def test_catalog_with_a_runtime_param_the_dag_passes_compiles(demo_project):
+    catalog = demo_project / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text().replace(
+        "data/02_intermediate/orders.json", "data/02_intermediate/${runtime_params:ds}.json"))
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 0, result.stderr
+    assert "Wrote dags/demo.py (10 tasks)." in result.stdout
