@@ -9,6 +9,8 @@ import logging
 import os
 import re
 import subprocess
+import sys
+import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +22,7 @@ from typing import Any
 import yaml
 
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
-from kedro_airflow_k8s.errors import CompileError, ConfigError
+from kedro_airflow_k8s.errors import CompileError, ConfigError, ProjectCodeError
 
 CONFIG_PATTERNS = ["airflow-k8s*", "airflow-k8s*/**"]
 DYNAMIC_PREFIX = "KEDRO_CONFIG_"
@@ -53,6 +55,7 @@ class KedroProject:
     pipeline_name: str = "__default__"
     bootstrapped: Any = field(default=None, repr=False)  # metadata when Kedro's CLI did it
     _metadata: Any = field(default=None, init=False, repr=False)
+    _settings_imported: bool = field(default=False, init=False, repr=False)
     _types: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
     _pattern_types: dict[str, str | None] = field(default_factory=dict, init=False,
                                                   repr=False)
@@ -71,9 +74,27 @@ class KedroProject:
 
             try:
                 self._metadata = bootstrap_project(self.path)
-            except RuntimeError as exc:
-                raise ConfigError(f"{self.path} is not a Kedro project: {exc}") from None
+            except Exception as exc:
+                if _project_frame(exc, self.path) is None and isinstance(exc, RuntimeError):
+                    raise ConfigError(f"{self.path} is not a Kedro project: {exc}") from None
+                raise project_code_error(exc, self.path, "settings") from exc
+        if not self._settings_imported:
+            self._settings_imported = True
+            self._import_settings()
         return self._metadata
+
+    def _import_settings(self) -> None:
+        """Import settings.py now: Kedro's settings (dynaconf) drop an ImportError in it
+        silently, and the project would compile with Kedro's default settings instead."""
+        import importlib
+        import importlib.util
+
+        module = f"{self._metadata.package_name}.settings"
+        try:
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+        except Exception as exc:
+            raise project_code_error(exc, self.path, "settings") from exc
 
     @property
     def package_name(self) -> str:
@@ -237,12 +258,13 @@ class KedroProject:
 
         self.bootstrap()
         try:
-            return pipelines[self.pipeline_name]
-        except KeyError:
-            known = ", ".join(sorted(pipelines)) or "none"
-            raise CompileError(
-                f"--pipeline: no pipeline named '{self.pipeline_name}' (known: {known})"
-            ) from None
+            known = dict(pipelines)  # imports pipeline_registry and runs register_pipelines
+        except Exception as exc:
+            raise project_code_error(exc, self.path, "pipelines") from exc
+        if self.pipeline_name not in known:
+            raise CompileError(f"--pipeline: no pipeline named '{self.pipeline_name}' (known: "
+                               f"{', '.join(sorted(known)) or 'none'})")
+        return known[self.pipeline_name]
 
     @cached_property
     def catalog(self) -> Any:
@@ -325,6 +347,46 @@ class KedroProject:
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() or None
+
+
+def project_code_error(exc: BaseException, project_path: Path, what: str) -> ProjectCodeError:
+    """An exception of the project's own code as one line: the project module it came from
+    (with the line), the exception's type and first line."""
+    message = str(exc.msg if isinstance(exc, SyntaxError) else exc).strip()
+    text = f"{type(exc).__name__}: {message.splitlines()[0]}" if message \
+        else type(exc).__name__
+    where = _project_frame(exc, project_path)
+    place = f"{where[0]}, line {where[1]}: " if where else ""
+    return ProjectCodeError(f"the project's {what} failed to load: {place}{text} "
+                            "(--traceback shows the traceback)")
+
+
+def _project_frame(exc: BaseException, project_path: Path) -> tuple[str, int] | None:
+    """(module, line) of the innermost place in the project's own files the exception
+    passed through (a SyntaxError: where it is); None when it never did."""
+    places = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(
+        exc.__traceback__)]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        places.append((exc.filename, exc.lineno or 0))
+    root = project_path.resolve()
+    for filename, line in reversed(places):
+        path = Path(filename).resolve()
+        if root in path.parents and "site-packages" not in path.parts:
+            return _module_name(path), line or 0
+    return None
+
+
+def _module_name(path: Path) -> str:
+    """The dotted module name of a file, from the sys.path entry it is under."""
+    roots = [Path(entry or ".").resolve() for entry in sys.path]
+    bases = sorted((root for root in roots if root in path.parents),
+                   key=lambda root: len(root.parts), reverse=True)
+    if not bases:
+        return str(path)
+    parts = list(path.relative_to(bases[0]).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 _ABSENT = object()

@@ -13,6 +13,11 @@ class CompileError(PluginError):
     """The pipeline and the configuration cannot make a valid DAG."""
 
 
+class ProjectCodeError(PluginError):
+    """The project's own code (settings, pipeline registry, a pipeline module) fails to
+    import; the message names the module and the exception."""
+
+
 class InitError(PluginError):
     """`init` would overwrite files or cannot write them."""
 
