@@ -9,8 +9,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
-import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +20,7 @@ from typing import Any
 import yaml
 
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
-from kedro_airflow_k8s.errors import CompileError, ConfigError, ProjectCodeError
+from kedro_airflow_k8s.errors import CompileError, ConfigError, ProjectCodeError, project_frame
 
 CONFIG_PATTERNS = ["airflow-k8s*", "airflow-k8s*/**"]
 DYNAMIC_PREFIX = "KEDRO_CONFIG_"
@@ -75,9 +73,9 @@ class KedroProject:
             try:
                 self._metadata = bootstrap_project(self.path)
             except Exception as exc:
-                if _project_frame(exc, self.path) is None and isinstance(exc, RuntimeError):
+                if project_frame(exc, self.path) is None and isinstance(exc, RuntimeError):
                     raise ConfigError(f"{self.path} is not a Kedro project: {exc}") from None
-                raise project_code_error(exc, self.path, "settings") from exc
+                raise ProjectCodeError.of(exc, self.path, "settings") from exc
         if not self._settings_imported:
             self._settings_imported = True
             self._import_settings()
@@ -94,7 +92,7 @@ class KedroProject:
             if importlib.util.find_spec(module) is not None:
                 importlib.import_module(module)
         except Exception as exc:
-            raise project_code_error(exc, self.path, "settings") from exc
+            raise ProjectCodeError.of(exc, self.path, "settings") from exc
 
     @property
     def package_name(self) -> str:
@@ -226,9 +224,10 @@ class KedroProject:
             text = self._config_error_text(exc)
             missing = re.search(r"Runtime parameter '([^']+)' not found", text)
             if missing:
-                text = text.rstrip(".") + (f" (tasks pass only run_config.macro_params and variables_params: "
-                         f"add {missing.group(1)} to one, or give a default, "
-                         f"${{runtime_params:{missing.group(1)},default}})")
+                name = missing.group(1)
+                text = text.rstrip(".") + (
+                    " (tasks pass only run_config.macro_params and variables_params: add "
+                    f"{name} to one, or give a default, ${{runtime_params:{name},default}})")
             where = self._file_declaring(loader, config_key, full_key)
             raise CompileError(f"{where}: {text}") from None
 
@@ -260,7 +259,7 @@ class KedroProject:
         try:
             known = dict(pipelines)  # imports pipeline_registry and runs register_pipelines
         except Exception as exc:
-            raise project_code_error(exc, self.path, "pipelines") from exc
+            raise ProjectCodeError.of(exc, self.path, "pipelines") from exc
         if self.pipeline_name not in known:
             raise CompileError(f"--pipeline: no pipeline named '{self.pipeline_name}' (known: "
                                f"{', '.join(sorted(known)) or 'none'})")
@@ -347,46 +346,6 @@ class KedroProject:
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() or None
-
-
-def project_code_error(exc: BaseException, project_path: Path, what: str) -> ProjectCodeError:
-    """An exception of the project's own code as one line: the project module it came from
-    (with the line), the exception's type and first line."""
-    message = str(exc.msg if isinstance(exc, SyntaxError) else exc).strip()
-    text = f"{type(exc).__name__}: {message.splitlines()[0]}" if message \
-        else type(exc).__name__
-    where = _project_frame(exc, project_path)
-    place = f"{where[0]}, line {where[1]}: " if where else ""
-    return ProjectCodeError(f"the project's {what} failed to load: {place}{text} "
-                            "(--traceback shows the traceback)")
-
-
-def _project_frame(exc: BaseException, project_path: Path) -> tuple[str, int] | None:
-    """(module, line) of the innermost place in the project's own files the exception
-    passed through (a SyntaxError: where it is); None when it never did."""
-    places = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(
-        exc.__traceback__)]
-    if isinstance(exc, SyntaxError) and exc.filename:
-        places.append((exc.filename, exc.lineno or 0))
-    root = project_path.resolve()
-    for filename, line in reversed(places):
-        path = Path(filename).resolve()
-        if root in path.parents and "site-packages" not in path.parts:
-            return _module_name(path), line or 0
-    return None
-
-
-def _module_name(path: Path) -> str:
-    """The dotted module name of a file, from the sys.path entry it is under."""
-    roots = [Path(entry or ".").resolve() for entry in sys.path]
-    bases = sorted((root for root in roots if root in path.parents),
-                   key=lambda root: len(root.parts), reverse=True)
-    if not bases:
-        return str(path)
-    parts = list(path.relative_to(bases[0]).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
 
 
 _ABSENT = object()
