@@ -315,24 +315,6 @@ def test_several_errors_are_counted_not_dumped():
     assert str(error.value).endswith("(and 2 more)")
 
 
-def test_field_descriptions_document_every_key():
-    from pydantic import BaseModel
-
-    def models(annotation):
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield annotation
-        for argument in getattr(annotation, "__args__", ()):
-            yield from models(argument)
-
-    def walk(model, prefix):
-        for name, field in model.model_fields.items():
-            assert field.description, f"{prefix}{name} has no description"
-            for inner in models(field.annotation):
-                walk(inner, f"{prefix}{name}.")
-
-    walk(PluginConfig, "")
-
-
 def test_every_key_of_the_08_spark_block_says_its_new_spelling():
     from kedro_airflow_k8s.config import SPARK_08_KUBERNETES
 
@@ -353,3 +335,21 @@ def test_pod_templates_keep_jinja_shell_variables_and_flow_mappings():
     spec = run.kubernetes_pod_templates["t"].template
     assert spec["metadata"]["labels"] == {"team": "data"}
     assert spec["spec"]["containers"][0]["args"][-1] == "echo ${HOME} {{ds}}"
+
+
+def test_field_descriptions_document_every_key():
+    from pydantic import BaseModel
+
+    def models(annotation):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield annotation
+        for argument in getattr(annotation, "__args__", ()):
+            yield from models(argument)
+
+    def walk(model, prefix):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{prefix}{name} has no description"
+            for inner in models(field.annotation):
+                walk(inner, f"{prefix}{name}.")
+
+    walk(PluginConfig, "")
