@@ -218,7 +218,7 @@ _FORMAT_NAME = re.compile(r"^[A-Za-z_][\w.]*(\(.*\))?$")
 
 def _format_placeholder(value: Any) -> str | None:
     """The first 0.8-style `{expression}` in a template; a bare `{image}` in YAML is a
-    mapping of one key to null."""
+    mapping of one key to null. A container's command and args are scripts: not looked at."""
     if isinstance(value, str):
         match = _FORMAT_FIELD.search(value)
         return match.group(0) if match else None
@@ -227,7 +227,7 @@ def _format_placeholder(value: Any) -> str | None:
             (key, item), = value.items()
             if item is None and isinstance(key, str) and _FORMAT_NAME.match(key):
                 return f"{{{key}}}"
-        values = list(value.values())
+        values = [item for key, item in value.items() if key not in ("command", "args")]
     elif isinstance(value, list):
         values = value
     else:
@@ -237,6 +237,12 @@ def _format_placeholder(value: Any) -> str | None:
         if found:
             return found
     return None
+
+
+def _placeholder_08(placeholder: str) -> str:
+    return (f"{placeholder} is a placeholder of 0.8 templates, which are no longer filled in: "
+            "write the value, or leave the field out (the plugin sets the pod's name, image, "
+            "namespace, data volume and MLflow run itself)")
 
 
 class PodTemplateConfig(_Model):
@@ -249,17 +255,18 @@ class PodTemplateConfig(_Model):
     @field_validator("template", mode="before")
     @classmethod
     def _parse(cls, value: Any) -> Any:
-        placeholder = _format_placeholder(value)
-        if placeholder:
-            raise ValueError(
-                f"{placeholder} is a placeholder of 0.8 templates, which are no longer filled "
-                "in: write the value, or leave the field out (the plugin sets the pod's name, "
-                "image, namespace, data volume and MLflow run itself)")
         if isinstance(value, str):
             try:
                 value = yaml.safe_load(value)
             except yaml.YAMLError as exc:
+                # 0.8's templates are seldom valid YAML: say what makes them 0.8's
+                placeholder = _FORMAT_FIELD.search(value)
+                if placeholder:
+                    raise ValueError(_placeholder_08(placeholder.group(0))) from None
                 raise ValueError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
+        placeholder = _format_placeholder(value)
+        if placeholder:
+            raise ValueError(_placeholder_08(placeholder))
         if not isinstance(value, dict):
             raise ValueError("expected a Pod manifest (a mapping)")
         for key in value:

@@ -335,6 +335,10 @@ def test_pod_templates_keep_jinja_shell_variables_and_flow_mappings():
     spec = run.kubernetes_pod_templates["t"].template
     assert spec["metadata"]["labels"] == {"team": "data"}
     assert spec["spec"]["containers"][0]["args"][-1] == "echo ${HOME} {{ds}}"
+    script = {"spec": {"containers": [{"name": "base", "command": ["python", "-c"],
+                                       "args": ["print('{x}'.format(x=1))"]}]}}
+    run = parse_config(with_run(kubernetes_pod_templates={"t": {"template": script}})).run_config
+    assert run.kubernetes_pod_templates["t"].template == script
 
 
 def test_field_descriptions_document_every_key():
