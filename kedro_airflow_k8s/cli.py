@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from kedro_airflow_k8s.errors import CompileError, ConfigError, PluginError
+from kedro_airflow_k8s.errors import CompileError, ConfigError, PluginError, ProjectCodeError
+
+TRACEBACK_ENV = "KEDRO_AIRFLOW_K8S_TRACEBACK"
 
 
 class _Failure(click.ClickException):
@@ -26,9 +30,40 @@ def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except PluginError as exc:
+            if click.get_current_context().meta.get(TRACEBACK_ENV):
+                raise
             raise _Failure(exc) from None
 
     return wrapper
+
+
+def _traceback_wanted(args: list[str]) -> bool:
+    value = os.environ.get(TRACEBACK_ENV, "").strip().lower()
+    return "--traceback" in args or value in {"1", "true", "t", "yes", "y", "on"}
+
+
+def bootstrap_first() -> None:
+    """Kedro's `kedro.init` entry point. Kedro bootstraps the project (imports settings.py)
+    before it loads any plugin's commands, where a broken settings.py is a long traceback:
+    for `kedro airflow-k8s ...` the plugin bootstraps first, so that is one line too."""
+    args = sys.argv[1:]
+    if not args or args[0] != "airflow-k8s" or _traceback_wanted(args):
+        return
+    from kedro.utils import find_kedro_project
+
+    from kedro_airflow_k8s.context import KedroProject
+
+    found = find_kedro_project(Path.cwd())
+    if found is None:
+        return
+    try:
+        KedroProject(path=Path(found)).bootstrap()
+    except ProjectCodeError as exc:
+        failure = _Failure(exc)
+        failure.show()
+        sys.exit(failure.exit_code)
+    except PluginError:
+        return  # not a Kedro project after all: Kedro's CLI says so in its own words
 
 
 def _project_path() -> Path:
@@ -97,11 +132,16 @@ def commands() -> None:
                    "[default: $KEDRO_ENV, else the project's default run env].")
 @click.option("-p", "--pipeline", default="__default__", show_default=True,
               help="Kedro pipeline to turn into a DAG.")
+@click.option("--traceback", "show_traceback", is_flag=True, envvar=TRACEBACK_ENV,
+              help="On an error, print Python's full traceback instead of one line "
+                   f"[also ${TRACEBACK_ENV}=1].")
 @click.pass_context
-def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str) -> None:
+def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str,
+                show_traceback: bool) -> None:
     """Run a Kedro pipeline on Airflow 3, one Kubernetes pod per node."""
     from kedro_airflow_k8s.context import KedroProject
 
+    ctx.meta[TRACEBACK_ENV] = show_traceback
     bootstrapped = ctx.obj if hasattr(ctx.obj, "package_name") else None  # by Kedro's CLI
     path = bootstrapped.project_path if bootstrapped else _project_path()
     ctx.obj = KedroProject(path=path, env=env, pipeline_name=pipeline,

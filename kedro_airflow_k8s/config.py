@@ -250,6 +250,45 @@ class AuthenticationConfig(_Model):
     )
 
 
+# The top-level fields of a Kubernetes Pod (kubernetes.client.V1Pod.attribute_map); the
+# kubernetes package is not a dependency of the compile path.
+POD_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+# 0.8 templates were Python format strings: `{image}`, `{self._pvc_name}`,
+# `{PodGenerator.make_unique_pod_id(...)}`. Jinja's `{{ }}` and `{% %}` and a shell's `${VAR}`
+# are not that; neither is a YAML flow mapping (`{a: b}`).
+_FORMAT_FIELD = re.compile(r"(?<![{$])\{\s*[A-Za-z_][\w.]*\s*(\(.*?\)\s*)?\}(?!\})")
+_FORMAT_NAME = re.compile(r"^[A-Za-z_][\w.]*(\(.*\))?$")
+
+
+def _format_placeholder(value: Any) -> str | None:
+    """The first 0.8-style `{expression}` in a template; a bare `{image}` in YAML is a
+    mapping of one key to null. A container's command and args are scripts: not looked at."""
+    if isinstance(value, str):
+        match = _FORMAT_FIELD.search(value)
+        return match.group(0) if match else None
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (key, item), = value.items()
+            if item is None and isinstance(key, str) and _FORMAT_NAME.match(key):
+                return f"{{{key}}}"
+        values = [item for key, item in value.items() if key not in ("command", "args")]
+    elif isinstance(value, list):
+        values = value
+    else:
+        return None
+    for item in values:
+        found = _format_placeholder(item)
+        if found:
+            return found
+    return None
+
+
+def _placeholder_08(placeholder: str) -> str:
+    return (f"{placeholder} is a placeholder of 0.8 templates, which are no longer filled in: "
+            "write the value, or leave the field out (the plugin sets the pod's name, image, "
+            "namespace, data volume and MLflow run itself)")
+
+
 class PodTemplateConfig(_Model):
     template: dict[str, Any] = Field(
         description="A Kubernetes Pod manifest (a YAML string or a mapping) the node pods start "
@@ -264,9 +303,24 @@ class PodTemplateConfig(_Model):
             try:
                 value = yaml.safe_load(value)
             except yaml.YAMLError as exc:
+                # 0.8's templates are seldom valid YAML: say what makes them 0.8's
+                placeholder = _FORMAT_FIELD.search(value)
+                if placeholder:
+                    raise ValueError(_placeholder_08(placeholder.group(0))) from None
                 raise ValueError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
+        placeholder = _format_placeholder(value)
+        if placeholder:
+            raise ValueError(_placeholder_08(placeholder))
         if not isinstance(value, dict):
             raise ValueError("expected a Pod manifest (a mapping)")
+        for key in value:
+            if key not in POD_FIELDS:
+                fix = ("write `kind: Pod` (0.8 templates said `type: Pod`)" if key == "type"
+                       else "move it under spec or metadata")
+                raise ValueError(f"{key!r} is not a field of a Pod ({', '.join(POD_FIELDS)}): "
+                                 f"{fix}")
+        if value.get("kind", "Pod") != "Pod":
+            raise ValueError(f"kind: expected Pod, got {value['kind']!r}")
         return value
 
 
@@ -276,6 +330,32 @@ _SPARK_REQUIRED = {
     "dataproc": ("project_id", "region", "cluster_name", "artifacts_path"),
     "kubernetes": (),
     "custom": ("operator_factory",),
+}
+
+
+# 0.8's Spark-on-Kubernetes block (spark-submit through an Airflow connection) -> the Spark
+# properties that say the same now that the task pod is the driver.
+SPARK_08_KUBERNETES = {
+    "run_script": "leave it out, the task pod runs Kedro itself",
+    "image": "write spark.kubernetes.container.image (default: the task's image)",
+    "conf": "write its spark.* keys directly in cluster_config",
+    "driver_port": "write spark.driver.port",
+    "block_manager_port": "write spark.blockManager.port",
+    "secrets": "write spark.kubernetes.executor.secrets.<secret>: <mount path> (the driver "
+               "pod gets run_config.secrets)",
+    "labels": "write spark.kubernetes.executor.label.<name>: <value>",
+    "local_storage": "write spark.kubernetes.executor.volumes.persistentVolumeClaim."
+                     "spark-local-dir-1.options.claimName: OnDemand (with .storageClass, "
+                     ".sizeLimit and .mount.path)",
+    "env_vars": "write spark.executorEnv.<NAME>: <value> (the driver pod gets "
+                "run_config.env_vars)",
+    "requests": "write spark.kubernetes.executor.request.cores (the driver pod: "
+                "run_config.resources)",
+    "limits": "write spark.kubernetes.executor.limit.cores and spark.executor.memory",
+    "num_executors": "write spark.executor.instances",
+    "jars": "write spark.jars",
+    "repositories": "write spark.jars.repositories",
+    "packages": "write spark.jars.packages",
 }
 
 
@@ -313,6 +393,22 @@ class SparkConfig(_Model):
         "kubernetes: Spark properties (spark.executor.instances: 2, ...); custom: passed to "
         "the factory.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_the_08_kubernetes_block(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or raw.get("type") not in ("kubernetes", "k8s"):
+            return raw
+        if raw.get("cluster_name") is not None:
+            raise ValueError("cluster_name: 0.8's Airflow connection for spark-submit is not "
+                             "used with type kubernetes (the task pod is the Spark driver, "
+                             "with run_config.service_account_name): leave it out")
+        cluster_config = raw.get("cluster_config")
+        for key in SPARK_08_KUBERNETES:  # run_script first: the key that says "0.8" most
+            if isinstance(cluster_config, dict) and key in cluster_config:
+                raise ValueError(f"cluster_config.{key} is the 0.8 spelling (cluster_config "
+                                 f"now holds Spark properties): {SPARK_08_KUBERNETES[key]}")
+        return raw
 
     @field_validator("type")
     @classmethod

@@ -17,8 +17,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
-from kedro_airflow_k8s.errors import CompileError, ConfigError
+from kedro_airflow_k8s.errors import CompileError, ConfigError, ProjectCodeError, project_frame
 
 CONFIG_PATTERNS = ["airflow-k8s*", "airflow-k8s*/**"]
 DYNAMIC_PREFIX = "KEDRO_CONFIG_"
@@ -26,13 +28,20 @@ _MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
 
 
 def dynamic_config_values(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """`KEDRO_CONFIG_<NAME>=v` in the environment becomes `${name}` in the config file."""
+    """`KEDRO_CONFIG_<NAME>=v` in the environment becomes `${name}` in the config file.
+
+    The values only feed `${...}`: they never add, replace or remove a key of the file. The
+    names of the file's own top-level keys (host, output, run_config) are therefore left out:
+    Kedro merges these values into the loaded mapping, where they would replace those keys.
+    """
     environ = os.environ if environ is None else environ
-    return {
+    values = {
         name[len(DYNAMIC_PREFIX):].lower(): value
         for name, value in environ.items()
         if name.startswith(DYNAMIC_PREFIX) and len(name) > len(DYNAMIC_PREFIX)
     }
+    return {name: value for name, value in values.items()
+            if name not in PluginConfig.model_fields}
 
 
 @dataclass
@@ -44,6 +53,7 @@ class KedroProject:
     pipeline_name: str = "__default__"
     bootstrapped: Any = field(default=None, repr=False)  # metadata when Kedro's CLI did it
     _metadata: Any = field(default=None, init=False, repr=False)
+    _settings_imported: bool = field(default=False, init=False, repr=False)
     _types: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
     _pattern_types: dict[str, str | None] = field(default_factory=dict, init=False,
                                                   repr=False)
@@ -62,9 +72,27 @@ class KedroProject:
 
             try:
                 self._metadata = bootstrap_project(self.path)
-            except RuntimeError as exc:
-                raise ConfigError(f"{self.path} is not a Kedro project: {exc}") from None
+            except Exception as exc:
+                if project_frame(exc, self.path) is None and isinstance(exc, RuntimeError):
+                    raise ConfigError(f"{self.path} is not a Kedro project: {exc}") from None
+                raise ProjectCodeError.of(exc, self.path, "settings") from exc
+        if not self._settings_imported:
+            self._settings_imported = True
+            self._import_settings()
         return self._metadata
+
+    def _import_settings(self) -> None:
+        """Import settings.py now: Kedro's settings (dynaconf) drop an ImportError in it
+        silently, and the project would compile with Kedro's default settings instead."""
+        import importlib
+        import importlib.util
+
+        module = f"{self._metadata.package_name}.settings"
+        try:
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+        except Exception as exc:
+            raise ProjectCodeError.of(exc, self.path, "settings") from exc
 
     @property
     def package_name(self) -> str:
@@ -116,7 +144,6 @@ class KedroProject:
         return {key: value for key, value in raw.items() if key not in dynamic}
 
     def _load(self, dynamic: dict[str, str]) -> dict[str, Any]:
-        import yaml
         from kedro.config import MissingConfigException
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
@@ -134,16 +161,75 @@ class KedroProject:
                 "run `kedro airflow-k8s init AIRFLOW_URL` to create one"
             ) from None
         except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            first = re.sub(r"^\w+ raised while resolving interpolation: \"?(.*?)\"?$", r"\1",
-                           first)  # a resolver's own message, without OmegaConf's wrapping
-            raise ConfigError(f"{CONFIG_FILE}: {first}") from None
+            raise ConfigError(f"{CONFIG_FILE}: {self._config_error_text(exc)}") from None
         except (AttributeError, TypeError):  # Kedro merges mappings only: a list at the top
             raise ConfigError(f"{CONFIG_FILE}: expected a mapping with run_config at the top "
                               "level") from None
         finally:
             if not had_env:
                 OmegaConf.clear_resolver("oc.env")
+
+    def _config_error_text(self, exc: BaseException) -> str:
+        """An error of Kedro's config loader as one line: the key it is at, then the problem."""
+        first = str(getattr(exc, "msg", None) or exc).strip().splitlines()[0]
+        first = re.sub(r"^\w+ raised while resolving interpolation: \"?(.*?)\"?$", r"\1",
+                       first)  # a resolver's own message, without OmegaConf's wrapping
+        first = first.replace(f"{self.path}{os.sep}", "")  # Kedro names files by full path
+        key = getattr(exc, "full_key", None)
+        return f"{key}: {first}" if key else first
+
+    def _file_declaring(self, loader: Any, config_key: str, full_key: str | None) -> str:
+        """The conf file that holds `full_key`, preferring one whose value there is an
+        interpolation (base before env, as Kedro resolves them); else the config key itself
+        ("catalog"). For error messages only."""
+        from kedro.framework.project import settings
+
+        conf = self.path / settings.CONF_SOURCE
+        patterns = getattr(loader, "config_patterns", {}).get(config_key, [])
+        found: list[tuple[bool, Path]] = []
+        for env in dict.fromkeys([getattr(loader, "base_env", None) or "base", self.run_env]):
+            paths = {path for pattern in patterns for path in (conf / env).glob(pattern)}
+            for path in sorted(paths):
+                if path.suffix not in (".yml", ".yaml", ".json") or path.name.startswith("."):
+                    continue
+                try:
+                    top = yaml.safe_load(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError, yaml.YAMLError):
+                    continue
+                value = _value_at(top, full_key) if full_key else None
+                if value is not _ABSENT:
+                    found.append(("${" in str(value), path))
+        if not found:
+            return config_key
+        interpolated = [path for is_interpolation, path in found if is_interpolation]
+        return str((interpolated or [found[0][1]])[0].relative_to(self.path))
+
+    def _runtime_params_passed(self) -> dict[str, str]:
+        """The runtime params every task passes (`kedro run --params`), with stand-in values:
+        the catalog may use them as `${runtime_params:name}` without a default."""
+        run = self.config.run_config
+        return {name: f"<{name}>" for name in [*run.macro_params, *run.variables_params]}
+
+    def _catalog_part(self, loader: Any, config_key: str) -> dict[str, Any]:
+        """loader[config_key] ({} when there is none); an error names the file and the key."""
+        from kedro.config import MissingConfigException
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            return loader[config_key]
+        except MissingConfigException:
+            return {}
+        except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
+            full_key = getattr(exc, "full_key", None)
+            text = self._config_error_text(exc)
+            missing = re.search(r"Runtime parameter '([^']+)' not found", text)
+            if missing:
+                name = missing.group(1)
+                text = text.rstrip(".") + (
+                    " (tasks pass only run_config.macro_params and variables_params: add "
+                    f"{name} to one, or give a default, ${{runtime_params:{name},default}})")
+            where = self._file_declaring(loader, config_key, full_key)
+            raise CompileError(f"{where}: {text}") from None
 
     def kedro_mlflow_tracking_uri(self) -> str | None:
         """The tracking URI of kedro-mlflow's mlflow.yml, when kedro-mlflow is installed."""
@@ -171,33 +257,27 @@ class KedroProject:
 
         self.bootstrap()
         try:
-            return pipelines[self.pipeline_name]
-        except KeyError:
-            known = ", ".join(sorted(pipelines)) or "none"
-            raise CompileError(
-                f"--pipeline: no pipeline named '{self.pipeline_name}' (known: {known})"
-            ) from None
+            known = dict(pipelines)  # imports pipeline_registry and runs register_pipelines
+        except Exception as exc:
+            raise ProjectCodeError.of(exc, self.path, "pipelines") from exc
+        if self.pipeline_name not in known:
+            raise CompileError(f"--pipeline: no pipeline named '{self.pipeline_name}' (known: "
+                               f"{', '.join(sorted(known)) or 'none'})")
+        return known[self.pipeline_name]
 
     @cached_property
     def catalog(self) -> Any:
         """The project's catalog, for dataset types only: built from its config, without a
         session (no project hooks run at compile time) and without the parameters."""
-        from kedro.config import MissingConfigException
         from kedro.framework.project import settings
 
         self.bootstrap()
         with _quiet_config_loader():
             loader = settings.CONFIG_LOADER_CLASS(
                 conf_source=str(self.path / settings.CONF_SOURCE), env=self.run_env,
-                **settings.CONFIG_LOADER_ARGS)
-            try:
-                catalog_config = loader["catalog"]
-            except MissingConfigException:
-                catalog_config = {}
-            try:
-                credentials = loader["credentials"]
-            except MissingConfigException:
-                credentials = {}
+                runtime_params=self._runtime_params_passed(), **settings.CONFIG_LOADER_ARGS)
+            catalog_config = self._catalog_part(loader, "catalog")
+            credentials = self._catalog_part(loader, "credentials")
         return settings.DATA_CATALOG_CLASS.from_config(catalog=catalog_config,
                                                        credentials=credentials)
 
@@ -266,6 +346,28 @@ class KedroProject:
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() or None
+
+
+_ABSENT = object()
+
+
+def _value_at(top: Any, full_key: str) -> Any:
+    """The raw value at OmegaConf's `full_key` ("features.daily.filepath") in a loaded YAML
+    mapping whose top-level names may hold dots; _ABSENT when it has none there."""
+    if not isinstance(top, dict):
+        return _ABSENT
+    for name in top:
+        name = str(name)
+        if full_key != name and not full_key.startswith(f"{name}."):
+            continue
+        node = top[name]
+        for part in full_key[len(name) + 1:].split(".") if full_key != name else []:
+            if not isinstance(node, dict) or part not in node:
+                node = None  # a list index or a key spelt differently: the file still has it
+                break
+            node = node[part]
+        return node
+    return _ABSENT
 
 
 @contextmanager

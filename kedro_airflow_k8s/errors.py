@@ -1,5 +1,11 @@
 """One exception type per failure family; the CLI prints each as a single line."""
 
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
 
 class PluginError(Exception):
     """A failure the user can fix; its message is one line meant for them."""
@@ -11,6 +17,51 @@ class ConfigError(PluginError):
 
 class CompileError(PluginError):
     """The pipeline and the configuration cannot make a valid DAG."""
+
+
+class ProjectCodeError(PluginError):
+    """The project's own code (settings, pipeline registry, a pipeline module) fails to
+    import; the message names the module and the exception."""
+
+    @classmethod
+    def of(cls, exc: BaseException, project_path: Path, what: str) -> ProjectCodeError:
+        """`exc` as one line: the project module it came from (with the line), the
+        exception's type and first line."""
+        message = str(exc.msg if isinstance(exc, SyntaxError) else exc).strip()
+        text = f"{type(exc).__name__}: {message.splitlines()[0]}" if message \
+            else type(exc).__name__
+        where = project_frame(exc, project_path)
+        place = f"{where[0]}, line {where[1]}: " if where else ""
+        return cls(f"the project's {what} failed to load: {place}{text} "
+                   "(--traceback shows the traceback)")
+
+
+def project_frame(exc: BaseException, project_path: Path) -> tuple[str, int] | None:
+    """(module, line) of the innermost place in the project's own files the exception
+    passed through (a SyntaxError: where it is); None when it never did."""
+    places = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(
+        exc.__traceback__)]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        places.append((exc.filename, exc.lineno or 0))
+    root = project_path.resolve()
+    for filename, line in reversed(places):
+        path = Path(filename).resolve()
+        if root in path.parents and "site-packages" not in path.parts:
+            return _module_name(path), line or 0
+    return None
+
+
+def _module_name(path: Path) -> str:
+    """The dotted module name of a file, from the sys.path entry it is under."""
+    roots = [Path(entry or ".").resolve() for entry in sys.path]
+    bases = sorted((root for root in roots if root in path.parents),
+                   key=lambda root: len(root.parts), reverse=True)
+    if not bases:
+        return str(path)
+    parts = list(path.relative_to(bases[0]).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 class InitError(PluginError):

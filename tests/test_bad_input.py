@@ -18,10 +18,13 @@ CASES = [
     ("run_config: [image\n", "airflow-k8s.yaml: Invalid YAML or JSON file"),
     ("just some text\n", "airflow-k8s.yaml: run_config: required key is missing (and 1 more)"),
     ("- a\n- b\n", "airflow-k8s.yaml: expected a mapping with run_config at the top level"),
-    ("run_config:\n  image: demo:${commit_id}\n", "airflow-k8s.yaml: Interpolation key "
-                                                  "'commit_id' not found"),
+    ("run_config:\n  image: demo:${commit_id}\n", "airflow-k8s.yaml: run_config.image: "
+                                                  "Interpolation key 'commit_id' not found"),
     ("run_config:\n  image: ${oc.env:NO_SUCH_VARIABLE_HERE}\n",
-     "airflow-k8s.yaml: environment variable 'NO_SUCH_VARIABLE_HERE' is not set"),
+     "airflow-k8s.yaml: run_config.image: environment variable 'NO_SUCH_VARIABLE_HERE' is not "
+     "set"),
+    ("host: ${nope:x}\nrun_config:\n  image: demo\n",
+     "airflow-k8s.yaml: host: Unsupported interpolation type nope"),
     (yaml.safe_dump(with_run(resources={"huge": {"requests": {"cpu": "lots"}}})),
      "airflow-k8s.yaml: run_config.resources.huge.requests.cpu: expected a Kubernetes "
      "quantity, got 'lots'"),

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import stat
 
 import pytest
@@ -202,3 +203,131 @@ def test_airflow_down_is_one_line_and_exit_1(demo_project):
     result = run_kedro(demo_project, "airflow-k8s", "list-pipelines")
     assert_one_line_error(result, 1, f"cannot reach Airflow at {config['host']} (listing "
                                      "DAGs): connection refused")
+
+
+def test_kedro_config_host_does_not_remove_the_files_host(demo_project):
+    # the demo's host is ${oc.select:airflow_host,...}; KEDRO_CONFIG_HOST must leave it alone
+    result = run_kedro(demo_project, "airflow-k8s", "ui",
+                       env={"BROWSER": "true", "KEDRO_CONFIG_HOST": "http://elsewhere:1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8080/"
+
+
+def test_catalog_error_is_one_line_naming_file_and_key(demo_project):
+    catalog = demo_project / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text() + "\ndaily:\n  type: demo.datasets.JSONDataset\n"
+                       "  filepath: data/${runtime_params:ds}/${unknown}.json\n")
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 2, "conf/base/catalog.yml: daily.filepath: Interpolation "
+                                     "key 'unknown' not found")
+    assert not (demo_project / "dags").exists()
+
+
+def test_catalog_with_a_runtime_param_the_dag_passes_compiles(demo_project):
+    catalog = demo_project / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text().replace(
+        "data/02_intermediate/orders.json", "data/02_intermediate/${runtime_params:ds}.json"))
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 0, result.stderr
+    assert "Wrote dags/demo.py (10 tasks)." in result.stdout
+
+
+@pytest.fixture
+def init_hook(tmp_path):
+    """The environment for `kedro` with the plugin's `kedro.init` entry point as setup.cfg
+    declares it. The shared test venv may hold older metadata of the plugin (an editable
+    install made before the entry point existed): a dist-info on PYTHONPATH declares it."""
+    import configparser
+    from importlib.metadata import entry_points
+
+    from tests.conftest import ROOT
+
+    declared = configparser.ConfigParser()
+    declared.read(ROOT / "setup.cfg")
+    hook = declared["options.entry_points"]["kedro.init"].strip()
+    name, value = (part.strip() for part in hook.split("="))
+    if any(entry.value == value for entry in entry_points(group="kedro.init")):
+        return {}
+    dist = tmp_path / "site" / "kedro_airflow_k8s_init_hook-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kedro-airflow-k8s-init-hook"
+                                   "\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text(f"[kedro.init]\n{name} = {value}\n")
+    return {"PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path / "site")])}
+
+
+def break_file(path, line, where="end"):
+    text = path.read_text()
+    path.write_text(f"{line}\n{text}" if where == "start" else f"{text}\n{line}\n")
+
+
+SEE_TRACEBACK = " (--traceback shows the traceback)"
+
+
+def test_syntax_error_in_a_pipeline_module_is_one_line(demo_project):
+    module = demo_project / "src/demo/pipelines/ingest/__init__.py"
+    break_file(module, "def broken(:")
+    lines = len(module.read_text().splitlines())
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 1, "the project's pipelines failed to load: "
+                                     f"demo.pipelines.ingest, line {lines}: SyntaxError: "
+                                     "invalid syntax" + SEE_TRACEBACK)
+    assert not (demo_project / "dags").exists()
+
+
+def test_missing_package_in_the_pipeline_registry_is_one_line(demo_project):
+    break_file(demo_project / "src/demo/pipeline_registry.py", "import no_such_package_here",
+               where="start")
+    for command in ("compile", "upload-pipeline", "run-once"):
+        result = run_kedro(demo_project, "airflow-k8s", command, "-o", "out")
+        assert_one_line_error(result, 1, "the project's pipelines failed to load: "
+                                         "demo.pipeline_registry, line 1: ModuleNotFoundError: "
+                                         "No module named 'no_such_package_here'"
+                                         + SEE_TRACEBACK)
+
+
+def test_missing_package_in_settings_is_one_line_on_every_command(demo_project, init_hook):
+    # Kedro's settings loader drops this ImportError silently: the plugin imports settings.py
+    break_file(demo_project / "src/demo/settings.py", "import no_such_package_here",
+               where="start")
+    for args in (["compile"], ["list-pipelines"], ["ui"], ["init", "http://x"]):
+        result = run_kedro(demo_project, "airflow-k8s", *args, env={"BROWSER": "true",
+                                                                    **init_hook})
+        assert_one_line_error(result, 1, "the project's settings failed to load: "
+                                         "demo.settings, line 1: ModuleNotFoundError: No "
+                                         "module named 'no_such_package_here'" + SEE_TRACEBACK)
+
+
+def test_broken_settings_are_one_line_before_kedro_bootstraps(demo_project, init_hook):
+    # Kedro's own CLI imports settings.py before it loads any plugin command
+    settings = demo_project / "src/demo/settings.py"
+    break_file(settings, "x = (")
+    lines = len(settings.read_text().splitlines())
+    for args in (["compile"], ["ui"]):
+        result = run_kedro(demo_project, "airflow-k8s", *args,
+                           env={"BROWSER": "true", **init_hook})
+        assert_one_line_error(result, 1, "the project's settings failed to load: "
+                                         f"demo.settings, line {lines}: SyntaxError: '(' was "
+                                         "never closed" + SEE_TRACEBACK)
+
+
+def test_error_in_a_module_settings_imports_names_that_module(demo_project, init_hook):
+    break_file(demo_project / "src/demo/hooks.py", "raise RuntimeError('no GPU here')",
+               where="start")
+    result = run_kedro(demo_project, "airflow-k8s", "compile", env=init_hook)
+    assert_one_line_error(result, 1, "the project's settings failed to load: demo.hooks, "
+                                     "line 1: RuntimeError: no GPU here" + SEE_TRACEBACK)
+
+
+def test_traceback_on_request(demo_project, init_hook):
+    break_file(demo_project / "src/demo/pipeline_registry.py", "import no_such_package_here",
+               where="start")
+    for args, env in ((["--traceback", "compile"], {}),
+                      (["compile"], {"KEDRO_AIRFLOW_K8S_TRACEBACK": "1"})):
+        result = run_kedro(demo_project, "airflow-k8s", *args,
+                           env={**init_hook, **env, "COLUMNS": "250"})
+        assert result.returncode == 1
+        assert "Traceback (most recent call last)" in result.stderr
+        assert re.search(r"❱ +1 import no_such_package_here", result.stderr)  # its source
+        assert "The above exception was the direct cause" in result.stderr
+        assert "ModuleNotFoundError: No module named 'no_such_package_here'" in result.stderr

@@ -68,6 +68,51 @@ FULL = {
 }
 
 
+# The default pod template of the 0.8 docs, as written there.
+TEMPLATE_08 = """type: Pod
+  metadata:
+    name: {PodGenerator.make_unique_pod_id('{{ task_instance.task_id }}')}
+spec:
+  containers:
+    - name: base
+      env:
+        - name: MLFLOW_RUN_ID
+          value: {{ task_instance.xcom_pull(key="mlflow_run_id") }}
+  volumes:
+    - name: storage
+      persistentVolumeClaim:
+        claimName: {self._pvc_name}
+"""
+
+FILLED_IN = (", which are no longer filled in: write the value, or leave the field out (the "
+             "plugin sets the pod's name, image, namespace, data volume and MLflow run "
+             "itself)")
+
+# The Spark-on-Kubernetes block of the 0.8 docs.
+SPARK_08 = {
+    "type": "kubernetes",
+    "cluster_name": "spark_k8s",
+    "cluster_config": {
+        "run_script": "local:///home/kedro/spark_run.py",
+        "image": "airflow-k8s-plugin-spark-demo",
+        "conf": {"spark.dynamicAllocation.enabled": True,
+                 "spark.dynamicAllocation.maxExecutors": 4},
+        "driver_port": 10000,
+        "block_manager_port": 10001,
+        "secrets": {"kedro-secret": "/var/kedro_secret"},
+        "labels": {"huge-machine": "yes"},
+        "local_storage": {"class_name": "standard", "size": "100Gi"},
+        "env_vars": {"GOOGLE_APPLICATION_CREDENTIALS": "/var/kedro_secret/sa"},
+        "requests": {"cpu": 2},
+        "limits": {"cpu": 4, "memory": "16Gi"},
+        "num_executors": 4,
+        "jars": "local:///home/kedro/jars/gcs-connector.jar",
+        "repositories": "https://oss.sonatype.org/content/groups/public",
+        "packages": "org.apache.spark:spark-streaming-kafka_2.10:1.6.0",
+    },
+}
+
+
 def with_run(**changes):
     raw = copy.deepcopy(MINIMAL)
     raw["run_config"].update(changes)
@@ -224,6 +269,49 @@ BAD_CONFIGS = [
      "got 'data'"),
     (with_run(volume={"owner": -1}),
      "airflow-k8s.yaml: run_config.volume.owner: Input should be greater than or equal to 0"),
+    # 0.8 pod templates: `type: Pod` and Python format placeholders
+    (with_run(kubernetes_pod_templates={"__default__": {"template": TEMPLATE_08}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.__default__.template: "
+     "{PodGenerator.make_unique_pod_id('{{ task_instance.task_id }}')} is a placeholder of "
+     "0.8 templates" + FILLED_IN),
+    (with_run(kubernetes_pod_templates={"t": {"template": "type: Pod\nspec: {}\n"}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.t.template: 'type' is not a "
+     "field of a Pod (apiVersion, kind, metadata, spec, status): write `kind: Pod` (0.8 "
+     "templates said `type: Pod`)"),
+    (with_run(kubernetes_pod_templates={"t": {"template": {"containers": []}}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.t.template: 'containers' is not "
+     "a field of a Pod (apiVersion, kind, metadata, spec, status): move it under spec or "
+     "metadata"),
+    (with_run(kubernetes_pod_templates={"t": {"template": "kind: Pod\nspec:\n  containers:"
+                                                          "\n    - name: base\n"
+                                                          "      image: {image}\n"}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.t.template: {image} is a "
+     "placeholder of 0.8 templates" + FILLED_IN),
+    (with_run(kubernetes_pod_templates={"t": {"template": {"spec": {"volumes": [
+        {"name": "storage", "persistentVolumeClaim": {"claimName": {"self._pvc_name": None}}}
+    ]}}}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.t.template: {self._pvc_name} is "
+     "a placeholder of 0.8 templates" + FILLED_IN),
+    (with_run(kubernetes_pod_templates={"t": {"template": "kind: Deployment\n"}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.t.template: kind: expected Pod, "
+     "got 'Deployment'"),
+    # 0.8 Spark on Kubernetes: refused, each key with its new spelling
+    (with_run(spark=SPARK_08),
+     "airflow-k8s.yaml: run_config.spark: cluster_name: 0.8's Airflow connection for "
+     "spark-submit is not used with type kubernetes (the task pod is the Spark driver, with "
+     "run_config.service_account_name): leave it out"),
+    (with_run(spark={**SPARK_08, "cluster_name": None}),
+     "airflow-k8s.yaml: run_config.spark: cluster_config.run_script is the 0.8 spelling "
+     "(cluster_config now holds Spark properties): leave it out, the task pod runs Kedro "
+     "itself"),
+    (with_run(spark={"type": "k8s", "cluster_config": {"num_executors": 4}}),
+     "airflow-k8s.yaml: run_config.spark: cluster_config.num_executors is the 0.8 spelling "
+     "(cluster_config now holds Spark properties): write spark.executor.instances"),
+    (with_run(spark={"type": "kubernetes", "cluster_config": {
+        "conf": {"spark.dynamicAllocation.enabled": True}}}),
+     "airflow-k8s.yaml: run_config.spark: cluster_config.conf is the 0.8 spelling "
+     "(cluster_config now holds Spark properties): write its spark.* keys directly in "
+     "cluster_config"),
 ]
 
 
@@ -239,6 +327,32 @@ def test_several_errors_are_counted_not_dumped():
     with pytest.raises(ConfigError) as error:
         parse_config({"run_config": {"namespace": "X", "imagee": 1}})
     assert str(error.value).endswith("(and 2 more)")
+
+
+def test_every_key_of_the_08_spark_block_says_its_new_spelling():
+    from kedro_airflow_k8s.config import SPARK_08_KUBERNETES
+
+    assert set(SPARK_08["cluster_config"]) == set(SPARK_08_KUBERNETES)
+    for key, value in SPARK_08["cluster_config"].items():
+        with pytest.raises(ConfigError) as error:
+            parse_config(with_run(spark={"type": "k8s", "cluster_config": {key: value}}))
+        assert str(error.value).startswith(
+            f"airflow-k8s.yaml: run_config.spark: cluster_config.{key} is the 0.8 spelling")
+
+
+def test_pod_templates_keep_jinja_shell_variables_and_flow_mappings():
+    template = ("apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {team: data}\n"
+                "  annotations:\n    run: \"{{ run_id }}\"\nspec:\n  containers:\n"
+                "    - name: base\n      args: [sh, -c, 'echo ${HOME} {{ds}}']\n"
+                "      resources: {limits: {cpu: '1'}}\n")
+    run = parse_config(with_run(kubernetes_pod_templates={"t": {"template": template}})).run_config
+    spec = run.kubernetes_pod_templates["t"].template
+    assert spec["metadata"]["labels"] == {"team": "data"}
+    assert spec["spec"]["containers"][0]["args"][-1] == "echo ${HOME} {{ds}}"
+    script = {"spec": {"containers": [{"name": "base", "command": ["python", "-c"],
+                                       "args": ["print('{x}'.format(x=1))"]}]}}
+    run = parse_config(with_run(kubernetes_pod_templates={"t": {"template": script}})).run_config
+    assert run.kubernetes_pod_templates["t"].template == script
 
 
 def test_field_descriptions_document_every_key():

@@ -121,3 +121,73 @@ def test_dataset_factories_decide_per_pattern(demo_project):
     # a type with a placeholder is resolved per dataset
     assert kedro.is_persisted("demo.datasets.JSONDataset#z")
     assert not kedro.is_persisted("kedro.io.MemoryDataset#z")
+
+
+def test_kedro_config_variables_never_replace_or_remove_a_key_of_the_file(demo_project,
+                                                                           monkeypatch):
+    for name in ("HOST", "OUTPUT", "RUN_CONFIG"):
+        monkeypatch.setenv(f"KEDRO_CONFIG_{name}", "from-the-environment")
+    config = project(demo_project).config
+    assert config.host == "http://127.0.0.1:8080"
+    assert config.output == "dags"
+    assert config.run_config.image == "ghcr.io/example/demo:latest"
+
+
+def test_a_file_key_can_still_read_its_kedro_config_variable_explicitly(demo_project,
+                                                                         monkeypatch):
+    write_config(demo_project, {"host": "${oc.env:KEDRO_CONFIG_HOST}",
+                                "run_config": {"image": "demo:${commit_id}"}})
+    monkeypatch.setenv("KEDRO_CONFIG_HOST", "https://airflow.example.com")
+    monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "abc")
+    config = project(demo_project).config
+    assert config.host == "https://airflow.example.com"
+    assert config.run_config.image == "demo:abc"
+
+
+def test_names_of_the_files_keys_are_not_dynamic_values():
+    assert dynamic_config_values({"KEDRO_CONFIG_HOST": "h", "KEDRO_CONFIG_OUTPUT": "o",
+                                  "KEDRO_CONFIG_RUN_CONFIG": "r", "KEDRO_CONFIG_X": "x"}) \
+        == {"x": "x"}
+
+
+def add_to_catalog(project_path, text, env="base"):
+    catalog = project_path / "conf" / env / "catalog.yml"
+    catalog.write_text((catalog.read_text() if catalog.exists() else "") + text)
+
+
+def test_catalog_may_use_runtime_params_the_tasks_pass_without_a_default(demo_project):
+    # the demo passes macro_params: [ds]; the pods give it with --params at run time
+    add_to_catalog(demo_project, "\ndaily:\n  type: demo.datasets.JSONDataset\n"
+                                 "  filepath: data/${runtime_params:ds}/daily.json\n")
+    kedro = project(demo_project)
+    assert kedro.is_persisted("daily")
+    assert kedro.dataset_type("daily") == "demo.datasets.JSONDataset"
+
+
+def test_catalog_runtime_param_no_task_passes_names_file_key_and_fix(demo_project):
+    add_to_catalog(demo_project, "\nfeatures.weekly:\n  type: demo.datasets.JSONDataset\n"
+                                 "  filepath: data/${runtime_params:region}/weekly.json\n")
+    with pytest.raises(CompileError) as error:
+        project(demo_project).is_persisted("orders")
+    assert str(error.value) == (
+        "conf/base/catalog.yml: features.weekly.filepath: Runtime parameter 'region' not "
+        "found and no default value provided (tasks pass only run_config.macro_params and "
+        "variables_params: add region to one, or give a default, "
+        "${runtime_params:region,default})")
+
+
+def test_catalog_interpolation_error_names_the_env_file_and_key(demo_project):
+    add_to_catalog(demo_project, "orders:\n  type: demo.datasets.JSONDataset\n"
+                                 "  filepath: ${no_such_key}\n", env="local")
+    with pytest.raises(CompileError) as error:
+        project(demo_project).is_persisted("orders")
+    assert str(error.value) == ("conf/local/catalog.yml: orders.filepath: Interpolation key "
+                                "'no_such_key' not found")
+
+
+def test_catalog_that_is_not_yaml_names_the_file(demo_project):
+    add_to_catalog(demo_project, "\nbroken: [\n")
+    with pytest.raises(CompileError) as error:
+        project(demo_project).is_persisted("orders")
+    assert str(error.value).startswith(
+        "catalog: Invalid YAML or JSON file conf/base/catalog.yml, unable to read line")
