@@ -31,6 +31,7 @@ from kedro_airflow_k8s.dagspec import (
     TaskSpec,
     Verbatim,
     VolumeSpec,
+    variable_value,
 )
 from kedro_airflow_k8s.errors import CompileError, ConfigError
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
@@ -154,7 +155,7 @@ def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
 def _params_value(run: RunConfig) -> str | None:
     """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time."""
     pairs = [f"{name}={{{{ {name} }}}}" for name in run.macro_params]
-    pairs += [f"{name}={{{{ var.value.get('{name}') }}}}" for name in run.variables_params]
+    pairs += [f"{name}={variable_value(name)}" for name in run.variables_params]
     return ",".join(pairs) or None
 
 

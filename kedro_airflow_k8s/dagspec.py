@@ -14,6 +14,13 @@ RUN_HASH_FILTER = "kedro_run_hash"
 RUN_HASH = "{{ run_id | %s }}" % RUN_HASH_FILTER
 
 
+def variable_value(name: str) -> str:
+    """An Airflow Variable's value, rendered when the task runs. A missing one fails the
+    task, naming it (`VARIABLE_NOT_FOUND: ... Variable <name> not found`); `var.value.get`
+    would pass the string NOTSET on instead."""
+    return f"{{{{ var.value.{name} }}}}" if name.isidentifier() else "{{ var.value[%r] }}" % name
+
+
 @dataclass(frozen=True)
 class Verbatim:
     """A string Airflow must not render as Jinja (it holds user text, e.g. a node name)."""

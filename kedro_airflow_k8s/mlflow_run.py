@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kedro_airflow_k8s.dagspec import variable_value
 from kedro_airflow_k8s.errors import PluginError
 
 START_TASK = "start-mlflow-run"
@@ -42,9 +43,10 @@ def settings_for(project: Any, dag_id: str | None = None) -> MlflowSettings | No
 
 
 def task_environment(auth: Any) -> dict[str, str]:
-    """What a task needs to authenticate to MLflow; values are Airflow templates, not secrets."""
+    """What a task needs to authenticate to MLflow; values are Airflow templates, not secrets.
+    A missing Variable fails the task, naming it (never an empty or made-up value)."""
     if auth.type == "Vars":
-        return {name: f"{{{{ var.value.get('{name}') }}}}" for name in auth.params}
+        return {name: variable_value(name) for name in auth.params}
     return {}
 
 

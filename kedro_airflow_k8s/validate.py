@@ -21,13 +21,20 @@ SAMPLE_RUN_ID = "manual__2026-01-01T00:00:00.000000+00:00"
 _EXTRA_HINT = "pip install 'kedro-airflow-k8s[validate]'"
 
 
-class _Variables:
-    """Stands in for Airflow's `var` accessor: Variables live in the metadata database."""
+class _VariableValues:
+    """Stands in for Airflow's `var.value` (`.get(name)`, `.name`, `[name]`): Variables live
+    in the metadata database."""
 
-    class value:  # noqa: N801 - mirrors Airflow's `var.value`
-        @staticmethod
-        def get(name: str, default: Any = None) -> str:
-            return f"variable-{name}"
+    def get(self, name: str, default: Any = None) -> str:
+        return f"variable-{name}"
+
+    def __getattr__(self, name: str) -> str:
+        return self.get(name)
+
+    __getitem__ = __getattr__
+
+
+_Variables = SimpleNamespace(value=_VariableValues())
 
 
 def load_dag(path: Path) -> tuple[Any, list[str]]:

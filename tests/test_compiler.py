@@ -128,7 +128,7 @@ def test_every_key_reaches_the_model():
     assert m.labels["running"] == "airflow"
     assert m.annotations["iam.amazonaws.com/role"] == "airflow"
     assert n.arguments[-2:] == [
-        "--params", "ds={{ ds }},prev_ds={{ prev_ds }},env={{ var.value.get('env') }}"]
+        "--params", "ds={{ ds }},prev_ds={{ prev_ds }},env={{ var.value.env }}"]
     sensors = spec.tasks_of("sensor")
     assert [t.task_id for t in sensors] == ["wait-for-other-last", "wait-for-upstream"]
     assert sensors[0].sensor.timeout_seconds == 120

@@ -47,8 +47,8 @@ def test_run_config_mlflow_wins_and_names_the_experiment(demo_project):
 def test_task_environment_by_auth_type():
     assert task_environment(AuthenticationConfig()) == {}
     assert task_environment(AuthenticationConfig(type="GoogleOAuth2")) == {}
-    assert task_environment(AuthenticationConfig(type="Vars", params=["A", "B"])) == {
-        "A": "{{ var.value.get('A') }}", "B": "{{ var.value.get('B') }}"}
+    assert task_environment(AuthenticationConfig(type="Vars", params=["A", "B-2"])) == {
+        "A": "{{ var.value.A }}", "B-2": "{{ var.value['B-2'] }}"}
 
 
 def test_google_auth_needs_an_audience():

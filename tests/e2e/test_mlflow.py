@@ -114,7 +114,7 @@ def test_vars_authentication_through_a_checking_proxy(demo_project, mlflow_serve
     compiled = run_kedro(demo_project, "airflow-k8s", "compile", env=good)
     assert compiled.returncode == 0, compiled.stderr
     text = (demo_project / "dags" / "demo.py").read_text()
-    assert "var.value.get('MLFLOW_TRACKING_PASSWORD')" in text
+    assert "var.value.MLFLOW_TRACKING_PASSWORD" in text
     assert "mlflow-s3cr3t-password" not in text
 
 
