@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 TaskKind = Literal["node", "spark", "sensor", "volume-create", "volume-init", "volume-delete",
-                   "result", "mlflow-start", "spark-create", "spark-delete"]
+                   "result", "mlflow-start", "mlflow-end", "spark-create", "spark-delete"]
 # A Jinja filter the DAG file defines: 16 hex characters unique to a DAG run, for the names of
 # per-run resources (run ids hold ':' and '+', which Kubernetes and cloud names refuse).
 RUN_HASH_FILTER = "kedro_run_hash"

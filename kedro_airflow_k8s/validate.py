@@ -54,7 +54,8 @@ def load_dag(path: Path) -> tuple[Any, list[str]]:
 def render_task(dag: Any, task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
     """Render the task's templates as Airflow does at run time; the context used."""
     ti = SimpleNamespace(dag_id=dag.dag_id, task_id=task.task_id, map_index=-1, try_number=1,
-                         xcom_pull=lambda task_ids=None, **_: f"xcom-of-{task_ids}")
+                         xcom_pull=lambda task_ids=None, **_: f"xcom-of-{task_ids}",
+                         get_ti_count=lambda **_: 0)  # task states live in the database
     context = {"ti": ti, "task": task, "dag": dag, "run_id": run_id, "ds": "2026-01-01",
                "prev_ds": "2025-12-31", "ds_nodash": "20260101", "ts": "2026-01-01T00:00:00",
                "var": _Variables}
