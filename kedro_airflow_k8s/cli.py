@@ -310,3 +310,23 @@ def mlflow_start(project: Any, dag_id: str, airflow_run_id: str, image: str | No
     run_id = start_run(settings, dag_id=dag_id, airflow_run_id=airflow_run_id, image=image,
                        auth_type=project.config.run_config.authentication.type)
     hand_over(run_id)
+
+
+@airflow_k8s.command(name="mlflow-end", hidden=True)
+@click.option("--run-id", required=True, help="The MLflow run mlflow-start started.")
+@click.option("--status", type=click.Choice(["FINISHED", "FAILED"]), required=True,
+              help="The DAG run's outcome.")
+@click.pass_obj
+@_one_line_errors
+def mlflow_end(project: Any, run_id: str, status: str) -> None:
+    """End this DAG run's MLflow run with its final status (run by the DAG's end-mlflow-run)."""
+    from kedro_airflow_k8s.mlflow_run import MlflowError, end_run, settings_for
+
+    if run_id in ("", "None"):  # start-mlflow-run failed: there is no run to end
+        click.echo("start-mlflow-run handed over no MLflow run: nothing to end.")
+        return
+    settings = settings_for(project)
+    if settings is None:
+        raise MlflowError("MLflow is not configured: set run_config.mlflow.tracking_uri")
+    end_run(settings, run_id, status, auth_type=project.config.run_config.authentication.type)
+    click.echo(f"MLflow run {run_id}: {status}.")

@@ -32,9 +32,12 @@ from kedro_airflow_k8s.dagspec import (
     TaskSpec,
     Verbatim,
     VolumeSpec,
+    variable_expression,
 )
 from kedro_airflow_k8s.errors import CompileError, ConfigError
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
+from kedro_airflow_k8s.mlflow_run import END_TASK as MLFLOW_END
+from kedro_airflow_k8s.mlflow_run import KEEP_OPEN_ENV, RUN_ID_TEMPLATE, STATUS_TEMPLATE
 from kedro_airflow_k8s.mlflow_run import START_TASK as MLFLOW_START
 from kedro_airflow_k8s.mlflow_run import MlflowSettings, task_environment
 from kedro_airflow_k8s.profiles import (
@@ -61,6 +64,7 @@ LABEL_PREFIX = "kedro-airflow-k8s/"
 INIT_MOUNT_PATH = "/mnt/kedro-data"
 RESERVED_IDS = {
     "mlflow-start": "start-mlflow-run",
+    "mlflow-end": "end-mlflow-run",
     "volume-create": "create-data-volume",
     "volume-init": "init-data-volume",
     "volume-delete": "delete-data-volume",
@@ -168,9 +172,10 @@ def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
 
 def _params_value(run: RunConfig) -> str | None:
     """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time,
-    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro."""
+    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro. A
+    missing Variable fails the task, naming it."""
     pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
-    pairs += [f"{name}={{{{ var.value.get('{name}') | {PARAM_FILTER} }}}}"
+    pairs += [f"{name}={{{{ {variable_expression(name)} | {PARAM_FILTER} }}}}"
               for name in run.variables_params]
     return ",".join(pairs) or None
 
@@ -315,7 +320,8 @@ def compile_dag(
     auth_env = task_environment(run.authentication) if mlflow else {}
     mlflow_env = {} if mlflow is None else {
         "MLFLOW_TRACKING_URI": mlflow.tracking_uri,
-        "MLFLOW_RUN_ID": f"{{{{ ti.xcom_pull(task_ids='{MLFLOW_START}') }}}}",
+        "MLFLOW_RUN_ID": RUN_ID_TEMPLATE,
+        **({KEEP_OPEN_ENV: "1"} if mlflow.kedro_mlflow else {}),
         **auth_env,
     }
     tasks: list[TaskSpec] = []
@@ -401,6 +407,14 @@ def compile_dag(
         create, delete = _cluster_tasks(tasks, upstream, spark.runner)
         first = [*first, *([create] if create else [])]
         cleanup += [delete] if delete else []
+    if mlflow:
+        end = _mlflow_end_task(env, local, auth_env)
+        tasks.append(end)
+        volume_delete = RESERVED_IDS["volume-delete"]
+        upstream[end.task_id] = sorted({*leaves, *cleanup, MLFLOW_START} - {volume_delete})
+        if volume:  # its pod mounts the volume too: delete the volume after it
+            upstream[volume_delete] = sorted({*upstream[volume_delete], end.task_id})
+        cleanup.append(end.task_id)
     if cleanup:
         result = RESERVED_IDS["result"]
         tasks.append(TaskSpec(task_id=result, local_id=result, group=None, kind="result",
@@ -412,7 +426,7 @@ def compile_dag(
 
     _check_ids(tasks, task_groups.values())
     _check_imports(tasks)
-    experiment = run.experiment_name or dag_id
+    experiment = (mlflow.experiment_name if mlflow else None) or run.experiment_name or dag_id
     tags = [f"generated_with_kedro_airflow_k8s:{__version__}", f"experiment_name:{experiment}"]
     if commit_sha:
         tags.append(f"commit_sha:{commit_sha}")
@@ -566,6 +580,25 @@ def _mlflow_start_task(dag_id: str, env: str, image: str, local: LocalDefaults |
         cmds=["kedro"], arguments=[*args, "{{ run_id }}"],
         labels={f"{LABEL_PREFIX}task": MLFLOW_START}, annotations={},
         env=auth_env))
+
+
+def _mlflow_end_task(env: str, local: LocalDefaults | None,
+                     auth_env: dict[str, str]) -> TaskSpec:
+    """Ends the MLflow run once every task is done: FAILED when one failed, else FINISHED."""
+    args = ["airflow-k8s", "-e", env, "mlflow-end", "--run-id"]
+    task = TaskSpec(task_id=MLFLOW_END, local_id=MLFLOW_END, group=None, kind="mlflow-end",
+                    trigger_rule="all_done",
+                    doc="Ends the MLflow run: FAILED when a task failed, else FINISHED.")
+    if local:
+        command = (shlex.join([local.python, "-m", "kedro", *args]) +
+                   ' "$MLFLOW_RUN_ID" --status "$MLFLOW_RUN_STATUS"')
+        return replace(task, local=LocalCommand(
+            env={**local.env_vars, **auth_env, "MLFLOW_RUN_ID": RUN_ID_TEMPLATE,
+                 "MLFLOW_RUN_STATUS": STATUS_TEMPLATE},
+            bash_command=command))
+    return replace(task, pod=PodSpec(
+        cmds=["kedro"], arguments=[*args, RUN_ID_TEMPLATE, "--status", STATUS_TEMPLATE],
+        labels={f"{LABEL_PREFIX}task": MLFLOW_END}, annotations={}, env=auth_env))
 
 
 def _local_command(local: LocalDefaults, names: list[str], params: str | None,
@@ -754,7 +787,7 @@ def compile_project(project: Any, *, notify: Callable[[str], None] = lambda line
         commit_sha=project.commit_sha,
         project_path=str(project.path.resolve()),
         python=sys.executable,
-        mlflow=settings_for(project),
+        mlflow=settings_for(project, notify=notify),
         notify=notify,
         **options,
     )

@@ -231,21 +231,33 @@ class KedroProject:
             where = self._file_declaring(loader, config_key, full_key)
             raise CompileError(f"{where}: {text}") from None
 
-    def kedro_mlflow_tracking_uri(self) -> str | None:
-        """The tracking URI of kedro-mlflow's mlflow.yml, when kedro-mlflow is installed."""
-        import importlib.util
+    def kedro_mlflow_config(self) -> dict[str, Any] | None:
+        """kedro-mlflow's mlflow.yml ({} without one) when its hooks run in this project;
+        None when it is not installed or settings.DISABLE_HOOKS_FOR_PLUGINS names it."""
+        from importlib.metadata import PackageNotFoundError, distribution
 
         from kedro.config import MissingConfigException
+        from kedro.framework.project import settings
+        from omegaconf import OmegaConf
 
-        if importlib.util.find_spec("kedro_mlflow") is None:
+        try:
+            name = distribution("kedro-mlflow").metadata["Name"]
+        except PackageNotFoundError:
             return None
+        self.bootstrap()
+        if name in settings.DISABLE_HOOKS_FOR_PLUGINS:  # Kedro compares the exact name
+            return None
+        had_random = OmegaConf.has_resolver("km.random_name")
         with _quiet_config_loader():
+            if not had_random:  # kedro-mlflow's own resolver, for run names we do not read
+                OmegaConf.register_new_resolver("km.random_name", lambda: "random-name")
             try:
-                raw = self._config_loader({}, ["mlflow*", "mlflow*/**"])["parameters"]
+                return dict(self._config_loader({}, ["mlflow*", "mlflow*/**"])["parameters"])
             except MissingConfigException:
-                return None
-        uri = (raw.get("server") or {}).get("mlflow_tracking_uri")
-        return str(uri) if uri else None
+                return {}
+            finally:
+                if not had_random:
+                    OmegaConf.clear_resolver("km.random_name")
 
     @cached_property
     def config(self) -> PluginConfig:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 TaskKind = Literal["node", "spark", "sensor", "volume-create", "volume-init", "volume-delete",
-                   "result", "mlflow-start", "spark-create", "spark-delete"]
+                   "result", "mlflow-start", "mlflow-end", "spark-create", "spark-delete"]
 # A Jinja filter the DAG file defines: 16 hex characters unique to a DAG run, for the names of
 # per-run resources (run ids hold ':' and '+', which Kubernetes and cloud names refuse).
 RUN_HASH_FILTER = "kedro_run_hash"
@@ -15,6 +15,18 @@ RUN_HASH = "{{ run_id | %s }}" % RUN_HASH_FILTER
 # A Jinja filter the DAG file defines: a macro or Variable value as `kedro run --params` takes
 # it intact (Kedro splits the option at every ',' and reads each value as YAML).
 PARAM_FILTER = "kedro_param"
+
+
+def variable_expression(name: str) -> str:
+    """The Jinja expression of an Airflow Variable's value. A missing one fails the task,
+    naming it (`VARIABLE_NOT_FOUND: ... Variable <name> not found`); `var.value.get` would
+    pass the string NOTSET on instead."""
+    return f"var.value.{name}" if name.isidentifier() else "var.value[%r]" % name
+
+
+def variable_value(name: str) -> str:
+    """An Airflow Variable's value, rendered when the task runs."""
+    return f"{{{{ {variable_expression(name)} }}}}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from kedro_airflow_k8s.apiserver_checks import check_manifest
@@ -23,17 +24,24 @@ SAMPLE_RUN_ID = "manual__2026-01-01T00:00:00.000000+00:00"
 _EXTRA_HINT = "pip install 'kedro-airflow-k8s[validate]'"
 
 
-class _Variables:
-    """Stands in for Airflow's `var` accessor: Variables live in the metadata database, which
-    a preflight has not. Airflow's own environment backend (AIRFLOW_VAR_<NAME>) answers first."""
+class _VariableValues:
+    """Stands in for Airflow's `var.value` (`.get(name)`, `.name`, `[name]`): Variables live in
+    the metadata database, which a preflight has not. Airflow's own environment backend
+    (AIRFLOW_VAR_<NAME>) answers first."""
 
-    class value:  # noqa: N801 - mirrors Airflow's `var.value`
-        @staticmethod
-        def get(name: str, default: Any = None) -> str:
-            from airflow.secrets.environment_variables import EnvironmentVariablesBackend
+    def get(self, name: str, default: Any = None) -> str:
+        from airflow.secrets.environment_variables import EnvironmentVariablesBackend
 
-            found = EnvironmentVariablesBackend().get_variable(name)
-            return f"variable-{name}" if found is None else found
+        found = EnvironmentVariablesBackend().get_variable(name)
+        return f"variable-{name}" if found is None else found
+
+    def __getattr__(self, name: str) -> str:
+        return self.get(name)
+
+    __getitem__ = __getattr__
+
+
+_Variables = SimpleNamespace(value=_VariableValues())
 
 
 # Context values a task reads from the metadata database at run time (lazily): samples here.
@@ -58,6 +66,10 @@ def template_context(task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
     class PreflightTaskInstance(RuntimeTaskInstance):
         def xcom_pull(self, task_ids: Any = None, *args: Any, **kwargs: Any) -> str:
             return f"xcom-of-{task_ids}"  # no XCom backend here
+
+        @staticmethod
+        def get_ti_count(*args: Any, **kwargs: Any) -> int:
+            return 0  # task states live in the metadata database
 
     ti = PreflightTaskInstance.model_construct(
         id=uuid.UUID(int=0), task_id=task.task_id, dag_id=task.dag_id, run_id=run_id,

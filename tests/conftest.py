@@ -59,6 +59,18 @@ def write_config(project: Path, config: dict, env: str = "base") -> Path:
     return path
 
 
+def use_kedro_mlflow(project: Path, mlflow_yml: dict | None = None, env: str = "base") -> None:
+    """Let kedro-mlflow's hooks run in the project (the demo disables them), as kedro-mlflow
+    documents: installed, its hooks found through their entry point; an mlflow.yml."""
+    settings = project / "src" / project.name / "settings.py"
+    text = settings.read_text()
+    assert 'DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)' in text
+    settings.write_text(text.replace('DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)', ""))
+    if mlflow_yml is not None:
+        path = project / "conf" / env / "mlflow.yml"
+        path.write_text(yaml.safe_dump(mlflow_yml, sort_keys=False), encoding="utf-8")
+
+
 def run_kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `kedro ...` in the project as a user would, in a child process."""
     full_env = {**os.environ, **(env or {})}

@@ -130,7 +130,7 @@ def test_every_key_reaches_the_model():
     assert m.annotations["iam.amazonaws.com/role"] == "airflow"
     assert n.arguments[-2:] == [
         "--params", "ds={{ ds | kedro_param }},ts={{ ts | kedro_param }},"
-        "env={{ var.value.get('env') | kedro_param }}"]
+        "env={{ var.value.env | kedro_param }}"]
     sensors = spec.tasks_of("sensor")
     assert [t.task_id for t in sensors] == ["wait-for-other-last", "wait-for-upstream"]
     assert sensors[0].sensor.timeout_seconds == 120

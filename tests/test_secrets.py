@@ -28,4 +28,4 @@ def test_credentials_in_the_environment_never_reach_the_dag(demo_project):
     # the Secret and the Variable are there by name, for Kubernetes and Airflow to resolve
     text = (demo_project / "dags" / "kubernetes" / "demo.py").read_text()
     assert "Secret('env', 'DB_PASSWORD', 'db-credentials', 'password')" in text
-    assert "var.value.get('api_key')" in text
+    assert "var.value.api_key" in text

@@ -10,7 +10,7 @@ import yaml
 from werkzeug import Response
 
 from tests import airflow_check
-from tests.conftest import SECRET_VALUES, run_kedro, write_config
+from tests.conftest import SECRET_VALUES, run_kedro, use_kedro_mlflow, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_vars_authentication_through_a_checking_proxy(demo_project, mlflow_serve
     compiled = run_kedro(demo_project, "airflow-k8s", "compile", env=good)
     assert compiled.returncode == 0, compiled.stderr
     text = (demo_project / "dags" / "demo.py").read_text()
-    assert "var.value.get('MLFLOW_TRACKING_PASSWORD')" in text
+    assert "var.value.MLFLOW_TRACKING_PASSWORD" in text
     assert "mlflow-s3cr3t-password" not in text
 
 
@@ -135,6 +135,12 @@ def test_kubernetes_dag_with_mlflow_imports_and_validates(demo_project, mlflow_s
     assert env["TRAINING_DEVICE"] == "gpu"  # the pod template's env is kept beside it
     args = manifests["start-mlflow-run"]["spec"]["containers"][0]["args"]
     assert args[:6] == ["airflow-k8s", "-e", "local", "mlflow-start", "--dag-id", "demo"]
+    end = manifests["end-mlflow-run"]["spec"]["containers"][0]
+    assert end["args"] == ["airflow-k8s", "-e", "local", "mlflow-end", "--run-id",
+                           "xcom-of-start-mlflow-run", "--status", "FINISHED"]
+    assert dag.get_task("end-mlflow-run").trigger_rule == "all_done"
+    assert dag.get_task("delete-data-volume").upstream_task_ids == {"end-mlflow-run",
+                                                                    "report"}
 
 
 def test_local_run_leaves_one_mlflow_run_with_every_nodes_metrics(
@@ -157,3 +163,98 @@ def test_local_run_leaves_one_mlflow_run_with_every_nodes_metrics(
         "clean_orders", "count_customers", "features.daily_totals", "features.scale",
         "train", "report")}
     json.dumps(metrics)
+    assert runs[0].info.run_name == airflow_run
+    assert runs[0].info.status == "FINISHED"  # set by end-mlflow-run
+
+
+def airflow_run_id(result):
+    return re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
+
+
+def runs_of(url, experiment_name, airflow_run):
+    mlflow = client(url)
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    return [] if experiment is None else [
+        r for r in mlflow.search_runs([experiment.experiment_id])
+        if r.data.tags.get("airflow.run_id") == airflow_run]
+
+
+def test_kedro_mlflow_logs_every_task_into_one_run_that_ends_with_the_dag_run(
+        demo_project, mlflow_server, airflow_server):
+    """The real kedro-mlflow, set up as a new user would (`kedro mlflow init`, then a server),
+    its experiment named otherwise than run_config's. One node fails while a parallel one
+    succeeds: every task still logs into the one run, which ends FAILED, named after the run.
+    """
+    use_kedro_mlflow(demo_project)
+    init = run_kedro(demo_project, "mlflow", "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    mlflow_yml = demo_project / "conf/local/mlflow.yml"
+    conf = yaml.safe_load(mlflow_yml.read_text())
+    assert conf["tracking"]["experiment"]["name"] == "demo"
+    conf["server"]["mlflow_tracking_uri"] = mlflow_server.url
+    mlflow_yml.write_text(yaml.safe_dump(conf))
+    # count_customers reads a parameter too: kedro-mlflow logs those of every task
+    ingest = demo_project / "src/demo/pipelines/ingest/__init__.py"
+    text = ingest.read_text()
+    for old, new in (("def count_customers(orders: list[dict]) -> dict:",
+                      "def count_customers(orders: list[dict], key: str) -> dict:"),
+                     ('{o["customer"] for o in orders}', "{o[key] for o in orders}"),
+                     ('node(count_customers, "orders",',
+                      'node(count_customers, ["orders", "params:customer_key"],')):
+        assert old in text
+        text = text.replace(old, new)
+    ingest.write_text(text)
+    with (demo_project / "conf/base/parameters.yml").open("a") as params:
+        params.write("customer_key: customer\n")
+    # an order without a day: features.daily_totals fails, count_customers succeeds
+    raw = demo_project / "data/01_raw/orders.json"
+    raw.write_text(json.dumps([*json.loads(raw.read_text()),
+                               {"customer": "dan", "amount": 7.0}]))
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["host"], config["output"] = airflow_server.url, str(airflow_server.dags)
+    config["run_config"].update(run_name="kedro-mlflow-demo", experiment_name="spaceflights",
+                                execution="local")
+    write_config(demo_project, config)
+
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "10",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    assert "Note: MLflow runs go to experiment 'demo', kedro-mlflow's tracking.experiment" \
+           ".name, where its hooks log; not run_config.experiment_name 'spaceflights'." \
+           in result.stdout.splitlines()
+    assert "failed tasks: features.daily_totals" in result.stderr
+    airflow_run = airflow_run_id(result)
+    assert runs_of(mlflow_server.url, "spaceflights", airflow_run) == []
+    runs = runs_of(mlflow_server.url, "demo", airflow_run)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_name == airflow_run
+    assert run.info.status == "FAILED"
+    assert run.data.params["min_amount"] == "1.0"  # clean_orders' task
+    assert run.data.params["customer_key"] == "customer"  # count_customers' task
+    assert {"clean_orders.outputs", "count_customers.outputs"} <= set(run.data.metrics)
+    assert "features.daily_totals.outputs" not in run.data.metrics
+
+
+def test_a_missing_variable_fails_the_task_naming_it(demo_project, mlflow_server,
+                                                     airflow_server):
+    """kedro-mlflow's experiment and run_config's agree; a Kedro param comes from an Airflow
+    Variable nobody created: the node fails naming it, and the MLflow run ends FAILED."""
+    use_kedro_mlflow(demo_project, {"server": {"mlflow_tracking_uri": mlflow_server.url}})
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["host"], config["output"] = airflow_server.url, str(airflow_server.dags)
+    config["run_config"].update(run_name="missing-variable-demo", experiment_name="demo",
+                                execution="local", variables_params=["deploy_env"])
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "10",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    assert "MLflow" not in result.stdout  # the names agree: nothing to say
+    assert "failed tasks: clean_orders" in result.stderr
+    airflow_run = airflow_run_id(result)
+    log = (airflow_server.home / "logs" / "dag_id=missing-variable-demo" /
+           f"run_id={airflow_run}" / "task_id=clean_orders" / "attempt=1.log").read_text()
+    assert "VARIABLE_NOT_FOUND: {'message': 'Variable deploy_env not found'}" in log
+    assert "NOTSET" not in log and "not subscriptable" not in log
+    runs = runs_of(mlflow_server.url, "demo", airflow_run)
+    assert len(runs) == 1 and runs[0].info.status == "FAILED"
