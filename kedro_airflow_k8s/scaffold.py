@@ -16,9 +16,9 @@ from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
 from kedro_airflow_k8s.errors import InitError
 from kedro_airflow_k8s.render import TEMPLATES, write_atomically
+from kedro_airflow_k8s.upload import _EXTRAS  # the extra each output scheme needs
 
 WORKFLOWS = ("on-push.yml", "on-merge-to-main.yml")
-_EXTRAS = {"gs": "gcp", "gcs": "gcp", "s3": "aws", "s3a": "aws"}  # for the output's scheme
 
 
 def field_doc(path: str, model: type[BaseModel] = PluginConfig) -> str:
