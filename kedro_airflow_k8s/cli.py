@@ -184,11 +184,15 @@ def compile(project: Any, image: str | None, output: Path, dag_name: str | None,
 @_one_line_errors
 def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
          force: bool) -> None:
-    """Write a documented conf/base/airflow-k8s.yaml for AIRFLOW_URL."""
+    """Write a documented conf/base/airflow-k8s.yaml for AIRFLOW_URL, and a Dockerfile and
+    .dockerignore for the project's image when there are none."""
     from kedro_airflow_k8s.scaffold import write_scaffold
 
-    for path in write_scaffold(project, airflow_url, output, with_github_actions, force):
+    scaffold = write_scaffold(project, airflow_url, output, with_github_actions, force)
+    for path in scaffold.written:
         click.echo(f"Wrote {path}")
+    for path in scaffold.kept:
+        click.echo(f"Kept the existing {path} (--force overwrites it)")
 
 
 @airflow_k8s.command(name="upload-pipeline")

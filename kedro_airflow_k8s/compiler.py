@@ -244,6 +244,7 @@ def compile_dag(
     project_path: str | None = None,
     python: str | None = None,
     mlflow: MlflowSettings | None = None,
+    spark_artifacts_version: str | None = None,
     notify: Callable[[str], None] = lambda line: None,
 ) -> DagSpec:
     """Build the model of the DAG that runs `pipeline`: one task per node or node group."""
@@ -306,7 +307,8 @@ def compile_dag(
 
     # set up even without Spark nodes: a factory that cannot load fails now, not later
     spark = _spark_setup(run, dag_id, project, env, pipeline_name, image or run.image,
-                         identity) if run.spark and execution == "kubernetes" else None
+                         identity, spark_artifacts_version) \
+        if run.spark and execution == "kubernetes" else None
     members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
     why = {group.nodes[0]: group for group in node_groups}
     namespaces = {key: _common_namespace(group) for key, group in members.items()}
@@ -469,7 +471,8 @@ class _SparkTarget:
 
 
 def _spark_setup(run: RunConfig, dag_id: str, project: str, env: str, pipeline_name: str,
-                 image: str, identity: dict[str, str]) -> _SparkTarget:
+                 image: str, identity: dict[str, str],
+                 artifacts_version: str | None) -> _SparkTarget:
     spark = run.spark
     assert spark is not None
     if spark.type == "kubernetes":
@@ -481,7 +484,8 @@ def _spark_setup(run: RunConfig, dag_id: str, project: str, env: str, pipeline_n
     labels = {"managed-by": "kedro-airflow-k8s", "kedro-project": k8s_label(project),
               "kedro-dag": k8s_label(dag_id)}
     dag = SparkDag(dag_id=dag_id, project=project, env=env, pipeline=pipeline_name,
-                   image=image, config=spark, labels=labels)
+                   image=image, config=spark, labels=labels,
+                   artifacts_version=artifacts_version)
     factory = load_factory(spark, dag)
     assert factory is not None
     return _SparkTarget("Dataproc" if spark.type == "dataproc" else type(factory).__name__,
@@ -776,6 +780,10 @@ def compile_project(project: Any, *, notify: Callable[[str], None] = lambda line
         if relative and not (project.path / relative).is_file():
             raise ConfigError(f"run_config.spark.{key}: no file {relative} in the project "
                               f"({project.path})")
+    if spark is not None and spark.type == "dataproc":
+        from kedro_airflow_k8s.spark_artifacts import artifacts_version
+
+        options.setdefault("spark_artifacts_version", artifacts_version(project))
     return compile_dag(
         project.pipeline,
         config,

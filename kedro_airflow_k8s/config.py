@@ -377,7 +377,7 @@ class SparkConfig(_Model):
     )
     artifacts_path: str | None = Field(
         None, description="Dataproc: gs:// folder the project package, job script and init "
-        "script are uploaded to (under <run_name>/)."
+        "script are uploaded to (under <dag id>/<version>/)."
     )
     user_init_path: str | None = Field(
         None, description="Dataproc: shell script (path in the project) prepended to the "

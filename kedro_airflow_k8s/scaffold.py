@@ -1,7 +1,10 @@
-"""`init`: a documented airflow-k8s.yaml and, on request, GitHub Actions workflows."""
+"""`init`: a documented airflow-k8s.yaml, the Dockerfile and .dockerignore of the image the
+pods run, and, on request, GitHub Actions workflows."""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +12,11 @@ import jinja2
 import yaml
 from pydantic import BaseModel
 
+from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
 from kedro_airflow_k8s.errors import InitError
 from kedro_airflow_k8s.render import TEMPLATES, write_atomically
+from kedro_airflow_k8s.upload import _EXTRAS  # the extra each output scheme needs
 
 WORKFLOWS = ("on-push.yml", "on-merge-to-main.yml")
 
@@ -50,32 +55,84 @@ def _yaml_scalar(value: str) -> str:
     return json.dumps(value)  # a JSON string is a YAML scalar
 
 
-def render_workflow(name: str, package: str) -> str:
+def _python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def render_workflow(name: str, package: str, *, dag_id: str | None = None,
+                    output: str = "dags", requirements: bool = True,
+                    python: str | None = None) -> str:
+    """A workflow of `init --with-github-actions`; `requirements`: the project has a
+    requirements.txt (else its dependencies are in pyproject.toml)."""
     env = jinja2.Environment(  # GitHub's own ${{ }} must pass through untouched
         loader=jinja2.FileSystemLoader(TEMPLATES / "github"), undefined=jinja2.StrictUndefined,
         variable_start_string="<<", variable_end_string=">>", keep_trailing_newline=True,
     )
-    return env.get_template(name).render(package=package)
+    extra = _EXTRAS.get(output.partition("://")[0]) if "://" in output else None
+    plugin = f"kedro-airflow-k8s{f'[{extra}]' if extra else ''}=={__version__}"
+    project = "-r requirements.txt" if requirements else "."
+    return env.get_template(name).render(
+        package=package, dag_id=dag_id or package, python=python or _python(),
+        install=f'pip install {project} "{plugin}"',
+        dependency_file="requirements.txt" if requirements else "pyproject.toml")
+
+
+def render_dockerfile(*, requirements: bool = True, mlflow: bool = False,
+                      python: str | None = None) -> str:
+    """The image the pods run: the project installed in /home/kedro (`kedro` on PATH, conf/
+    and data/ below it), this plugin and mlflow too when `mlflow` (or as a comment)."""
+    return _docker_template("Dockerfile.j2").render(
+        python=python or _python(), requirements=requirements, mlflow=mlflow,
+        version=__version__)
+
+
+def render_dockerignore() -> str:
+    return _docker_template("dockerignore.j2").render()
+
+
+def _docker_template(name: str) -> Any:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "docker"),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template(name)
+
+
+@dataclass
+class Scaffold:
+    written: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # existing image files, left as they are
 
 
 def write_scaffold(project: Any, airflow_url: str, output: str, with_github_actions: bool,
-                   force: bool) -> list[Path]:
-    """Write the files of `init`; refuse to overwrite any of them without `force`."""
+                   force: bool) -> Scaffold:
+    """Write the files of `init`: refuse to overwrite the config or a workflow without
+    `force`; keep an existing Dockerfile or .dockerignore without `force`."""
     from kedro.framework.project import settings
 
     package = project.package_name
-    files = {
-        project.path / settings.CONF_SOURCE / "base" / CONFIG_FILE: render_config(
-            airflow_url, output, image=package.replace("_", "-"), run_name=package
-        ),
-    }
+    requirements = (project.path / "requirements.txt").is_file()
+    config_text = render_config(airflow_url, output, image=package.replace("_", "-"),
+                                run_name=package)
+    files = {project.path / settings.CONF_SOURCE / "base" / CONFIG_FILE: config_text}
     if with_github_actions:
         for name in WORKFLOWS:
-            files[project.path / ".github" / "workflows" / name] = render_workflow(name, package)
+            files[project.path / ".github" / "workflows" / name] = render_workflow(
+                name, package, dag_id=package, output=output, requirements=requirements)
     existing = [str(path) for path in files if path.exists()]
     if existing and not force:
         raise InitError(f"{', '.join(existing)} already exists: pass --force to overwrite")
-    parse_config(yaml.safe_load(next(iter(files.values()))))  # never write an invalid config
+    parse_config(yaml.safe_load(config_text))  # never write an invalid config
+    result = Scaffold()
+    image_files = {
+        project.path / "Dockerfile": render_dockerfile(
+            requirements=requirements, mlflow=project.kedro_mlflow_tracking_uri() is not None),
+        project.path / ".dockerignore": render_dockerignore(),
+    }
+    for path, text in image_files.items():
+        if path.exists() and not force:
+            result.kept.append(path)
+        else:
+            files[path] = text
     for path, text in files.items():
         write_atomically(path, text)
-    return list(files)
+        result.written.append(path)
+    return result

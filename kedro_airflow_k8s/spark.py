@@ -67,6 +67,10 @@ class SparkDag:
     config: SparkConfig  # run_config.spark
     labels: dict[str, str]  # GCP/Kubernetes-safe labels naming the project and the DAG
     run_hash: str = RUN_HASH  # Jinja: 16 hex characters, unique per DAG run
+    # Dataproc: a hash of what the artifacts are built from; the DAG reads them from
+    # <artifacts_path>/<dag id>/<artifacts_version>/, so a new upload never replaces the
+    # wheel of a DAG that is running (see spark_artifacts.artifacts_version)
+    artifacts_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ class DataprocFactory(SparkFactory):
         return f"{self.dag.config.cluster_name}-{self.dag.run_hash}"
 
     def artifact(self, name: str) -> str:
-        return dataproc_artifacts_folder(self.dag.config, self.dag.dag_id) + "/" + name
+        return dataproc_artifacts_folder(self.dag.config, self.dag.dag_id,
+                                         self.dag.artifacts_version) + "/" + name
 
     def _location(self) -> dict[str, Any]:
         return {"project_id": self.dag.config.project_id, "region": self.dag.config.region}
@@ -145,8 +150,10 @@ class DataprocFactory(SparkFactory):
             **self._location(), "cluster_name": self.cluster_name})
 
 
-def dataproc_artifacts_folder(config: SparkConfig, dag_id: str) -> str:
-    return f"{str(config.artifacts_path).rstrip('/')}/{dag_id}"
+def dataproc_artifacts_folder(config: SparkConfig, dag_id: str, version: str | None) -> str:
+    """`<artifacts_path>/<dag id>/<version>`: each version of a DAG reads its own files."""
+    folder = f"{str(config.artifacts_path).rstrip('/')}/{dag_id}"
+    return f"{folder}/{version}" if version else folder
 
 
 def conf_archive_name(package: str) -> str:

@@ -2,19 +2,24 @@
 job script that runs a group of nodes, and the init script that installs the project.
 
 Built by upload-pipeline, run-once and schedule, uploaded to
-`<run_config.spark.artifacts_path>/<dag id>/` before the DAG file, so a DAG never names
-files that are not there yet.
+`<run_config.spark.artifacts_path>/<dag id>/<version>/` before the DAG file, so a DAG never
+names files that are not there yet, and a new version never replaces the files of a DAG that
+is running. Local configuration and credentials are never uploaded (`never_shipped`).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import gzip
+import hashlib
 import io
 import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from kedro_airflow_k8s import __version__
@@ -30,6 +35,9 @@ from kedro_airflow_k8s.spark import (
 
 _BUILD_HINT = "pip install 'kedro-airflow-k8s[gcp]'"
 _HEREDOC_END = "KEDRO_REQUIREMENTS"
+# What the wheel is built from besides the source folder
+_PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "MANIFEST.in", "requirements.txt")
+_USER_SCRIPTS = ("user_init_path", "user_post_init_path")
 
 
 def _template(name: str) -> Any:
@@ -46,6 +54,10 @@ def job_script(package: str) -> str:
 def _user_script(project_path: Path, key: str, relative: str | None) -> str | None:
     if not relative:
         return None
+    if _is_local_or_credentials(PurePath(relative)):
+        raise ConfigError(f"run_config.spark.{key}: {relative} is local configuration or "
+                          "credentials, which are never uploaded: keep the script elsewhere "
+                          "in the project")
     path = project_path / relative
     try:
         return path.read_text(encoding="utf-8").rstrip("\n")
@@ -54,8 +66,50 @@ def _user_script(project_path: Path, key: str, relative: str | None) -> str | No
         raise ConfigError(f"run_config.spark.{key}: cannot read {path}: {reason}") from None
 
 
+def _is_local_or_credentials(relative: PurePath) -> bool:
+    """`never_shipped` for a path relative to the project (conf/local/..., */credentials*)."""
+    from kedro.framework.project import settings
+
+    conf = PurePath(settings.CONF_SOURCE)
+    if relative.is_relative_to(conf):
+        return never_shipped(relative.relative_to(conf))
+    return is_credentials(relative)
+
+
+def artifacts_version(project: Any) -> str:
+    """12 hex characters that change with anything the artifacts are built from: the source
+    folder and packaging files (the wheel), the shipped configuration, the user scripts,
+    run_config.spark and this plugin's version. Build leftovers (egg-info, __pycache__) do
+    not count, so building the wheel does not change it."""
+    from kedro.framework.project import settings
+
+    config = project.config.run_config.spark
+    digest = hashlib.sha256()
+
+    def add(label: str, content: bytes) -> None:
+        digest.update(f"{label}\0{len(content)}\0".encode())
+        digest.update(content)
+
+    add("plugin", __version__.encode())
+    add("run_config.spark", config.model_dump_json().encode())
+    for name in _PACKAGING_FILES:
+        if (project.path / name).is_file():
+            add(name, (project.path / name).read_bytes())
+    source = Path(project.metadata.source_dir)
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        leftover = any(part == "__pycache__" or part.endswith(".egg-info")
+                       for part in relative.parts) or path.suffix == ".pyc"
+        if path.is_file() and not leftover:
+            add(f"source/{relative.as_posix()}", path.read_bytes())
+    add("conf", conf_archive(project.path / settings.CONF_SOURCE))
+    for key in _USER_SCRIPTS:
+        add(key, (_user_script(project.path, key, getattr(config, key)) or "").encode())
+    return digest.hexdigest()[:12]
+
+
 def init_script(config: SparkConfig, project_path: Path, package: str, dag_id: str,
-                wheel: str) -> str:
+                wheel: str, version: str) -> str:
     """The cluster's init action: the user's init script, the project's requirements and
     wheel installed into the cluster's Python, the configuration copied, the post script."""
     requirements_file = project_path / "requirements.txt"
@@ -66,7 +120,7 @@ def init_script(config: SparkConfig, project_path: Path, package: str, dag_id: s
                           "init script's copy of it")
     return _template(f"{INIT_SCRIPT}.j2").render(
         package=package, dag_id=dag_id, version=__version__,
-        artifacts=dataproc_artifacts_folder(config, dag_id), home=DATAPROC_HOME,
+        artifacts=dataproc_artifacts_folder(config, dag_id, version), home=DATAPROC_HOME,
         wheel=wheel, conf=conf_archive_name(package), requirements=requirements,
         user_init=_user_script(project_path, "user_init_path", config.user_init_path),
         user_init_path=_one_line(config.user_init_path),
@@ -80,24 +134,38 @@ def _one_line(text: str | None) -> str:
     return " ".join(str(text).split())
 
 
+def never_shipped(relative: PurePath) -> bool:
+    """True for local configuration and credentials, which never leave the machine: anything
+    under conf/local (`relative` to the conf folder), and any file or folder whose name holds
+    "credentials" (Kedro's own .gitignore pattern), whatever its extension and depth."""
+    return relative.parts[:1] == ("local",) or is_credentials(relative)
+
+
+def is_credentials(path: PurePath) -> bool:
+    return any(fnmatch.fnmatch(part.lower(), "*credentials*") for part in path.parts)
+
+
 def conf_archive(conf_dir: Path) -> bytes:
-    """The project's configuration as `kedro package` packs it (local/*.yml left out, the
-    folder at the top of the archive), with fixed owners and times: same conf, same bytes."""
-    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        parts = Path(info.name).parts
-        if len(parts) == 3 and parts[1] == "local" and info.name.endswith(".yml"):
-            return None
+    """The project's configuration as `kedro package` packs it (the folder at the top of the
+    archive), minus what `never_shipped` keeps home, with fixed owners and times: same conf,
+    same bytes."""
+    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         info.mtime = 0
         return info
 
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+    # gzip's own header holds a time too: 0, so the bytes depend on the conf alone
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
         archive.add(conf_dir, arcname=conf_dir.name, recursive=False, filter=clean)
         for path in sorted(conf_dir.rglob("*")):
-            archive.add(path, arcname=str(Path(conf_dir.name) / path.relative_to(conf_dir)),
-                        recursive=False, filter=clean)
+            relative = path.relative_to(conf_dir)
+            if never_shipped(relative):
+                continue
+            archive.add(path, arcname=str(Path(conf_dir.name) / relative), recursive=False,
+                        filter=clean)
     return buffer.getvalue()
 
 
@@ -119,7 +187,21 @@ def build_wheel(project_path: Path, into: Path) -> Path:
     return wheels[0]
 
 
-def build_artifacts(project: Any, dag_id: str) -> dict[str, bytes]:
+def check_wheel(wheel: Path) -> None:
+    """Refuse a wheel that packs local configuration or credentials as package data."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    for name in names:
+        parts = PurePosixPath(name).parts
+        local = any(parts[i:i + 2] == ("conf", "local") for i in range(len(parts)))
+        credentials = not name.endswith((".py", ".pyi")) and is_credentials(PurePath(name))
+        if local or credentials:
+            raise UploadError(f"the project's wheel {wheel.name} holds {name}, local "
+                              "configuration or credentials, which are never uploaded: leave "
+                              "it out of the package data")
+
+
+def build_artifacts(project: Any, dag_id: str, version: str) -> dict[str, bytes]:
     """File name -> content of everything the cluster reads from the artifacts folder."""
     from kedro.framework.project import settings
 
@@ -127,22 +209,24 @@ def build_artifacts(project: Any, dag_id: str) -> dict[str, bytes]:
     package = project.package_name
     with tempfile.TemporaryDirectory(prefix="kedro-airflow-k8s-wheel-") as folder:
         wheel = build_wheel(project.path, Path(folder))
+        check_wheel(wheel)
         files = {wheel.name: wheel.read_bytes()}
     files[conf_archive_name(package)] = conf_archive(project.path / settings.CONF_SOURCE)
     files[JOB_SCRIPT] = job_script(package).encode()
     files[INIT_SCRIPT] = init_script(config, project.path, package, dag_id,
-                                     wheel.name).encode()
+                                     wheel.name, version).encode()
     return files
 
 
 def upload_artifacts(project: Any, dag_id: str,
                      notify: Callable[[str], None] = lambda line: None) -> str:
-    """Build and upload the artifacts; the folder they are in."""
+    """Build and upload the artifacts; the folder they are in (the one the DAG names)."""
     from kedro_airflow_k8s.upload import upload_file
 
     config = project.config.run_config.spark
-    folder = dataproc_artifacts_folder(config, dag_id)
-    files = build_artifacts(project, dag_id)
+    version = artifacts_version(project)
+    folder = dataproc_artifacts_folder(config, dag_id, version)
+    files = build_artifacts(project, dag_id, version)
     for name, content in files.items():
         upload_file(content, folder, name, key="run_config.spark.artifacts_path")
     notify(f"Uploaded Spark artifacts to {folder}/: {', '.join(files)}")

@@ -188,3 +188,23 @@ def test_docs_role_covers_what_the_operators_call():
     for resource, verb in needed:  # each grant is explained on the page
         assert re.search(rf"^\| `{re.escape(resource)}` \| [^|]*`{verb}`", page, re.M), (
             resource, verb)
+
+
+def test_the_image_page_shows_the_dockerfile_init_writes_and_explains_each_line():
+    import importlib.util
+
+    from kedro_airflow_k8s.scaffold import render_dockerfile, render_dockerignore
+
+    spec = importlib.util.spec_from_file_location("hooks", ROOT / "docs" / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    source = (ROOT / "docs" / "project-image.md").read_text()
+    page = hooks.image_files_markdown(source)
+    dockerfile = render_dockerfile(requirements=True, mlflow=False, python="3.11")
+    assert f"```dockerfile\n{dockerfile}```" in page
+    assert f"```text\n{render_dockerignore()}```" in page
+    instructions = [line for line in dockerfile.splitlines()
+                    if line and not line.startswith((" ", "#"))]
+    for line in instructions:
+        if not line.startswith("ENV"):
+            assert f"`{line}`" in source, f"the page does not explain {line!r}"

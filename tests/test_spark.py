@@ -140,7 +140,10 @@ def test_local_execution_keeps_the_groups_but_no_cluster():
 
 
 def test_dataproc_dag_imports_and_renders_as_at_run_time(tmp_path):
-    spec = spark_compile(DATAPROC, macro_params=["ds"], env_vars={"STAGE": "prod"})
+    spec = compile_pipeline(spark_shaped(), with_run(spark=DATAPROC, macro_params=["ds"],
+                                                     env_vars={"STAGE": "prod"}),
+                            dataset_type=CATALOG_TYPES.get,
+                            spark_artifacts_version="0123456789ab")
     dag = airflow_check.load_dag(write(tmp_path, spec))
     create = dag.get_task("create-spark-cluster")
     assert type(create).__name__ == "DataprocCreateClusterOperator"
@@ -149,7 +152,7 @@ def test_dataproc_dag_imports_and_renders_as_at_run_time(tmp_path):
     assert create.project_id == "my-project" and create.region == "europe-west1"
     assert create.cluster_config["initialization_actions"] == [
         {"executable_file": "gs://bucket/own.sh"},
-        {"executable_file": "gs://bucket/spark/demo/kedro_init.sh"}]
+        {"executable_file": "gs://bucket/spark/demo/0123456789ab/kedro_init.sh"}]
     assert create.labels == {"managed-by": "kedro-airflow-k8s", "kedro-project": "demo",
                              "kedro-dag": "demo"}
 
@@ -158,7 +161,7 @@ def test_dataproc_dag_imports_and_renders_as_at_run_time(tmp_path):
     job = job_task.job
     assert job["placement"] == {"cluster_name": f"ephemeral-{run_hash}"}
     assert job["pyspark_job"]["main_python_file_uri"] == \
-        "gs://bucket/spark/demo/kedro_spark_job.py"
+        "gs://bucket/spark/demo/0123456789ab/kedro_spark_job.py"
     assert job["pyspark_job"]["args"] == [
         "STAGE=prod", "--", "--env", "local", "--pipeline", "__default__", "--nodes",
         "ingest,sessionize,profile_sessions,featurize,summarize", "--params", "ds=2026-01-01",
