@@ -1,0 +1,235 @@
+"""The configurations of the golden corpus: each a function that compiles one DagSpec.
+
+Everything that could vary between machines or runs is fixed here: the commit sha, the
+project path and Python of local execution, the Spark artifacts version.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from kedro.pipeline import Pipeline, node
+
+from kedro_airflow_k8s.compiler import compile_dag
+from kedro_airflow_k8s.config import parse_config
+from kedro_airflow_k8s.dagspec import DagSpec
+from kedro_airflow_k8s.mlflow_run import MlflowSettings
+from tests.test_config import FULL, MINIMAL
+
+COMMIT_SHA = "0123456789abcdef0123456789abcdef01234567"
+PROJECT_PATH = "/srv/kedro/demo"
+PYTHON = "/opt/venv/bin/python"
+ARTIFACTS_VERSION = "0.1.0-0123456789ab"
+
+
+def step(*xs: Any) -> Any:
+    return xs[0] if xs else None
+
+
+def chain() -> Pipeline:
+    """raw -> clean -> features -> train, report from clean and train: a root, a fan-in."""
+    return Pipeline([
+        node(step, "raw", "clean", name="clean_orders"),
+        node(step, "clean", "features", name="build_features"),
+        node(step, "features", "model", name="train", tags=["resources.huge"]),
+        node(step, ["clean", "model"], "report", name="report"),
+    ])
+
+
+def namespaced() -> Pipeline:
+    """Nested namespaces, a node named like a plugin task, names that slug alike."""
+    return Pipeline([
+        node(step, "raw", "a", name="ingest"),
+        node(step, "a", "b", name="clean", namespace="etl"),
+        node(step, "b", "c", name="scale", namespace="etl.inner"),
+        node(step, "c", "d", name="scale-", namespace="etl.inner"),
+        node(step, "d", "e", name="pipeline-result"),
+        node(step, "a", "f", name="weekly", namespace="reports"),
+    ])
+
+
+def with_memory() -> Pipeline:
+    """`tmp` and `tmp2` are MemoryDatasets (not persisted): their nodes share a task."""
+    return Pipeline([
+        node(step, "raw", "tmp", name="load", namespace="io"),
+        node(step, "tmp", "tmp2", name="parse", namespace="io"),
+        node(step, "tmp2", "clean", name="store", namespace="io"),
+        node(step, "clean", "out", name="train"),
+        node(step, "raw", "side", name="side"),
+    ])
+
+
+def spark_shaped() -> Pipeline:
+    return Pipeline([
+        node(step, "raw", "events", name="ingest"),
+        node(step, "events", ["sessions", "session_counts"], name="sessionize"),
+        node(step, "session_counts", "profile", name="profile_sessions"),
+        node(step, ["sessions", "profile"], "features", name="featurize"),
+        node(step, "features", "summary", name="summarize"),
+        node(step, "summary", "report", name="report"),
+        node(step, "report", "scores", name="score", tags=["kedro-airflow-k8s.group.pyspark"]),
+        node(step, "raw", "side", name="side_job"),
+    ])
+
+
+SPARK_TYPES = {"events": "spark.SparkDataset", "sessions": "kedro_datasets.spark.SparkDataset",
+               "features": "spark.SparkHiveDataset"}
+DATAPROC = {"type": "dataproc", "project_id": "my-project", "region": "europe-west1",
+            "cluster_name": "ephemeral", "artifacts_path": "gs://bucket/spark",
+            "cluster_config": {"master_config": {"num_instances": 1}}}
+KUBERNETES_SPARK = {"type": "k8s", "cluster_config": {"spark.executor.instances": 3}}
+PLUGIN_MLFLOW = MlflowSettings(tracking_uri="http://mlflow.example.com:5000",
+                               experiment_name="demo-experiment")
+KEDRO_MLFLOW = MlflowSettings(tracking_uri="http://mlflow.example.com:5000",
+                              experiment_name="demo", kedro_mlflow=True)
+GPU_TEMPLATE = """apiVersion: v1
+kind: Pod
+spec:
+  containers:
+    - name: base
+      resources:
+        requests: {memory: 2Gi, ephemeral-storage: 1Gi}
+        limits: {memory: 4Gi}
+"""
+
+
+RESOURCES = {"__default__": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                             "limits": {"memory": "512Mi"}},
+             "huge": {"requests": {"cpu": "2", "memory": "4Gi"},
+                      "limits": {"cpu": "4", "memory": "8Gi"},
+                      "node_selectors": {"pool": "highmem"},
+                      "tolerations": [{"key": "dedicated", "operator": "Equal",
+                                       "value": "highmem", "effect": "NoSchedule"}]}}
+
+
+def run(**changes: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(MINIMAL)
+    raw["run_config"]["resources"] = copy.deepcopy(RESOURCES)
+    raw["run_config"].update(changes)
+    return raw
+
+
+def compiled(pipeline: Pipeline, raw: dict[str, Any], *, persisted: set[str] | None = None,
+             **options: Any) -> DagSpec:
+    """compile_dag as the CLI calls it for a project at PROJECT_PATH, at commit COMMIT_SHA."""
+    options.setdefault("commit_sha", COMMIT_SHA)
+    options.setdefault("project_path", PROJECT_PATH)
+    options.setdefault("python", PYTHON)
+    return compile_dag(pipeline, parse_config(raw), project="demo", env="prod",
+                       is_persisted=(lambda name: name in persisted) if persisted else
+                       (lambda name: True),
+                       dataset_type=SPARK_TYPES.get, **options)
+
+
+def _full() -> dict[str, Any]:
+    raw = copy.deepcopy(FULL)
+    del raw["run_config"]["spark"]
+    return raw
+
+
+CONFIGS: dict[str, Callable[[], DagSpec]] = {
+    "k8s-minimal": lambda: compiled(chain(), run()),
+    "k8s-no-volume": lambda: compiled(chain(), run(volume={"disabled": True})),
+    "k8s-volume-skip-init": lambda: compiled(chain(), run(volume={
+        "skip_init": True, "storageclass": "fast", "size": "3Gi", "owner": 1000,
+        "mount_path": "/data", "access_modes": ["ReadWriteMany"]})),
+    "k8s-full-config": lambda: compiled(
+        Pipeline([node(step, "a", "b", name="n", tags=["resources.huge"]),
+                  node(step, "b", "c", name="m", tags=["k8s_template.spark"])]),
+        _full(), image="override:2"),
+    "k8s-secrets": lambda: compiled(chain(), run(
+        secrets=[{"deploy_type": "env", "deploy_target": "SQL_CONN", "secret": "db",
+                  "key": "conn"},
+                 {"deploy_type": "volume", "deploy_target": "/var/secrets", "secret": "sa"},
+                 {"secret": "all-as-env"}],
+        image_pull_secrets=["regcred"], service_account_name="kedro-runner",
+        env_vars={"LOG_LEVEL": "debug", "RETRIES": 3})),
+    "k8s-gpu-template-merge": lambda: compiled(
+        Pipeline([node(step, "raw", "a", name="prep", tags=["k8s_template.gpu"]),
+                  node(step, "a", "b", name="train",
+                       tags=["resources.gpu", "k8s_template.gpu"]),
+                  node(step, "b", "c", name="score", tags=["resources.gpu"])]),
+        run(resources={
+            "__default__": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                            "limits": {"memory": "1Gi"}, "labels": {"team": "ml"},
+                            "annotations": {"owner": "ml-team"}},
+            "gpu": {"requests": {"nvidia.com/gpu": 1, "cpu": "4"},
+                    "limits": {"nvidia.com/gpu": 1},
+                    "node_selectors": {"accelerator": "nvidia-l4"},
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                     "effect": "NoSchedule"}]}},
+            kubernetes_pod_templates={"gpu": {"template": GPU_TEMPLATE,
+                                              "image": "registry.example.com/demo-gpu:1"}})),
+    "k8s-mlflow-plugin": lambda: compiled(chain(), run(
+        mlflow={"tracking_uri": "http://mlflow.example.com:5000",
+                "experiment_name": "demo-experiment"}), mlflow=PLUGIN_MLFLOW),
+    "k8s-kedro-mlflow-no-volume-auth": lambda: compiled(chain(), run(
+        volume={"disabled": True},
+        authentication={"type": "Vars", "params": ["MLFLOW_TRACKING_TOKEN"]}),
+        mlflow=KEDRO_MLFLOW),
+    "k8s-mlflow-google-auth-sensors": lambda: compiled(chain(), run(
+        authentication={"type": "GoogleOAuth2"},
+        external_dependencies=[{"dag_id": "upstream"}]), mlflow=PLUGIN_MLFLOW),
+    "spark-dataproc": lambda: compiled(spark_shaped(), run(spark=DATAPROC,
+                                                           macro_params=["ds"]),
+                                       spark_artifacts_version=ARTIFACTS_VERSION),
+    "spark-dataproc-mlflow-no-grouping": lambda: compiled(
+        spark_shaped(), run(spark=DATAPROC, group_spark_nodes=False),
+        spark_artifacts_version=ARTIFACTS_VERSION, mlflow=PLUGIN_MLFLOW),
+    "spark-kubernetes-rwx-mlflow": lambda: compiled(spark_shaped(), run(
+        spark=KUBERNETES_SPARK, volume={"access_modes": ["ReadWriteMany"]}),
+        mlflow=KEDRO_MLFLOW),
+    "spark-custom-operator": lambda: compiled(spark_shaped(), run(spark={
+        "type": "custom", "operator_factory": "tests.spark_factories.SparkOperatorFactory",
+        "cluster_config": {"driver": {"cores": 2}}})),
+    "spark-custom-cluster-mlflow": lambda: compiled(spark_shaped(), run(
+        spark={"type": "custom", "operator_factory": "tests.spark_factories.ShellClusterFactory"},
+        volume={"disabled": True}), mlflow=PLUGIN_MLFLOW),
+    "sensors-slack": lambda: compiled(chain(), run(
+        external_dependencies=[
+            {"dag_id": "upstream"},
+            {"dag_id": "other", "task_id": "last", "timeout": 2, "check_existence": False,
+             "execution_delta": 10}],
+        failure_handlers=[{"type": "slack", "connection_id": "slack",
+                           "message_template": "{task} of {dag} failed at {execution_time}: "
+                                               "{url} {{literal}}"},
+                          {"type": "slack"}])),
+    "sensors-off": lambda: compiled(chain(), run(external_dependencies=[{"dag_id": "up"}]),
+                                    with_sensors=False),
+    "namespaces": lambda: compiled(namespaced(), run(run_name="grouped")),
+    "memory-groups": lambda: compiled(with_memory(), run(group_memory_nodes=True),
+                                      persisted={"raw", "clean", "out", "side"}),
+    "kubernetes-connection": lambda: compiled(chain(), run(kubernetes_connection={
+        "kubernetes_conn_id": "gke_prod", "config_file": "/etc/kube/config"})),
+    "kubernetes-connection-context-no-volume": lambda: compiled(chain(), run(
+        volume={"disabled": True}, kubernetes_connection={
+            "kubernetes_conn_id": "gke_prod", "in_cluster": False,
+            "config_file": "/etc/kube/config", "cluster_context": "prod"})),
+    "kubernetes-connection-in-cluster-no-volume": lambda: compiled(chain(), run(
+        volume={"disabled": True},
+        kubernetes_connection={"kubernetes_conn_id": "in_cluster", "in_cluster": True})),
+    "params-macro-variable": lambda: compiled(chain(), run(
+        macro_params=["ds", "ts", "run_id"], variables_params=["env", "region"])),
+    "local": lambda: compiled(chain(), run(), execution="local"),
+    "local-params-mlflow-memory": lambda: compiled(
+        with_memory(), run(execution="local", macro_params=["ds"], variables_params=["env"],
+                           env_vars={"A": "1"},
+                           local={"project_path": "/opt/project", "python": "/usr/bin/python3"},
+                           authentication={"type": "Vars", "params": ["MLFLOW_TRACKING_TOKEN"]}),
+        persisted={"raw", "clean", "out", "side"}, group_memory=True, mlflow=PLUGIN_MLFLOW),
+    "local-spark-sensors-slack": lambda: compiled(spark_shaped(), run(
+        spark=DATAPROC, external_dependencies=[{"dag_id": "upstream"}],
+        failure_handlers=[{"type": "slack"}]), execution="local",
+        spark_artifacts_version=ARTIFACTS_VERSION),
+    "schedule-cron-paused": lambda: replace(
+        compiled(chain(), run(), schedule="0 3 * * 1-5"), paused_upon_creation=True),
+    "schedule-continuous-unpaused": lambda: replace(
+        compiled(chain(), run(), schedule="@continuous", dag_id="always-on"),
+        paused_upon_creation=False),
+    "pipeline-named-image-override": lambda: compiled(
+        chain(), run(run_name="demo", start_date="20250101", description="Orders"),
+        pipeline_name="data_science", image="registry.example.com/demo:2"),
+}

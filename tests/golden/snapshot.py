@@ -1,0 +1,107 @@
+"""One configuration's DAG as Airflow renders it, as plain JSON-able data."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import re
+from pathlib import Path
+from typing import Any
+
+from kedro_airflow_k8s import validate
+from kedro_airflow_k8s.dagspec import DagSpec
+from kedro_airflow_k8s.render import render_dag, write_atomically
+
+# Operator settings that reach no manifest and no template field, when the operator has them.
+ATTRIBUTES = ("trigger_rule", "doc_md", "do_xcom_push", "on_finish_action",
+              "startup_timeout_seconds", "kubernetes_conn_id", "in_cluster", "config_file",
+              "cluster_context", "append_env", "mode", "timeout", "execution_delta",
+              "check_existence", "poke_interval", "reattach_on_restart", "task_display_name")
+# The KubernetesPodOperator adds a random suffix to every pod's name.
+_POD_SUFFIX = re.compile(r"-[a-z0-9]{8}$")
+
+
+def plain(value: Any) -> Any:
+    """JSON-able data; anything whose printed form could change from run to run is refused."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(item) for item in value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return f"timedelta(seconds={value.total_seconds()})"
+    if hasattr(value, "to_dict"):  # kubernetes client models
+        return plain(value.to_dict())
+    if hasattr(value, "template_fields"):  # notifiers
+        return {"class": _class_name(value),
+                **{name: plain(getattr(value, name)) for name in value.template_fields}}
+    raise TypeError(f"no stable form for {type(value).__name__}: {value!r:.80}")
+
+
+def _class_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _task(dag: Any, task: Any) -> dict[str, Any]:
+    group = task.task_group
+    record: dict[str, Any] = {
+        "operator": _class_name(task),
+        "group": None if group is None or group.is_root else group.group_id,
+        "upstream": sorted(task.upstream_task_ids),
+    }
+    record.update({name: plain(getattr(task, name)) for name in ATTRIBUTES
+                   if hasattr(task, name)})
+    built = validate.manifest(dag, task)
+    if built is not None and built.get("kind") == "Pod":
+        name = built["metadata"]["name"]
+        built["metadata"]["name"] = _POD_SUFFIX.sub("-<suffix>", name)
+        record["manifest"] = plain(built)
+        return record
+    if built is not None:
+        record["manifest"] = plain(built)
+    else:
+        validate.render_task(dag, task)
+    record["fields"] = {name: plain(getattr(task, name)) for name in task.template_fields}
+    return record
+
+
+def _dag(dag: Any) -> dict[str, Any]:
+    return {
+        "dag_id": dag.dag_id,
+        "description": dag.description,
+        "schedule": plain(dag.schedule),
+        "timetable": type(dag.timetable).__name__,
+        "timetable_description": getattr(dag.timetable, "description", None),
+        "max_active_runs": dag.max_active_runs,
+        "is_paused_upon_creation": dag.is_paused_upon_creation,
+        "catchup": dag.catchup,
+        "start_date": plain(dag.start_date),
+        "tags": sorted(dag.tags),
+        "doc_md": dag.doc_md,
+        "filters": sorted(dag.user_defined_filters or {}),
+        "default_args": plain(dag.default_args),
+        "task_groups": {
+            group_id: {"parent": None if g.parent_group is None or g.parent_group.is_root
+                       else g.parent_group.group_id, "tooltip": g.tooltip}
+            for group_id, g in sorted((key, value) for key, value in
+                                      dag.task_group.get_task_group_dict().items()
+                                      if key is not None)},
+    }
+
+
+def snapshot(spec: DagSpec, folder: Path) -> dict[str, Any]:
+    """Render `spec`, import the file in Airflow's DagBag, render every task as at run time."""
+    path = folder / f"{spec.dag_id}.py"
+    write_atomically(path, render_dag(spec))
+    dag, problems = validate.load_dag(path)
+    assert problems == [], problems
+    return {"dag": _dag(dag),
+            "tasks": {task.task_id: _task(dag, task)
+                      for task in sorted(dag.tasks, key=lambda t: t.task_id)}}
