@@ -6,11 +6,15 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from kedro_airflow_k8s.errors import CompileError, ConfigError, PluginError, ProjectCodeError
+from kedro_airflow_k8s.options import CompileOptions, Execution
+
+if TYPE_CHECKING:
+    from kedro_airflow_k8s.context import KedroProject
 
 TRACEBACK_ENV = "KEDRO_AIRFLOW_K8S_TRACEBACK"
 
@@ -107,8 +111,20 @@ _SHAPE = _options(_EXECUTION, _NO_GROUP)
 _PREFLIGHT = _options(_VALIDATE, _K8S_VERSION)
 
 
-def _grouping(no_group_memory: bool) -> bool | None:
-    return False if no_group_memory else None
+def _compile_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Hand the command one CompileOptions in place of the click options that make it:
+    --image, --dag-name, --execution, --no-group-memory, --validate, --k8s-version."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, image: str | None = None, dag_name: str | None = None,
+                execution: Execution | None = None, no_group_memory: bool = False,
+                validate: bool = False, k8s_version: str | None = None,
+                **kwargs: Any) -> Any:
+        options = CompileOptions(image=image, dag_id=dag_name, execution=execution,
+                                 group_memory=False if no_group_memory else None,
+                                 validate=validate, k8s_version=k8s_version)
+        return command(*args, options=options, **kwargs)
+
+    return wrapper
 
 
 _OUTPUT = click.option("-o", "--output", default=None,
@@ -158,16 +174,13 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str,
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
-def compile(project: Any, image: str | None, output: Path, dag_name: str | None,  # noqa: A001
-            execution: str | None, no_group_memory: bool, validate: bool,
-            k8s_version: str | None) -> None:
+@_compile_options
+def compile(project: KedroProject, output: Path, options: CompileOptions) -> None:  # noqa: A001
     """Write the pipeline's DAG to OUTPUT/<dag_id>.py."""
     from kedro_airflow_k8s.render import write_atomically
-    from kedro_airflow_k8s.ship import prepare
+    from kedro_airflow_k8s.ship import drive, prepare
 
-    spec, text = prepare(project, image=image, dag_id=dag_name, execution=execution,
-                         group_memory=_grouping(no_group_memory), validate=validate,
-                         k8s_version=k8s_version, notify=click.echo)
+    spec, text = drive(prepare(project, options), click.echo)
     path = output / f"{spec.dag_id}.py"
     write_atomically(path, text)
     click.echo(f"Wrote {path} ({len(spec.tasks)} tasks).")
@@ -182,7 +195,7 @@ def compile(project: Any, image: str | None, output: Path, dag_name: str | None,
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.pass_obj
 @_one_line_errors
-def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
+def init(project: KedroProject, airflow_url: str, output: str, with_github_actions: bool,
          force: bool) -> None:
     """Write a documented conf/base/airflow-k8s.yaml for AIRFLOW_URL, and a Dockerfile and
     .dockerignore for the project's image when there are none."""
@@ -203,15 +216,13 @@ def init(project: Any, airflow_url: str, output: str, with_github_actions: bool,
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
-def upload_pipeline(project: Any, output: str | None, dag_name: str | None,
-                    image: str | None, execution: str | None, no_group_memory: bool,
-                    validate: bool, k8s_version: str | None) -> None:
+@_compile_options
+def upload_pipeline(project: KedroProject, output: str | None,
+                    options: CompileOptions) -> None:
     """Compile the DAG and upload it where Airflow reads DAGs (no schedule)."""
-    from kedro_airflow_k8s.ship import publish
+    from kedro_airflow_k8s.ship import drive, publish
 
-    published = publish(project, output, image=image, dag_id=dag_name, execution=execution,
-                        group_memory=_grouping(no_group_memory), validate=validate,
-                        k8s_version=k8s_version, notify=click.echo)
+    published = drive(publish(project, output, options), click.echo)
     click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
 
 
@@ -227,16 +238,18 @@ def upload_pipeline(project: Any, output: str | None, dag_name: str | None,
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
-def schedule(project: Any, output: str | None, cron_expression: str | None,
-             dag_name: str | None, image: str | None, paused: bool, execution: str | None,
-             no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
+@_compile_options
+def schedule(project: KedroProject, output: str | None, cron_expression: str | None,
+             paused: bool, options: CompileOptions) -> None:
     """Upload the DAG with a schedule, unpaused once Airflow has loaded it."""
+    import dataclasses
+
+    from kedro_airflow_k8s.ship import drive
     from kedro_airflow_k8s.ship import schedule as ship_schedule
 
     cron = cron_expression or project.config.run_config.cron_expression
-    ship_schedule(project, output, cron=cron, paused=paused, image=image, dag_id=dag_name,
-                  execution=execution, group_memory=_grouping(no_group_memory),
-                  validate=validate, k8s_version=k8s_version, notify=click.echo)
+    options = dataclasses.replace(options, schedule=cron, paused_upon_creation=paused)
+    drive(ship_schedule(project, output, options), click.echo)
 
 
 @airflow_k8s.command(name="run-once")
@@ -250,22 +263,21 @@ def schedule(project: Any, output: str | None, cron_expression: str | None,
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
-def run_once(project: Any, output: str | None, dag_name: str | None, image: str | None,
-             wait: bool, timeout_minutes: float, execution: str | None,
-             no_group_memory: bool, validate: bool, k8s_version: str | None) -> None:
+@_compile_options
+def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minutes: float,
+             options: CompileOptions) -> None:
     """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
+    from kedro_airflow_k8s.ship import drive
     from kedro_airflow_k8s.ship import run_once as ship_run_once
 
-    ship_run_once(project, output, dag_name=dag_name, image=image, execution=execution,
-                  group_memory=_grouping(no_group_memory), validate=validate,
-                  k8s_version=k8s_version,
-                  follow_minutes=timeout_minutes if wait else None, notify=click.echo)
+    drive(ship_run_once(project, output, options,
+                        follow_minutes=timeout_minutes if wait else None), click.echo)
 
 
 @airflow_k8s.command(name="list-pipelines")
 @click.pass_obj
 @_one_line_errors
-def list_pipelines(project: Any) -> None:
+def list_pipelines(project: KedroProject) -> None:
     """List the DAGs this plugin made, with their last run's state."""
     from rich.console import Console
     from rich.table import Table
@@ -283,7 +295,7 @@ def list_pipelines(project: Any) -> None:
 @_DAG_NAME
 @click.pass_obj
 @_one_line_errors
-def ui(project: Any, dag_name: str | None) -> None:
+def ui(project: KedroProject, dag_name: str | None) -> None:
     """Open the Airflow UI (the DAG's page with -d or -p) and print its URL."""
     import webbrowser
 
@@ -304,7 +316,7 @@ def ui(project: Any, dag_name: str | None) -> None:
 @click.option("--image", default=None, help="The image the DAG's pods run.")
 @click.pass_obj
 @_one_line_errors
-def mlflow_start(project: Any, dag_id: str, airflow_run_id: str, image: str | None) -> None:
+def mlflow_start(project: KedroProject, dag_id: str, airflow_run_id: str, image: str | None) -> None:
     """Start this DAG run's MLflow run; print its id (run by the DAG's start-mlflow-run)."""
     from kedro_airflow_k8s.mlflow_run import MlflowError, hand_over, settings_for, start_run
 
@@ -322,7 +334,7 @@ def mlflow_start(project: Any, dag_id: str, airflow_run_id: str, image: str | No
               help="The DAG run's outcome.")
 @click.pass_obj
 @_one_line_errors
-def mlflow_end(project: Any, run_id: str, status: str) -> None:
+def mlflow_end(project: KedroProject, run_id: str, status: str) -> None:
     """End this DAG run's MLflow run with its final status (run by the DAG's end-mlflow-run)."""
     from kedro_airflow_k8s.mlflow_run import MlflowError, end_run, settings_for
 

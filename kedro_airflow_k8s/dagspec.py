@@ -37,6 +37,47 @@ class Verbatim:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """A name the DAG file defines once for many tasks (`RESOURCES`), or an item of it
+    (`RESOURCES["huge"]`): printed as code, not as a value."""
+
+    name: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of a function the DAG file binds (`pod_arguments(labels=...)`,
+    `datetime.timedelta(minutes=5)`), printed as code; its arguments are values too."""
+
+    function: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def check_value(value: Any) -> None:
+    """Raise TypeError unless `value` is one the DAG file can print: str, int, float, bool,
+    None, a date, lists, tuples and dicts of them, Verbatim, Ref or Call."""
+    if value is None or isinstance(value, (str, int, float, bool, datetime.date, Verbatim,
+                                           Ref)):
+        return
+    if isinstance(value, Call):
+        for item in (*value.args, *value.kwargs.values()):
+            check_value(item)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_value(key)
+            check_value(item)
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            check_value(item)
+        return
+    raise TypeError(f"cannot print {type(value).__name__} into a DAG file")
+
+
+@dataclass(frozen=True)
 class ResourceSpec:
     """A resource profile as the pods use it (from `run_config.resources.<name>`)."""
 
@@ -45,22 +86,6 @@ class ResourceSpec:
     limits: dict[str, str]
     node_selector: dict[str, str]
     tolerations: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class PodSpec:
-    """What differs between the pods of one DAG; shared settings are in `PodDefaults`."""
-
-    cmds: list[str]
-    arguments: list[str | Verbatim]
-    labels: dict[str, str]  # the pod's own; PodDefaults.labels are set on top of them
-    annotations: dict[str, str | Verbatim]
-    resources: str | None = None  # key into DagSpec.resources
-    pod_template: str | None = None  # key into DagSpec.pod_templates
-    image: str | None = None  # None: PodDefaults.image
-    volume_mount_path: str | None = None  # None: PodDefaults.volume.mount_path
-    env: dict[str, str] = field(default_factory=dict)  # on top of PodDefaults.env_vars
-    field_env: dict[str, str] = field(default_factory=dict)  # name -> pod field (downward API)
 
 
 @dataclass(frozen=True)
@@ -93,9 +118,6 @@ class PodDefaults:
     fs_group: int | None
     volume: VolumeSpec | None
     labels: dict[str, str] = field(default_factory=dict)  # on every pod; they win
-    # A node pod's arguments: node_arguments, the node names, node_params.
-    node_arguments: list[str] = field(default_factory=list)
-    node_params: list[str] = field(default_factory=list)
     # How the tasks reach the cluster, by the operators' argument names; empty: the
     # provider's defaults. The volume tasks' operators take fewer arguments than pods.
     pod_connection: dict[str, Any] = field(default_factory=dict)
@@ -113,14 +135,6 @@ class LocalDefaults:
 
 
 @dataclass(frozen=True)
-class LocalCommand:
-    """A task run as a subprocess on the Airflow worker (local execution)."""
-
-    env: dict[str, str | Verbatim]  # the node names and params `bash_command` reads
-    bash_command: str | None = None  # None: LocalDefaults.bash_command
-
-
-@dataclass(frozen=True)
 class SensorSpec:
     external_dag_id: str
     external_task_id: str | None
@@ -130,18 +144,37 @@ class SensorSpec:
 
 
 @dataclass(frozen=True)
+class Operator:
+    """An operator class of the DAG file: `from module import name`."""
+
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
 class TaskSpec:
+    """One task of the DAG: every task, whatever it runs, is printed from these fields.
+
+    `arguments` are the operator's keyword arguments: plain values (Airflow renders the
+    strings of its template fields as Jinja), `Verbatim` text it must not render, or
+    `Ref`/`Call` to what the file defines once for many tasks; `spread` is such shared
+    argument sets, passed as `**` before the task's own arguments.
+    """
+
     task_id: str  # full Airflow id, group prefix included
     local_id: str  # id inside its TaskGroup
     group: str | None  # full id of the TaskGroup, None at top level
-    kind: TaskKind
-    node_names: list[str] = field(default_factory=list)
-    pod: PodSpec | None = None
-    local: LocalCommand | None = None
-    sensor: SensorSpec | None = None
-    operator: Any = None  # spark.OperatorCall: an operator printed from plain data
-    trigger_rule: str | None = None
+    kind: TaskKind  # what the task stands for (notes, tests); the file does not depend on it
+    operator: Operator
+    arguments: dict[str, Any] = field(default_factory=dict)
+    spread: tuple[Any, ...] = ()
+    upstream: tuple[str, ...] = ()  # full ids of the tasks it waits for, sorted
     doc: str | None = None
+    node_names: list[str] = field(default_factory=list)
+
+    @property
+    def trigger_rule(self) -> str | None:
+        return self.arguments.get("trigger_rule")
 
 
 @dataclass(frozen=True)
@@ -158,6 +191,12 @@ class SlackNotifierSpec:
     text: str  # Jinja, rendered by Airflow when the callback fires
 
 
+# The names the DAG file always imports from Airflow's SDK.
+SDK_IMPORTS = (("airflow.sdk", "DAG"), ("airflow.sdk", "TaskGroup"), ("airflow.sdk", "literal"))
+SECRET = ("airflow.providers.cncf.kubernetes.secret", "Secret")
+SLACK_NOTIFIER = ("airflow.providers.slack.notifications.slack_webhook", "SlackWebhookNotifier")
+
+
 @dataclass
 class DagSpec:
     dag_id: str
@@ -170,18 +209,24 @@ class DagSpec:
     env: str
     execution: str  # kubernetes | local
     mlflow: Any  # mlflow_run.MlflowSettings, or None when MLflow is off
-    pod_defaults: PodDefaults
+    pod_defaults: PodDefaults | None  # None: no task runs in a pod
     local: LocalDefaults | None
     resources: dict[str, ResourceSpec]
     pod_templates: dict[str, dict[str, Any]]
     groups: list[GroupSpec]
     tasks: list[TaskSpec]
-    upstream: dict[str, list[str]]  # task id -> ids of the tasks it waits for
     failure_notifiers: list[SlackNotifierSpec]
     version: str
     paused_upon_creation: bool | None = None  # None: Airflow's own default
     max_active_runs: int | None = None  # None: Airflow's default
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
+    field_env: bool = False  # whether some pod reads fields of itself into its environment
+    uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)
+
+    @property
+    def upstream(self) -> dict[str, list[str]]:
+        """Task id -> ids of the tasks it waits for (tasks that wait for none left out)."""
+        return {t.task_id: list(t.upstream) for t in self.tasks if t.upstream}
 
     @property
     def filters(self) -> list[str]:
@@ -200,20 +245,13 @@ class DagSpec:
         return [task for task in self.tasks if task.kind == kind]
 
     @property
-    def operator_imports(self) -> list[tuple[str, str]]:
-        """(module, class) of the operators printed from `TaskSpec.operator`."""
-        return sorted({(t.operator.module, t.operator.name) for t in self.tasks if t.operator})
-
-    @property
-    def uses_run_hash(self) -> bool:
-        return self.pod_defaults.volume is not None or bool(self.operator_imports)
-
-    @property
-    def node_pods(self) -> bool:
-        """Whether some task runs Kedro nodes in a pod (printed through node_pod())."""
-        return any(t.pod and t.kind in ("node", "spark") for t in self.tasks)
-
-    @property
-    def field_env(self) -> bool:
-        """Whether some pod reads fields of itself into its environment."""
-        return any(t.pod and t.pod.field_env for t in self.tasks)
+    def imports(self) -> list[tuple[str, str]]:
+        """(module, name) of every class the file imports: the tasks' operators, and what the
+        DAG's own arguments and the pods' shared settings print."""
+        found = {(t.operator.module, t.operator.name) for t in self.tasks}
+        found.update(SDK_IMPORTS)
+        if self.pod_defaults and self.pod_defaults.secrets:
+            found.add(SECRET)
+        if self.failure_notifiers:
+            found.add(SLACK_NOTIFIER)
+        return sorted(found)

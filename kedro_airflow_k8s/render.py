@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import datetime
 import os
 import shlex
@@ -11,8 +13,15 @@ from typing import Any
 
 import jinja2
 
-from kedro_airflow_k8s.dagspec import PARAM_FILTER, RUN_HASH_FILTER, DagSpec, Verbatim
-from kedro_airflow_k8s.errors import OutputError
+from kedro_airflow_k8s.dagspec import (
+    PARAM_FILTER,
+    RUN_HASH_FILTER,
+    Call,
+    DagSpec,
+    Ref,
+    Verbatim,
+)
+from kedro_airflow_k8s.errors import CompileError, OutputError
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -22,6 +31,10 @@ def py(value: Any, indent: int = 0) -> str:
     pad = " " * (indent + 4)
     if isinstance(value, Verbatim):
         return f"literal({py(value.text)})"
+    if isinstance(value, Ref):
+        return value.name if value.key is None else f"{value.name}[{py(value.key)}]"
+    if isinstance(value, Call):
+        return _call(value, indent)
     if isinstance(value, str) and _fits_triple_quotes(value):
         return f'"""{value}"""'
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -43,6 +56,17 @@ def py(value: Any, indent: int = 0) -> str:
         items = [f"{pad}{py(v, indent + 4)}," for v in value]
         return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
     raise TypeError(f"cannot print {type(value).__name__} into a DAG file")
+
+
+def _call(call: Call, indent: int) -> str:
+    parts = [py(a, indent + 4) for a in call.args]
+    parts += [f"{key}={py(item, indent + 4)}" for key, item in call.kwargs.items()]
+    inline = f"{call.function}({', '.join(parts)})"
+    if len(inline) <= 88 - indent and "\n" not in inline:
+        return inline
+    pad = " " * (indent + 4)
+    return f"{call.function}(\n" + "".join(f"{pad}{part},\n" for part in parts) + \
+        " " * indent + ")"
 
 
 def _fits_triple_quotes(text: str) -> bool:
@@ -87,8 +111,32 @@ def template_environment(folder: Path = TEMPLATES) -> jinja2.Environment:
 def render_dag(spec: DagSpec) -> str:
     """The DAG file's text: same spec, same bytes."""
     template = template_environment().get_template("dag.py.j2")
+    _check_operator_names(spec, template)
     return template.render(spec=spec, run_hash_filter=RUN_HASH_FILTER,
                            param_filter=PARAM_FILTER)
+
+
+def _check_operator_names(spec: DagSpec, template: jinja2.Template) -> None:
+    """An operator (from a Spark factory) may share a name with what the file binds only by
+    being the same import: the file's own names are read from the file without its tasks."""
+    own = template.render(spec=dataclasses.replace(spec, tasks=[]),
+                          run_hash_filter=RUN_HASH_FILTER, param_filter=PARAM_FILTER)
+    bound: dict[str, str | None] = {}  # name -> module it is imported from, None: defined
+    for statement in ast.walk(ast.parse(own)):
+        if isinstance(statement, ast.ImportFrom):
+            bound.update({alias.asname or alias.name: statement.module
+                          for alias in statement.names})
+        elif isinstance(statement, ast.Import):
+            bound.update({(alias.asname or alias.name).split(".")[0]: alias.name
+                          for alias in statement.names})
+        elif isinstance(statement, (ast.FunctionDef, ast.Name)):
+            name = statement.name if isinstance(statement, ast.FunctionDef) else statement.id
+            bound.setdefault(name, None)
+    for module, name in spec.imports:
+        if bound.setdefault(name, module) != module:
+            where = f"from {bound[name]}" if bound[name] else "by the DAG file itself"
+            raise CompileError(f"run_config.spark: operator {module}.{name} has the name of "
+                               f"one imported {where}; alias it in a module of yours")
 
 
 def write_atomically(path: Path, text: str | bytes) -> None:

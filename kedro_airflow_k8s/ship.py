@@ -1,4 +1,8 @@
-"""Compile, upload, and drive a run on Airflow: what upload-pipeline, schedule and run-once do."""
+"""Compile, upload, and drive a run on Airflow: what upload-pipeline, schedule and run-once do.
+
+The commands' steps are generators: they yield what the user should read, one line at a
+time, and return their result; the CLI prints the lines (`drive`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ import datetime
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from kedro_airflow_k8s.airflow_client import (
     FINISHED_RUN_STATES,
@@ -22,12 +26,25 @@ from kedro_airflow_k8s.compiler import compile_project
 from kedro_airflow_k8s.config import validate_cron
 from kedro_airflow_k8s.dagspec import DagSpec
 from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, DagNotFound, RunFailed
+from kedro_airflow_k8s.options import CompileOptions
 from kedro_airflow_k8s.render import render_dag
 from kedro_airflow_k8s.upload import upload_dag
 
 PARSE_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 2.0
 TRACE_LINES = 20  # of an import error, shown before the one-line error
+
+T = TypeVar("T")
+Steps = Generator[str, None, T]  # yields lines for the user, returns the result
+
+
+def drive(steps: Steps[T], show: Callable[[str], None] = lambda line: None) -> T:
+    """Run `steps` to the end, showing every line it yields; its result."""
+    while True:
+        try:
+            show(next(steps))
+        except StopIteration as stop:
+            return stop.value
 
 
 @dataclass(frozen=True)
@@ -55,15 +72,14 @@ def client_for(project: Any) -> AirflowClient:
     return AirflowClient(airflow_host(project))
 
 
-def publish(project: Any, output: str | None, *, schedule: str | None = None,
-            notify: Callable[[str], None] = lambda line: None, **options: Any) -> Published:
-    """Compile the project's DAG and put it where Airflow reads DAGs; `options` are
-    prepare's (image, dag_id, with_sensors, execution, group_memory, validate, ...)."""
-    if schedule is not None:
-        _check_cron(schedule)
+def publish(project: Any, output: str | None,
+            options: CompileOptions = CompileOptions()) -> Steps[Published]:
+    """Compile the project's DAG and put it where Airflow reads DAGs."""
+    if options.schedule is not None:
+        _check_cron(options.schedule)
     location = output_location(project, output)
-    spec, text = prepare(project, schedule=schedule, notify=notify, **options)
-    return _upload(project, spec, text, location, notify)
+    spec, text = yield from prepare(project, options)
+    return (yield from _upload(project, spec, text, location))
 
 
 def _check_cron(schedule: str) -> None:
@@ -73,32 +89,33 @@ def _check_cron(schedule: str) -> None:
         raise ConfigError(f"--cron-expression: {exc}") from None
 
 
-def _upload(project: Any, spec: DagSpec, text: str, location: str,
-            notify: Callable[[str], None]) -> Published:
+def _upload(project: Any, spec: DagSpec, text: str, location: str) -> Steps[Published]:
     """Spark artifacts first (the DAG names them), then the DAG file."""
     spark = project.config.run_config.spark
     if spark is not None and spark.type == "dataproc" and spec.tasks_of("spark-create"):
         from kedro_airflow_k8s.spark_artifacts import upload_artifacts
 
-        upload_artifacts(project, spec.dag_id, notify)
+        notes: list[str] = []
+        upload_artifacts(project, spec.dag_id, notes.append)
+        yield from notes
     return Published(spec=spec, text=text,
                      location=upload_dag(text, location, f"{spec.dag_id}.py"))
 
 
-def prepare(project: Any, *, validate: bool = False, k8s_version: str | None = None,
-            paused_upon_creation: bool | None = None,
-            notify: Callable[[str], None] = lambda line: None,
-            **options: Any) -> tuple[DagSpec, str]:
+def prepare(project: Any,
+            options: CompileOptions = CompileOptions()) -> Steps[tuple[DagSpec, str]]:
     """The DAG's model and text; with `validate`, checked by Airflow and Kubernetes' schema."""
-    spec = compile_project(project, notify=notify, **options)
-    if paused_upon_creation is not None:
-        spec = dataclasses.replace(spec, paused_upon_creation=paused_upon_creation)
+    notes: list[str] = []
+    try:
+        spec = compile_project(project, options, notes.append)
+    finally:
+        yield from notes
     text = render_dag(spec)
-    if validate:
+    if options.validate:
         from kedro_airflow_k8s.validate import validate_text
 
-        version = validate_text(text, f"{spec.dag_id}.py", k8s_version)
-        notify(f"Validated {spec.dag_id}: Airflow imports it, every pod fits Kubernetes "
+        version = validate_text(text, f"{spec.dag_id}.py", options.k8s_version)
+        yield (f"Validated {spec.dag_id}: Airflow imports it, every pod fits Kubernetes "
                f"{version}.")
     return spec, text
 
@@ -180,34 +197,40 @@ def start_run(client: AirflowClient, published: Published, *,
     return client.trigger(dag_id, new_run_id())
 
 
-def run_once(project: Any, output: str | None, *, dag_name: str | None = None,
-             follow_minutes: float | None = None,
-             notify: Callable[[str], None] = lambda line: None, **options: Any) -> str:
+def run_once(project: Any, output: str | None, options: CompileOptions = CompileOptions(),
+             follow_minutes: float | None = None) -> Steps[str]:
     """Upload without schedule or sensors, start one run, follow it when asked; its id."""
     client = client_for(project)
     location = output_location(project, output)
-    spec, text = prepare(project, dag_id=dag_name, with_sensors=False, notify=notify, **options)
+    spec, text = yield from prepare(project, dataclasses.replace(options, with_sensors=False))
     before = before_upload(client, spec.dag_id)
-    published = _upload(project, spec, text, location, notify)
-    notify(f"Uploaded {published.location}; waiting for Airflow to load it.")
-    run_id = start_run(client, published, before=before, notify=notify)
+    published = yield from _upload(project, spec, text, location)
+    yield f"Uploaded {published.location}; waiting for Airflow to load it."
+    notes: list[str] = []
+    try:
+        run_id = start_run(client, published, before=before, notify=notes.append)
+    finally:
+        yield from notes
     dag_id = published.spec.dag_id
-    notify(f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}")
+    yield f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}"
     if follow_minutes is not None:
         follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
-        notify(f"Run {run_id} succeeded.")
+        yield f"Run {run_id} succeeded."
     return run_id
 
 
-def schedule(project: Any, output: str | None, *, cron: str, paused: bool = False,
-             parse_timeout: float = PARSE_TIMEOUT_SECONDS,
-             notify: Callable[[str], None] = lambda line: None, **options: Any) -> Published:
-    """Upload the DAG with `cron`, unpaused unless `paused`: rendered so that Airflow creates
-    it that way, and, when the API answers, set so once Airflow has loaded this version."""
+def schedule(project: Any, output: str | None, options: CompileOptions,
+             parse_timeout: float = PARSE_TIMEOUT_SECONDS) -> Steps[Published]:
+    """Upload the DAG with `options.schedule`, unpaused unless `options.paused_upon_creation`:
+    rendered so that Airflow creates it that way, and, when the API answers, set so once
+    Airflow has loaded this version."""
+    cron = options.schedule
+    assert cron is not None
     _check_cron(cron)
+    paused = bool(options.paused_upon_creation)
     location = output_location(project, output)
-    spec, text = prepare(project, schedule=cron, paused_upon_creation=paused, notify=notify,
-                         **options)
+    spec, text = yield from prepare(project, dataclasses.replace(
+        options, paused_upon_creation=paused))
     state = "paused" if paused else "unpaused"
     client, before, unreachable = None, None, "no host in airflow-k8s.yaml"
     if project.config.host:
@@ -216,18 +239,21 @@ def schedule(project: Any, output: str | None, *, cron: str, paused: bool = Fals
             before = before_upload(client, spec.dag_id)
         except AirflowApiError as exc:
             client, unreachable = None, str(exc)
-    published = _upload(project, spec, text, location, notify)
-    notify(f"Uploaded {published.location}, scheduled {cron}.")
+    published = yield from _upload(project, spec, text, location)
+    yield f"Uploaded {published.location}, scheduled {cron}."
     if client is None:
-        notify(f"Not checked with Airflow ({unreachable}): a new DAG starts {state}; an "
+        yield (f"Not checked with Airflow ({unreachable}): a new DAG starts {state}; an "
                "existing one keeps its paused state.")
         return published
-    notify("Waiting for Airflow to load it.")
-    wait_for_version(client, spec.dag_id, text, timeout=parse_timeout, before=before,
-                     notify=notify)
+    yield "Waiting for Airflow to load it."
+    notes: list[str] = []
+    try:
+        wait_for_version(client, spec.dag_id, text, timeout=parse_timeout, before=before,
+                         notify=notes.append)
+    finally:
+        yield from notes
     client.set_paused(spec.dag_id, paused)
-    notify(f"Airflow loaded it; DAG '{spec.dag_id}' is {state}: "
-           f"{client.ui_url(spec.dag_id)}")
+    yield f"Airflow loaded it; DAG '{spec.dag_id}' is {state}: {client.ui_url(spec.dag_id)}"
     return published
 
 

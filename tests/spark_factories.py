@@ -70,5 +70,13 @@ class Broken(SparkFactory):
         raise RuntimeError("no cluster for you")
 
 
+class Named(SparkFactory):
+    """Jobs run by the operator cluster_config names (module, name), with no arguments."""
+
+    def submit(self, job):
+        config = self.dag.config.cluster_config
+        return OperatorCall(config["module"], config["name"], {})
+
+
 class NotAFactory:
     pass

@@ -6,8 +6,9 @@ from kedro.pipeline import Pipeline, node
 from kedro_airflow_k8s.compiler import airflow_id, compile_dag, compile_project, k8s_label
 from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.dagspec import Verbatim
+from kedro_airflow_k8s.dagspec import Call, Ref, Verbatim
 from kedro_airflow_k8s.errors import CompileError
+from tests.golden.configs import split
 from tests.test_config import FULL, MINIMAL, with_run
 
 
@@ -19,8 +20,24 @@ def join(*xs):
     return xs
 
 
-def compile_pipeline(pipeline, raw=MINIMAL, **kwargs):
-    return compile_dag(pipeline, parse_config(raw), project="demo", env="local", **kwargs)
+def pod_settings(task):
+    """What a pod task passes to the file's pod_arguments() (labels, image, extra_env, ...)."""
+    return next(s.kwargs for s in task.spread if isinstance(s, Call))
+
+
+def profile_of(task):
+    """The RESOURCES entry a pod task spreads in, None without one."""
+    return next((s.key for s in task.spread if isinstance(s, Ref)), None)
+
+
+def template_of(task):
+    ref = task.arguments.get("pod_template_dict")
+    return ref.key if ref else None
+
+
+def compile_pipeline(pipeline, raw=MINIMAL, notify=lambda line: None, **kwargs):
+    return compile_dag(pipeline, parse_config(raw),
+                       *split(kwargs, package="demo", env="local"), notify=notify)
 
 
 @pytest.fixture
@@ -48,9 +65,9 @@ def test_namespaces_become_task_groups(demo_spec):
 
 
 def test_node_command_runs_exactly_that_node(demo_spec):
-    pod = demo_spec.task("features.scale").pod
-    assert pod.cmds == ["kedro"]
-    assert pod.arguments == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
+    pod = demo_spec.task("features.scale").arguments
+    assert pod["cmds"] == ["kedro"]
+    assert pod["arguments"] == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
                              Verbatim("features.scale"), "--params",
                              "ds={{ ds | kedro_param }}"]
 
@@ -70,10 +87,10 @@ def test_volume_lifecycle_surrounds_the_nodes(demo_spec):
 
 
 def test_resource_and_template_tags_pick_profiles(demo_spec):
-    train = demo_spec.task("train").pod
-    assert (train.resources, train.pod_template) == ("huge", "gpu")
-    assert demo_spec.task("report").pod.resources == "__default__"
-    assert demo_spec.task("report").pod.pod_template is None
+    train = demo_spec.task("train")
+    assert (profile_of(train), template_of(train)) == ("huge", "gpu")
+    assert profile_of(demo_spec.task("report")) == "__default__"
+    assert template_of(demo_spec.task("report")) is None
     assert demo_spec.resources["huge"].requests == {"cpu": "2", "memory": "4Gi"}
     assert demo_spec.resources["huge"].tolerations == [
         {"key": "dedicated", "operator": "Equal", "value": "highmem", "effect": "NoSchedule"}]
@@ -123,19 +140,21 @@ def test_every_key_reaches_the_model():
     assert "experiment_name:Demo experiment" in spec.tags
     assert spec.start_date.isoformat() == "2025-07-21"
     assert "init-data-volume" not in spec.task_ids  # skip_init
-    n, m = spec.task("n").pod, spec.task("m").pod
-    assert n.resources == "huge" and m.resources == "__default__"
-    assert m.pod_template == "spark" and m.image == "spark-image" and n.image is None
-    assert m.labels["running"] == "airflow"
-    assert m.annotations["iam.amazonaws.com/role"] == "airflow"
-    assert n.arguments[-2:] == [
+    n, m = spec.task("n"), spec.task("m")
+    assert profile_of(n) == "huge" and profile_of(m) == "__default__"
+    assert template_of(m) == "spark" and pod_settings(m)["image"] == "spark-image"
+    assert "image" not in pod_settings(n)
+    assert pod_settings(m)["labels"]["running"] == "airflow"
+    assert m.arguments["annotations"]["iam.amazonaws.com/role"] == "airflow"
+    assert n.arguments["arguments"][-2:] == [
         "--params", "ds={{ ds | kedro_param }},ts={{ ts | kedro_param }},"
         "env={{ var.value.env | kedro_param }}"]
     sensors = spec.tasks_of("sensor")
     assert [t.task_id for t in sensors] == ["wait-for-other-last", "wait-for-upstream"]
-    assert sensors[0].sensor.timeout_seconds == 120
-    assert sensors[0].sensor.execution_delta_minutes == 10
-    assert not sensors[0].sensor.check_existence
+    assert sensors[0].arguments["timeout"] == 120
+    assert sensors[0].arguments["execution_delta"] == Call("datetime.timedelta",
+                                                           kwargs={"minutes": 10})
+    assert not sensors[0].arguments["check_existence"]
     assert spec.upstream["create-data-volume"] == ["wait-for-other-last", "wait-for-upstream"]
     assert spec.failure_notifiers[0].connection_id == "slack"
     assert spec.failure_notifiers[0].text == "{{ ti.task_id }} of {{ dag.dag_id }}"
@@ -233,7 +252,7 @@ def test_unicode_and_odd_names_give_valid_ids_and_exact_node_names():
     import re
     for task in spec.tasks:
         assert re.fullmatch(r"[A-Za-z0-9_-]+", task.local_id), task.local_id
-        assert task.pod.arguments[6] == Verbatim(task.node_names[0])
+        assert task.arguments["arguments"][6] == Verbatim(task.node_names[0])
     assert {t.node_names[0] for t in spec.tasks} == {"żółw-ünïcode", "we ird {{ ns }}.x", "日本語"}
     assert [g.group_id for g in spec.groups] == ["we-ird-ns"]
 

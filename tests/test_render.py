@@ -14,8 +14,11 @@ from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.context import KedroProject
 from kedro_airflow_k8s.dagspec import Verbatim
 from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.options import CompileOptions
 from kedro_airflow_k8s.render import py, render_dag, write_atomically
 from tests import airflow_check
+from tests.golden.configs import split
+from tests.test_compiler import profile_of
 from tests.test_config import FULL, with_run
 
 ALLOWED_IMPORT_ROOTS = {"airflow", "kubernetes", "datetime", "hashlib", "json"}
@@ -32,7 +35,7 @@ def write(tmp_path, spec):
 
 
 def compiled(pipeline, raw, **kwargs):
-    return compile_dag(pipeline, parse_config(raw), project="demo", env="prod", **kwargs)
+    return compile_dag(pipeline, parse_config(raw), *split(kwargs, package="demo", env="prod"))
 
 
 @pytest.fixture
@@ -253,10 +256,10 @@ def test_local_execution_dag_imports_and_runs_kedro_with_exact_names(tmp_path):
 def test_local_execution_defaults_to_the_compiling_project(demo_project, tmp_path):
     import sys
 
-    spec = compile_project(KedroProject(path=demo_project), execution="local")
+    spec = compile_project(KedroProject(path=demo_project), CompileOptions(execution="local"))
     assert spec.local.project_path == str(demo_project.resolve())
     assert spec.local.python == sys.executable
-    assert spec.pod_defaults.volume is None
+    assert spec.pod_defaults is None  # no pod: no volume, no resources
     assert not spec.tasks_of("volume-create") and not spec.resources
 
 
@@ -270,7 +273,7 @@ def test_an_unwritable_template_cache_is_no_error(monkeypatch):
     monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "load_bytecode", lambda s, b: None)
     spec = compiled(Pipeline([node(identity, "a", "b", name="n")]), {"run_config": {
         "image": "registry.example.com/demo:1"}})
-    assert "tasks['n'] = node_pod(" in render_dag(spec)
+    assert "tasks['n'] = KubernetesPodOperator(" in render_dag(spec)
 
     def no_directory(self, *args, **kwargs):
         raise RuntimeError("Cannot create or use a private cache directory")
@@ -299,8 +302,8 @@ def test_a_profile_keeps_the_gpu_of_the_pod_template(tmp_path):
                  "limits": {"cpu": "4", "memory": "8Gi"}},
     }, kubernetes_pod_templates={"gpu": {"template": GPU_TEMPLATE}})
     spec = compiled(pipeline, raw)
-    assert spec.task("train").pod.resources == "huge@gpu"
-    assert spec.task("report").pod.resources == "__default__"
+    assert profile_of(spec.task("train")) == "huge@gpu"
+    assert profile_of(spec.task("report")) == "__default__"
     pods = airflow_check.validate_all(airflow_check.load_dag(write(tmp_path, spec)))
     resources = {task: pods[task]["spec"]["containers"][0]["resources"]
                  for task in ("train", "score", "report")}
@@ -350,7 +353,8 @@ def test_every_task_that_talks_to_kubernetes_takes_the_configured_connection(tmp
     spec = compiled(pipeline, raw, mlflow=MlflowSettings("http://mlflow:5000", "exp"))
     dag = airflow_check.load_dag(write(tmp_path, spec))
     pods, resources = _kubernetes_tasks(dag)
-    assert set(pods) == {"prepare", "spark_step", "init-data-volume", "start-mlflow-run"}
+    assert set(pods) == {"prepare", "spark_step", "init-data-volume", "start-mlflow-run",
+                         "end-mlflow-run"}
     assert set(resources) == {"create-data-volume", "delete-data-volume"}
     for task in [*pods.values(), *resources.values()]:
         assert (task.kubernetes_conn_id, task.config_file) == ("k8s_prod",

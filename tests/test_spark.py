@@ -18,7 +18,7 @@ from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.render import render_dag, write_atomically
 from kedro_airflow_k8s.spark import is_spark_node
 from tests import airflow_check
-from tests.test_compiler import compile_pipeline
+from tests.test_compiler import compile_pipeline, pod_settings
 from tests.test_config import with_run
 
 DATAPROC = {"type": "dataproc", "project_id": "my-project", "region": "europe-west1",
@@ -136,7 +136,7 @@ def test_local_execution_keeps_the_groups_but_no_cluster():
     spec = spark_compile(DATAPROC, execution="local")
     assert "create-spark-cluster" not in spec.task_ids
     assert any(t.node_names[:2] == ["ingest", "sessionize"] for t in spec.tasks)
-    assert all(t.local for t in spec.tasks if t.node_names)
+    assert all(t.operator.name == "BashOperator" for t in spec.tasks if t.node_names)
 
 
 def test_dataproc_dag_imports_and_renders_as_at_run_time(tmp_path):
@@ -238,7 +238,7 @@ def test_kubernetes_spark_pods_are_drivers_with_executors_from_the_same_image(tm
 
 def test_kubernetes_executors_skip_a_volume_only_one_node_can_mount():
     spec = spark_compile(KUBERNETES)
-    env = spec.tasks_of("spark")[0].pod.env["PYSPARK_SUBMIT_ARGS"]
+    env = pod_settings(spec.tasks_of("spark")[0])["extra_env"]["PYSPARK_SUBMIT_ARGS"]
     assert "persistentVolumeClaim" not in env
 
 
@@ -300,15 +300,15 @@ def test_a_custom_factory_with_a_cluster_gets_the_lifecycle(tmp_path):
 def test_bad_factories_are_one_line_compile_errors(factory, mode, message):
     custom = {"type": "custom", "operator_factory": factory,
               "cluster_config": {"mode": mode}}
-    with pytest.raises(CompileError) as caught:
-        spark_compile(custom)
+    with pytest.raises(CompileError) as caught:  # compiled and printed, before any writing
+        render_dag(spark_compile(custom))
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
 
 
 def test_spark_job_arguments_keep_node_names_verbatim():
     spec = spark_compile(DATAPROC)
-    args = spec.task("score").operator.arguments["job"]["pyspark_job"]["args"]
+    args = spec.task("score").arguments["job"]["pyspark_job"]["args"]
     assert Verbatim("score") in args
 
 
@@ -338,23 +338,29 @@ def test_spark_drivers_and_dataproc_jobs_log_into_the_dag_runs_mlflow_run(tmp_pa
     assert "start-mlflow-run" in task.get_flat_relative_ids(upstream=True)
 
 
-@pytest.mark.parametrize("execution", ["kubernetes", "local"])
-def test_every_name_the_dag_file_binds_is_one_a_factory_cannot_take(execution):
+def test_every_name_the_dag_file_binds_is_one_a_factory_cannot_take():
+    """Whatever name the DAG file binds (imports, helpers, constants, the DAG's own
+    variables), an operator of a Spark factory with that name from another module is
+    refused in one line before anything is written. (Local execution runs no factory.)"""
+    execution = "kubernetes"
     import ast
 
-    from kedro_airflow_k8s.compiler import _FILE_NAMES
     from kedro_airflow_k8s.mlflow_run import MlflowSettings
 
-    spec = compile_pipeline(
-        spark_shaped(), with_run(
-            spark=KUBERNETES, execution=execution, secrets=[{"secret": "s"}],
-            resources={"__default__": {"requests": {"cpu": "1"}}},
-            kubernetes_pod_templates={"__default__": {"template": {"kind": "Pod"}}},
-            failure_handlers=[{"type": "slack"}],
-            external_dependencies=[{"dag_id": "upstream_dag"}]),
-        dataset_type=CATALOG_TYPES.get, mlflow=MlflowSettings("http://m", "e"))
+    def compiled_with(name):
+        factory = {"type": "custom", "operator_factory": "tests.spark_factories.Named",
+                   "cluster_config": {"module": "my.operators", "name": name}}
+        return compile_pipeline(
+            spark_shaped(), with_run(
+                spark=factory, execution=execution, secrets=[{"secret": "s"}],
+                resources={"__default__": {"requests": {"cpu": "1"}}},
+                kubernetes_pod_templates={"__default__": {"template": {"kind": "Pod"}}},
+                failure_handlers=[{"type": "slack"}], macro_params=["ds"],
+                external_dependencies=[{"dag_id": "upstream_dag"}]),
+            dataset_type=CATALOG_TYPES.get, mlflow=MlflowSettings("http://m", "e"))
+
     bound = set()
-    for statement in ast.walk(ast.parse(render_dag(spec))):
+    for statement in ast.walk(ast.parse(render_dag(compiled_with("MySparkOperator")))):
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             bound |= {(a.asname or a.name).split(".")[0] for a in statement.names}
         elif isinstance(statement, ast.FunctionDef) and statement.col_offset == 0:
@@ -362,5 +368,9 @@ def test_every_name_the_dag_file_binds_is_one_a_factory_cannot_take(execution):
         elif isinstance(statement, ast.Name) and isinstance(statement.ctx, ast.Store):
             bound.add(statement.id)
     # names bound inside the helper functions and comprehensions are local to them
-    local = {"env", "task", "name", "path", "value", "other"}
-    assert bound - local <= set(_FILE_NAMES)
+    bound -= {"env", "task", "name", "path", "value", "other", "text", "MySparkOperator"}
+    assert {"DAG", "tasks", "upstream", "dag", "datetime"} <= bound
+    assert {"pod_arguments", "RESOURCES", "POD_TEMPLATES", "k8s", "Secret"} <= bound
+    for name in sorted(bound):
+        with pytest.raises(CompileError, match=f"operator my.operators.{name} has the name "):
+            render_dag(compiled_with(name))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
@@ -17,6 +16,7 @@ from kedro_airflow_k8s.compiler import compile_dag
 from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.dagspec import DagSpec
 from kedro_airflow_k8s.mlflow_run import MlflowSettings
+from kedro_airflow_k8s.options import CompileOptions, ProjectSource
 from tests.test_config import FULL, MINIMAL
 
 COMMIT_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -115,13 +115,18 @@ def run(**changes: Any) -> dict[str, Any]:
 def compiled(pipeline: Pipeline, raw: dict[str, Any], *, persisted: set[str] | None = None,
              **options: Any) -> DagSpec:
     """compile_dag as the CLI calls it for a project at PROJECT_PATH, at commit COMMIT_SHA."""
-    options.setdefault("commit_sha", COMMIT_SHA)
-    options.setdefault("project_path", PROJECT_PATH)
-    options.setdefault("python", PYTHON)
-    return compile_dag(pipeline, parse_config(raw), project="demo", env="prod",
-                       is_persisted=(lambda name: name in persisted) if persisted else
-                       (lambda name: True),
-                       dataset_type=SPARK_TYPES.get, **options)
+    return compile_dag(pipeline, parse_config(raw), *split(
+        options, package="demo", env="prod", commit_sha=COMMIT_SHA, path=PROJECT_PATH,
+        python=PYTHON, dataset_type=SPARK_TYPES.get,
+        is_persisted=(lambda name: name in persisted) if persisted else (lambda name: True)))
+
+
+def split(keywords: dict[str, Any], **source: Any) -> tuple[ProjectSource, CompileOptions]:
+    """Keyword arguments as the project's facts and the command's options (tests' shorthand)."""
+    fields = set(CompileOptions.__dataclass_fields__)
+    options = {k: v for k, v in keywords.items() if k in fields}
+    source.update({k: v for k, v in keywords.items() if k not in fields})
+    return ProjectSource(**source), CompileOptions(**options)
 
 
 def _full() -> dict[str, Any]:
@@ -224,11 +229,10 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
         spark=DATAPROC, external_dependencies=[{"dag_id": "upstream"}],
         failure_handlers=[{"type": "slack"}]), execution="local",
         spark_artifacts_version=ARTIFACTS_VERSION),
-    "schedule-cron-paused": lambda: replace(
-        compiled(chain(), run(), schedule="0 3 * * 1-5"), paused_upon_creation=True),
-    "schedule-continuous-unpaused": lambda: replace(
-        compiled(chain(), run(), schedule="@continuous", dag_id="always-on"),
-        paused_upon_creation=False),
+    "schedule-cron-paused": lambda: compiled(chain(), run(), schedule="0 3 * * 1-5",
+                                             paused_upon_creation=True),
+    "schedule-continuous-unpaused": lambda: compiled(
+        chain(), run(), schedule="@continuous", dag_id="always-on", paused_upon_creation=False),
     "pipeline-named-image-override": lambda: compiled(
         chain(), run(run_name="demo", start_date="20250101", description="Orders"),
         pipeline_name="data_science", image="registry.example.com/demo:2"),
