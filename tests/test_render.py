@@ -350,7 +350,8 @@ def test_every_task_that_talks_to_kubernetes_takes_the_configured_connection(tmp
     spec = compiled(pipeline, raw, mlflow=MlflowSettings("http://mlflow:5000", "exp"))
     dag = airflow_check.load_dag(write(tmp_path, spec))
     pods, resources = _kubernetes_tasks(dag)
-    assert set(pods) == {"prepare", "spark_step", "init-data-volume", "start-mlflow-run"}
+    assert set(pods) == {"prepare", "spark_step", "init-data-volume", "start-mlflow-run",
+                         "end-mlflow-run"}
     assert set(resources) == {"create-data-volume", "delete-data-volume"}
     for task in [*pods.values(), *resources.values()]:
         assert (task.kubernetes_conn_id, task.config_file) == ("k8s_prod",
