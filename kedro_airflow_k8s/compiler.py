@@ -459,6 +459,7 @@ def compile_dag(
         failure_notifiers=[SlackNotifierSpec(h.connection_id, _slack_text(h.message_template))
                            for h in run.failure_handlers],
         version=__version__,
+        artifacts_version=spark_artifacts_version,
         max_active_runs=1 if schedule == "@continuous" else None,  # Airflow requires it
         kedro_params=params is not None,
     )

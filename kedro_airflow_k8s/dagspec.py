@@ -179,6 +179,7 @@ class DagSpec:
     upstream: dict[str, list[str]]  # task id -> ids of the tasks it waits for
     failure_notifiers: list[SlackNotifierSpec]
     version: str
+    artifacts_version: str | None = None  # the folder of the Spark artifacts it names
     paused_upon_creation: bool | None = None  # None: Airflow's own default
     max_active_runs: int | None = None  # None: Airflow's default
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params

@@ -80,7 +80,8 @@ def _upload(project: Any, spec: DagSpec, text: str, location: str,
     if spark is not None and spark.type == "dataproc" and spec.tasks_of("spark-create"):
         from kedro_airflow_k8s.spark_artifacts import upload_artifacts
 
-        upload_artifacts(project, spec.dag_id, notify)
+        assert spec.artifacts_version is not None  # compile names it for Dataproc
+        upload_artifacts(project, spec.dag_id, spec.artifacts_version, notify)
     return Published(spec=spec, text=text,
                      location=upload_dag(text, location, f"{spec.dag_id}.py"))
 
