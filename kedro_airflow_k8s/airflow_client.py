@@ -294,12 +294,17 @@ class AirflowClient:
             with self._call("reading a task log", dag_id):
                 ti = api.get_task_instance(dag_id, run_id, task_id,
                                            _request_timeout=self._timeout)
-                log = api.get_log(dag_id, run_id, task_id, max(ti.try_number, 1),
-                                  full_content=True, accept="application/json",
-                                  _request_timeout=self._timeout)
-        except AirflowApiError:
+                # raw JSON: the client's model keeps only `event` and `timestamp` of a log
+                # event, and drops its level and the exception's detail
+                response = api.get_log_without_preload_content(
+                    dag_id, run_id, task_id, max(ti.try_number, 1), full_content=True,
+                    accept="application/json", _request_timeout=self._timeout)
+                if response.status >= 400:
+                    return []
+                content = json.loads(response.data).get("content")
+        except (AirflowApiError, ValueError, AttributeError):
             return []
-        return _log_lines(log.content)[-lines:]
+        return _log_lines(content)[-lines:]
 
     def generated_dags(self) -> list[DagSummary]:
         """Every DAG carrying this plugin's tag, with its last run's state."""
@@ -402,6 +407,10 @@ def _log_lines(content: Any) -> list[str]:
                 continue
             level = item.get("level")
             lines.append(f"{str(level).upper()}: {text}" if level else text)
+            # an exception's type and message are not in the event text, but in its detail
+            for error in item.get("error_detail") or []:
+                if isinstance(error, dict) and error.get("exc_type"):
+                    lines.append(f"  {error['exc_type']}: {error.get('exc_value', '')}")
         else:
             lines.extend(str(item).splitlines())
     return [line for line in lines if line.strip()]

@@ -638,6 +638,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         failure_notifiers=[SlackNotifierSpec(h.connection_id, _slack_text(h.message_template))
                            for h in run.failure_handlers],
         version=__version__,
+        artifacts_version=plan.source.spark_artifacts_version,
         paused_upon_creation=plan.options.paused_upon_creation,
         # Airflow requires one active run at most for @continuous
         max_active_runs=1 if plan.options.schedule == "@continuous" else None,

@@ -175,7 +175,24 @@ class VolumeConfig(_Model):
         "/home/kedro/data", description="Where the volume is mounted (the project's data/ dir)."
     )
 
-    _check_size = field_validator("size", mode="before")(lambda v: _quantity(v))
+    @field_validator("size", mode="before")
+    @classmethod
+    def _positive_size(cls, value: Any) -> str:
+        """The API server refuses a claim whose storage request is not above zero
+        (ValidatePersistentVolumeClaimSpec)."""
+        text = _amount(value)
+        if kubernetes_rules.parse_quantity(text) == 0:
+            raise ValueError(f"must be above zero, got {text!r}")
+        return text
+
+    @field_validator("storageclass")
+    @classmethod
+    def _storage_class_name(cls, value: str | None) -> str | None:
+        """A StorageClass is an object name: a DNS-1123 subdomain (ValidateClassName)."""
+        problems = kubernetes_rules.dns1123_subdomain(value) if value is not None else []
+        if problems:
+            raise ValueError(f"{value!r}: {'; '.join(problems)}")
+        return value
 
     @field_validator("mount_path")
     @classmethod

@@ -217,6 +217,7 @@ class DagSpec:
     tasks: list[TaskSpec]
     failure_notifiers: list[SlackNotifierSpec]
     version: str
+    artifacts_version: str | None = None  # the folder of the Spark artifacts it names
     paused_upon_creation: bool | None = None  # None: Airflow's own default
     max_active_runs: int | None = None  # None: Airflow's default
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params

@@ -48,6 +48,12 @@ class MlflowSettings:
     kedro_mlflow: bool = False  # kedro-mlflow's hooks log in every node's `kedro run`
 
 
+def kedro_mlflow_server(project: Any) -> str | None:
+    """The tracking URI kedro-mlflow's mlflow.yml names, when its hooks run in the project."""
+    uri = ((project.kedro_mlflow_config() or {}).get("server") or {}).get("mlflow_tracking_uri")
+    return str(uri) if uri else None
+
+
 def settings_for(project: Any, dag_id: str | None = None,
                  notify: Callable[[str], None] = lambda line: None) -> MlflowSettings | None:
     """Server from run_config.mlflow, else from kedro-mlflow's mlflow.yml; None: MLflow is off.
@@ -64,8 +70,7 @@ def settings_for(project: Any, dag_id: str | None = None,
         if run.mlflow is None:
             return None
         return MlflowSettings(run.mlflow.tracking_uri, named[0][1] if named else dag_id)
-    server = kedro_mlflow.get("server") or {}
-    uri = run.mlflow.tracking_uri if run.mlflow else server.get("mlflow_tracking_uri")
+    uri = run.mlflow.tracking_uri if run.mlflow else kedro_mlflow_server(project)
     if not uri:
         notify("Note: MLflow tracking is off for this DAG: kedro-mlflow is installed, but its "
                f"mlflow.yml (conf, env '{project.run_env}') sets no "

@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
 from kedro_airflow_k8s.errors import InitError
+from kedro_airflow_k8s.mlflow_run import kedro_mlflow_server
 from kedro_airflow_k8s.render import TEMPLATES, write_atomically
-from kedro_airflow_k8s.upload import _EXTRAS  # the extra each output scheme needs
+from kedro_airflow_k8s.upload import SCHEME_EXTRAS
 
 WORKFLOWS = ("on-push.yml", "on-merge-to-main.yml")
 
@@ -68,7 +69,7 @@ def render_workflow(name: str, package: str, *, dag_id: str | None = None,
         loader=jinja2.FileSystemLoader(TEMPLATES / "github"), undefined=jinja2.StrictUndefined,
         variable_start_string="<<", variable_end_string=">>", keep_trailing_newline=True,
     )
-    extra = _EXTRAS.get(output.partition("://")[0]) if "://" in output else None
+    extra = SCHEME_EXTRAS.get(output.partition("://")[0]) if "://" in output else None
     plugin = f"kedro-airflow-k8s{f'[{extra}]' if extra else ''}=={__version__}"
     project = "-r requirements.txt" if requirements else "."
     return env.get_template(name).render(
@@ -124,7 +125,7 @@ def write_scaffold(project: Any, airflow_url: str, output: str, with_github_acti
     result = Scaffold()
     image_files = {
         project.path / "Dockerfile": render_dockerfile(
-            requirements=requirements, mlflow=project.kedro_mlflow_tracking_uri() is not None),
+            requirements=requirements, mlflow=kedro_mlflow_server(project) is not None),
         project.path / ".dockerignore": render_dockerignore(),
     }
     for path, text in image_files.items():

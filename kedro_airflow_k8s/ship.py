@@ -95,8 +95,9 @@ def _upload(project: Any, spec: DagSpec, text: str, location: str) -> Steps[Publ
     if spark is not None and spark.type == "dataproc" and spec.tasks_of("spark-create"):
         from kedro_airflow_k8s.spark_artifacts import upload_artifacts
 
+        assert spec.artifacts_version is not None  # compile names it for Dataproc
         notes: list[str] = []
-        upload_artifacts(project, spec.dag_id, notes.append)
+        upload_artifacts(project, spec.dag_id, spec.artifacts_version, notes.append)
         yield from notes
     return Published(spec=spec, text=text,
                      location=upload_dag(text, location, f"{spec.dag_id}.py"))

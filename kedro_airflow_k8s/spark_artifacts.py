@@ -218,13 +218,13 @@ def build_artifacts(project: Any, dag_id: str, version: str) -> dict[str, bytes]
     return files
 
 
-def upload_artifacts(project: Any, dag_id: str,
+def upload_artifacts(project: Any, dag_id: str, version: str,
                      notify: Callable[[str], None] = lambda line: None) -> str:
-    """Build and upload the artifacts; the folder they are in (the one the DAG names)."""
+    """Build and upload the artifacts of `version` (the one compile named in the DAG); the
+    folder they are in."""
     from kedro_airflow_k8s.upload import upload_file
 
     config = project.config.run_config.spark
-    version = artifacts_version(project)
     folder = dataproc_artifacts_folder(config, dag_id, version)
     files = build_artifacts(project, dag_id, version)
     for name, content in files.items():

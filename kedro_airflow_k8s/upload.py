@@ -11,7 +11,8 @@ from typing import Any
 from kedro_airflow_k8s.errors import UploadError
 from kedro_airflow_k8s.render import write_atomically
 
-_EXTRAS = {"gs": "gcp", "gcs": "gcp", "s3": "aws", "s3a": "aws"}
+# The package extra each output scheme needs (its fsspec backend)
+SCHEME_EXTRAS = {"gs": "gcp", "gcs": "gcp", "s3": "aws", "s3a": "aws"}
 # Object stores replace an object whole with one PUT; other filesystems may show half a file.
 _ATOMIC_PUT = {"gs", "gcs", "s3", "s3a", "az", "abfs", "abfss"}
 
@@ -24,7 +25,7 @@ def _filesystem(location: str, key: str) -> tuple[Any, str]:
     try:
         fs, root = fsspec.core.url_to_fs(location)
     except (ImportError, ValueError) as exc:
-        extra = _EXTRAS.get(protocol or "")
+        extra = SCHEME_EXTRAS.get(protocol or "")
         if extra:
             raise UploadError(
                 f"{key} {location}: {protocol}:// needs the '{extra}' extra: run "

@@ -49,6 +49,10 @@ def demo_project(tmp_path: Path) -> Path:
     target = tmp_path / "demo"
     shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns("dags", "0[2-8]_*",
                                                                 "__pycache__"))
+    # every copy is the package `demo`: a test bootstrapping this copy in-process must read
+    # its own settings.py and pipelines, not an earlier copy's cached modules
+    for name in [m for m in sys.modules if m == "demo" or m.startswith("demo.")]:
+        del sys.modules[name]
     return target
 
 

@@ -170,6 +170,14 @@ BAD_CONFIGS = [
     (with_run(image=""), "airflow-k8s.yaml: run_config.image: String should have at least "
                          "1 character"),
     ({**MINIMAL, "hosts": "x"}, "airflow-k8s.yaml: hosts: unknown key"),
+    (with_run(volume={"size": "0"}),
+     "airflow-k8s.yaml: run_config.volume.size: must be above zero, got '0'"),
+    (with_run(volume={"size": "-1Gi"}),
+     "airflow-k8s.yaml: run_config.volume.size: must not be negative, got '-1Gi'"),
+    (with_run(volume={"storageclass": "Fast SSD"}),
+     "airflow-k8s.yaml: run_config.volume.storageclass: 'Fast SSD': must consist of lowercase "
+     "letters, digits, '-' and '.', and start and end with a letter or digit (a DNS-1123 "
+     "subdomain)"),
     (with_run(imagee="x"), "airflow-k8s.yaml: run_config.imagee: unknown key"),
     (with_run(volume={"sise": "1Gi"}), "airflow-k8s.yaml: run_config.volume.sise: unknown key"),
     (with_run(resources={"huge": {"requests": {"cpu": "lots"}}}),

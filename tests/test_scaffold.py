@@ -21,7 +21,7 @@ from kedro_airflow_k8s.scaffold import (
     render_workflow,
 )
 from tests import airflow_check
-from tests.conftest import run_kedro
+from tests.conftest import run_kedro, use_kedro_mlflow
 
 
 def every_key_path(model=PluginConfig, prefix=""):
@@ -285,19 +285,13 @@ def test_the_image_init_writes_runs_the_nodes(demo_project, tmp_path):
     assert (workdir / "data/02_intermediate/orders.json").is_file()
 
 
-def test_with_kedro_mlflow_the_image_gets_the_plugin_and_mlflow(demo_project, monkeypatch):
-    import importlib.util
-
+def test_with_kedro_mlflow_the_image_gets_the_plugin_and_mlflow(demo_project):
     from kedro_airflow_k8s.context import KedroProject
     from kedro_airflow_k8s.scaffold import write_scaffold
 
-    # kedro-mlflow is not installed here: only its presence is simulated; its mlflow.yml
-    # is read through Kedro's config loader for real
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "kedro_mlflow" else real(name, *a))
-    (demo_project / "conf/base/mlflow.yml").write_text(
-        "server:\n  mlflow_tracking_uri: http://mlflow.example.com\n")
+    # the real kedro-mlflow, its mlflow.yml read through Kedro's config loader
+    use_kedro_mlflow(demo_project, {"server": {
+        "mlflow_tracking_uri": "http://mlflow.example.com"}})
     written = write_scaffold(KedroProject(path=demo_project), "https://airflow.example.com",
                              "dags", with_github_actions=False, force=True).written
     assert demo_project / "Dockerfile" in written

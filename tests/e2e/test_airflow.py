@@ -71,6 +71,9 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert error.startswith(f"Error: run {second_run} of DAG 'run-once-demo' failed; "
                             "failed tasks: create-data-volume")
     assert "tasks done" in result.stdout  # plain progress lines: stdout is not a terminal
+    tail = result.stdout[result.stdout.index("Last lines of the log of create-data-volume"):]
+    # the exception's type and message come from the log event's error detail
+    assert re.search(r"^ +\w+(Exception|Error): \S", tail, re.M), tail
 
     source = airflow.dag_source("run-once-demo")
     assert "second version" in source
