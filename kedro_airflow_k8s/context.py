@@ -1,4 +1,5 @@
-"""The Kedro side: the project, its environment, pipeline, catalog and plugin config.
+"""The Kedro side: the project, its environment, its pipeline and what its catalog says of
+each dataset. Reading the plugin's own config file is project_config's.
 
 The project is bootstrapped once, lazily, by the first command that needs it.
 """
@@ -9,7 +10,6 @@ import logging
 import os
 import re
 import subprocess
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,29 +19,17 @@ from typing import Any
 
 import yaml
 
-from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
+from kedro_airflow_k8s import project_config
+from kedro_airflow_k8s.config import PluginConfig, parse_config
 from kedro_airflow_k8s.errors import CompileError, ConfigError, ProjectCodeError, project_frame
+from kedro_airflow_k8s.project_config import (  # noqa: F401 - dynamic_config_values: public
+    DYNAMIC_PREFIX,
+    config_error_text,
+    dynamic_config_values,
+    quiet_config_loader,
+)
 
-CONFIG_PATTERNS = ["airflow-k8s*", "airflow-k8s*/**"]
-DYNAMIC_PREFIX = "KEDRO_CONFIG_"
 _MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
-
-
-def dynamic_config_values(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """`KEDRO_CONFIG_<NAME>=v` in the environment becomes `${name}` in the config file.
-
-    The values only feed `${...}`: they never add, replace or remove a key of the file. The
-    names of the file's own top-level keys (host, output, run_config) are therefore left out:
-    Kedro merges these values into the loaded mapping, where they would replace those keys.
-    """
-    environ = os.environ if environ is None else environ
-    values = {
-        name[len(DYNAMIC_PREFIX):].lower(): value
-        for name, value in environ.items()
-        if name.startswith(DYNAMIC_PREFIX) and len(name) > len(DYNAMIC_PREFIX)
-    }
-    return {name: value for name, value in values.items()
-            if name not in PluginConfig.model_fields}
 
 
 @dataclass
@@ -110,74 +98,6 @@ class KedroProject:
             return os.environ["KEDRO_ENV"]
         return settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
 
-    def _config_loader(self, runtime_params: dict[str, Any],
-                       patterns: list[str] = CONFIG_PATTERNS) -> Any:
-        from kedro.framework.project import settings
-
-        args = dict(settings.CONFIG_LOADER_ARGS)
-        # The plugin file is loaded under the "parameters" key only because that is the one key
-        # Kedro merges runtime params into, which makes `${name}` resolve for KEDRO_CONFIG_NAME.
-        args["config_patterns"] = {**args.get("config_patterns", {}), "parameters": patterns}
-        args.pop("merge_strategy", None)
-        return settings.CONFIG_LOADER_CLASS(
-            conf_source=str(self.path / settings.CONF_SOURCE),
-            env=self.run_env,
-            runtime_params=runtime_params,
-            **args,
-        )
-
-    def load_raw_config(self) -> dict[str, Any]:
-        from kedro.framework.project import settings
-
-        self.bootstrap()
-        env_dir = self.path / settings.CONF_SOURCE / self.run_env
-        if not env_dir.is_dir():
-            raise ConfigError(f"--env: no directory {env_dir} for Kedro env '{self.run_env}'")
-        dynamic = dynamic_config_values()
-        with _quiet_config_loader():
-            raw = self._load(dynamic)
-        if not raw:
-            raise ConfigError(
-                f"{CONFIG_FILE}: the file is empty; run `kedro airflow-k8s init --force "
-                "AIRFLOW_URL` for a documented template"
-            )
-        return {key: value for key, value in raw.items() if key not in dynamic}
-
-    def _load(self, dynamic: dict[str, str]) -> dict[str, Any]:
-        from kedro.config import MissingConfigException
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-
-        loader = self._config_loader(dynamic)
-        had_env = OmegaConf.has_resolver("oc.env")
-        if not had_env:
-            register = getattr(OmegaConf, "register_resolver", None)  # omegaconf >= 2.4
-            (register or OmegaConf.register_new_resolver)("oc.env", _oc_env)
-        try:
-            return loader["parameters"]
-        except MissingConfigException:
-            raise ConfigError(
-                f"no {CONFIG_FILE} in conf/ for env '{self.run_env}': "
-                "run `kedro airflow-k8s init AIRFLOW_URL` to create one"
-            ) from None
-        except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{CONFIG_FILE}: {self._config_error_text(exc)}") from None
-        except (AttributeError, TypeError):  # Kedro merges mappings only: a list at the top
-            raise ConfigError(f"{CONFIG_FILE}: expected a mapping with run_config at the top "
-                              "level") from None
-        finally:
-            if not had_env:
-                OmegaConf.clear_resolver("oc.env")
-
-    def _config_error_text(self, exc: BaseException) -> str:
-        """An error of Kedro's config loader as one line: the key it is at, then the problem."""
-        first = str(getattr(exc, "msg", None) or exc).strip().splitlines()[0]
-        first = re.sub(r"^\w+ raised while resolving interpolation: \"?(.*?)\"?$", r"\1",
-                       first)  # a resolver's own message, without OmegaConf's wrapping
-        first = first.replace(f"{self.path}{os.sep}", "")  # Kedro names files by full path
-        key = getattr(exc, "full_key", None)
-        return f"{key}: {first}" if key else first
-
     def _file_declaring(self, loader: Any, config_key: str, full_key: str | None) -> str:
         """The conf file that holds `full_key`, preferring one whose value there is an
         interpolation (base before env, as Kedro resolves them); else the config key itself
@@ -221,7 +141,7 @@ class KedroProject:
             return {}
         except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
             full_key = getattr(exc, "full_key", None)
-            text = self._config_error_text(exc)
+            text = config_error_text(exc, self.path)
             missing = re.search(r"Runtime parameter '([^']+)' not found", text)
             if missing:
                 name = missing.group(1)
@@ -231,33 +151,16 @@ class KedroProject:
             where = self._file_declaring(loader, config_key, full_key)
             raise CompileError(f"{where}: {text}") from None
 
+    def load_raw_config(self) -> dict[str, Any]:
+        """conf/<env>/airflow-k8s.yaml as Kedro's config loader reads it."""
+        self.bootstrap()
+        return project_config.load_plugin_config(self.path, self.run_env)
+
     def kedro_mlflow_config(self) -> dict[str, Any] | None:
         """kedro-mlflow's mlflow.yml ({} without one) when its hooks run in this project;
         None when it is not installed or settings.DISABLE_HOOKS_FOR_PLUGINS names it."""
-        from importlib.metadata import PackageNotFoundError, distribution
-
-        from kedro.config import MissingConfigException
-        from kedro.framework.project import settings
-        from omegaconf import OmegaConf
-
-        try:
-            name = distribution("kedro-mlflow").metadata["Name"]
-        except PackageNotFoundError:
-            return None
         self.bootstrap()
-        if name in settings.DISABLE_HOOKS_FOR_PLUGINS:  # Kedro compares the exact name
-            return None
-        had_random = OmegaConf.has_resolver("km.random_name")
-        with _quiet_config_loader():
-            if not had_random:  # kedro-mlflow's own resolver, for run names we do not read
-                OmegaConf.register_new_resolver("km.random_name", lambda: "random-name")
-            try:
-                return dict(self._config_loader({}, ["mlflow*", "mlflow*/**"])["parameters"])
-            except MissingConfigException:
-                return {}
-            finally:
-                if not had_random:
-                    OmegaConf.clear_resolver("km.random_name")
+        return project_config.kedro_mlflow_config(self.path, self.run_env)
 
     @cached_property
     def config(self) -> PluginConfig:
@@ -284,7 +187,7 @@ class KedroProject:
         from kedro.framework.project import settings
 
         self.bootstrap()
-        with _quiet_config_loader():
+        with quiet_config_loader():
             loader = settings.CONFIG_LOADER_CLASS(
                 conf_source=str(self.path / settings.CONF_SOURCE), env=self.run_env,
                 runtime_params=self._runtime_params_passed(), **settings.CONFIG_LOADER_ARGS)
@@ -383,14 +286,6 @@ def _value_at(top: Any, full_key: str) -> Any:
 
 
 @contextmanager
-def _quiet_config_loader() -> Iterator[None]:
-    """Kedro 1.7 with omegaconf 2.4 warns about a deprecated call on every config load."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
-        yield
-
-
-@contextmanager
 def _quiet_resolver() -> Iterator[None]:
     """Resolving a pattern logs a line per dataset (thousands in a large project), and we
     only ask for the type: silence that logger while asking."""
@@ -401,12 +296,3 @@ def _quiet_resolver() -> Iterator[None]:
         yield
     finally:
         resolver_log.setLevel(level)
-
-
-def _oc_env(key: str, default: Any = "__missing__") -> Any:
-    value = os.environ.get(key)
-    if value is not None:
-        return value
-    if default == "__missing__":
-        raise KeyError(f"environment variable '{key}' is not set")
-    return default

@@ -186,17 +186,17 @@ def test_each_version_of_the_project_has_its_own_artifacts_folder(demo_project, 
                                                                    monkeypatch):
     """A DAG that is running keeps reading its own wheel: uploading a changed project puts
     the new files in a new folder instead of replacing them (GCS is the emulator)."""
-    from kedro_airflow_k8s.ship import publish
+    from kedro_airflow_k8s.ship import drive, publish
 
     for key, value in gcs_server.items():
         monkeypatch.setenv(key, value)
     import gcsfs  # after the environment: gcsfs reads it when imported
     project = dataproc_project(demo_project)
-    first = publish(KedroProject(path=project), None)
+    first = drive(publish(KedroProject(path=project), None))
     again = compile_project(KedroProject(path=project))  # the wheel build left egg-info
     source = project / "src/demo/pipelines/ingest/__init__.py"
     source.write_text(source.read_text() + "\n# a change to the code of the nodes\n")
-    second = publish(KedroProject(path=project), None)
+    second = drive(publish(KedroProject(path=project), None))
 
     folders = [named_folder(first.text), named_folder(second.text)]
     assert folders[0] != folders[1]
