@@ -21,7 +21,7 @@ import string
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import PluginConfig, ResourceProfile, RunConfig
@@ -82,12 +82,14 @@ from kedro_airflow_k8s.tasks import (
     mlflow_end_task,
     mlflow_start_task,
     pod_arguments,
-    pod_command,
     result_task,
     sensor_task,
     top_level,
     volume_tasks,
 )
+
+if TYPE_CHECKING:
+    from kedro_airflow_k8s.context import KedroProject
 
 DEFAULT_START_DATE = datetime.date(2024, 1, 1)
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -240,7 +242,7 @@ def dag_id_for(config: PluginConfig, project: str, pipeline_name: str,
     return dag_id
 
 
-def project_dag_id(project: Any, dag_name: str | None = None) -> str:
+def project_dag_id(project: KedroProject, dag_name: str | None = None) -> str:
     """The id a `context.KedroProject`'s pipeline compiles to, without compiling it."""
     return dag_id_for(project.config, project.package_name, project.pipeline_name, dag_name)
 
@@ -331,6 +333,9 @@ def _pod_defaults(plan: Plan, identity: dict[str, str]) -> PodDefaults:
         fs_group=run.volume.owner if volume else None,
         volume=volume,
         labels=identity,
+        node_arguments=["run", "--env", plan.env, "--pipeline", plan.source.pipeline_name,
+                        "--nodes"],
+        node_params=["--params", plan.params] if plan.params else [],
         pod_connection=run.kubernetes_connection.pod_arguments(),
         volume_connection=run.kubernetes_connection.resource_arguments(),
     )
@@ -425,7 +430,8 @@ def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
                            "KEDRO_NODES": Verbatim(",".join(task.node_names))}
     if params:
         env["KEDRO_PARAMS"] = params
-    return replace(task, operator=BASH, arguments=bash_arguments(local, env))
+    return replace(task, operator=BASH, arguments={**task.arguments,
+                                                   **bash_arguments(local, env)})
 
 
 def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
@@ -439,19 +445,19 @@ def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
             profile_name, profile, template, run.kubernetes_pod_templates[template].template,
             task.task_id)
     labels = {**profile.labels, f"{LABEL_PREFIX}task": k8s_label(task.task_id)}
-    annotations = {**profile.annotations,
-                   f"{LABEL_PREFIX}nodes": Verbatim(",".join(task.node_names))}
     image = run.kubernetes_pod_templates[template].image if template else None
     env = dict(shared.mlflow_env)
     if shared.spark and item.on_spark:
         assert isinstance(shared.spark.runner, KubernetesSpark)
         env["PYSPARK_SUBMIT_ARGS"] = shared.spark.runner.submit_args(
             image or pods.image, {**labels, **shared.identity}, _executor_volume(run, pods))
-    spread = pod_arguments(labels, image=image, env=env,
+    # the command and the annotation naming the nodes are built by the file's pod_arguments()
+    spread = pod_arguments(labels, image=image, extra_env=env,
                            field_env=DRIVER_FIELD_ENV if task.kind == "spark" else None,
-                           resources=profile_name)
-    arguments = pod_command(["kedro"], kedro_args, annotations, template)
-    return BuiltNode(replace(task, arguments=arguments, spread=spread),
+                           nodes=kedro_args[len(shared.node_arguments)],
+                           annotations=dict(profile.annotations), resources=profile_name,
+                           pod_template=template)
+    return BuiltNode(replace(task, spread=spread),
                      (profile_name, profile) if profile_name else None)
 
 
@@ -616,8 +622,8 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
                    key=lambda t: t.task_id)
     check_ids(tasks, plan.ids.groups.values())
     profiles = dict(b.profile for b in built if b.profile)
-    templates = sorted({t.arguments["pod_template_dict"].key for t in tasks
-                        if "pod_template_dict" in t.arguments})
+    pods = [shared.kwargs for t in tasks for shared in t.spread if isinstance(shared, Call)]
+    templates = sorted({pod["pod_template"] for pod in pods if pod.get("pod_template")})
     return DagSpec(
         dag_id=plan.dag_id,
         description=run.description,
@@ -643,8 +649,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         # Airflow requires one active run at most for @continuous
         max_active_runs=1 if plan.options.schedule == "@continuous" else None,
         kedro_params=plan.params is not None,
-        field_env=any("field_env" in shared.kwargs for t in tasks for shared in t.spread
-                      if isinstance(shared, Call)),
+        field_env=any("field_env" in pod for pod in pods),
         # a Spark factory's tasks may name per-run resources (its cluster)
         uses_run_hash=bool(shared.pods and shared.pods.volume) or (
             shared.spark is not None and isinstance(shared.spark.runner, SparkFactory)
@@ -689,7 +694,7 @@ def compile_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
     return assemble(plan, shared, built, life)
 
 
-def compile_project(project: Any, options: CompileOptions = CompileOptions(),
+def compile_project(project: KedroProject, options: CompileOptions = CompileOptions(),
                     notify: Notify = _quiet) -> DagSpec:
     """Compile a `context.KedroProject`: its pipeline, config, catalog, git commit and
     MLflow server."""

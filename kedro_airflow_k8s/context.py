@@ -45,6 +45,7 @@ class KedroProject:
     _types: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
     _pattern_types: dict[str, str | None] = field(default_factory=dict, init=False,
                                                   repr=False)
+    _patterns: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def bootstrap(self) -> Any:
         """Bootstrap the project once (settings, pipelines, src on sys.path); its metadata."""
@@ -185,6 +186,7 @@ class KedroProject:
         """The project's catalog, for dataset types only: built from its config, without a
         session (no project hooks run at compile time) and without the parameters."""
         from kedro.framework.project import settings
+        from kedro.io.catalog_config_resolver import CatalogConfigResolver
 
         self.bootstrap()
         with quiet_config_loader():
@@ -193,6 +195,8 @@ class KedroProject:
                 runtime_params=self._runtime_params_passed(), **settings.CONFIG_LOADER_ARGS)
             catalog_config = self._catalog_part(loader, "catalog")
             credentials = self._catalog_part(loader, "credentials")
+        self._patterns = {name: entry for name, entry in catalog_config.items()
+                          if CatalogConfigResolver.is_pattern(name)}
         return settings.DATA_CATALOG_CLASS.from_config(catalog=catalog_config,
                                                        credentials=credentials)
 
@@ -224,10 +228,9 @@ class KedroProject:
 
     @cached_property
     def _pattern_configs(self) -> dict[str, Any]:
-        """The catalog's dataset factories and catch-all, as written (read once)."""
-        resolver = self.catalog.config_resolver
-        return {**getattr(resolver, "_dataset_patterns", {}),
-                **getattr(resolver, "_user_catch_all_pattern", {})}
+        """The catalog's dataset factories and catch-all, as written in its config."""
+        self.catalog  # noqa: B018 - loads the config
+        return self._patterns
 
     def _pattern_type(self, dataset: str) -> str | None:
         """The type a dataset factory gives, once per pattern when it holds no placeholder.

@@ -6,6 +6,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kedro_airflow_k8s.options import Execution
+
 TaskKind = Literal["node", "spark", "sensor", "volume-create", "volume-init", "volume-delete",
                    "result", "mlflow-start", "mlflow-end", "spark-create", "spark-delete"]
 # A Jinja filter the DAG file defines: 16 hex characters unique to a DAG run, for the names of
@@ -118,6 +120,9 @@ class PodDefaults:
     fs_group: int | None
     volume: VolumeSpec | None
     labels: dict[str, str] = field(default_factory=dict)  # on every pod; they win
+    # A node pod's arguments: node_arguments, the node names, node_params.
+    node_arguments: list[str] = field(default_factory=list)
+    node_params: list[str] = field(default_factory=list)
     # How the tasks reach the cluster, by the operators' argument names; empty: the
     # provider's defaults. The volume tasks' operators take fewer arguments than pods.
     pod_connection: dict[str, Any] = field(default_factory=dict)
@@ -207,7 +212,7 @@ class DagSpec:
     project: str
     pipeline: str
     env: str
-    execution: str  # kubernetes | local
+    execution: Execution
     mlflow: Any  # mlflow_run.MlflowSettings, or None when MLflow is off
     pod_defaults: PodDefaults | None  # None: no task runs in a pod
     local: LocalDefaults | None

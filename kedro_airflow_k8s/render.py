@@ -45,6 +45,9 @@ def py(value: Any, indent: int = 0) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
+        inline = "{" + ", ".join(f"{py(k)}: {py(v, indent)}" for k, v in value.items()) + "}"
+        if len(inline) <= 88 - indent and "\n" not in inline:
+            return inline
         items = [f"{pad}{py(k)}: {py(v, indent + 4)}," for k, v in value.items()]
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
     if isinstance(value, (list, tuple)):

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from kedro_airflow_k8s.airflow_client import (
     FINISHED_RUN_STATES,
@@ -29,6 +29,9 @@ from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, DagNotFound, 
 from kedro_airflow_k8s.options import CompileOptions
 from kedro_airflow_k8s.render import render_dag
 from kedro_airflow_k8s.upload import upload_dag
+
+if TYPE_CHECKING:
+    from kedro_airflow_k8s.context import KedroProject
 
 PARSE_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 2.0
@@ -54,25 +57,25 @@ class Published:
     location: str
 
 
-def output_location(project: Any, output: str | None) -> str:
+def output_location(project: KedroProject, output: str | None) -> str:
     location = output or project.config.output
     if not location:
         raise ConfigError("output: no DAG location: set output in airflow-k8s.yaml or pass -o")
     return location
 
 
-def airflow_host(project: Any) -> str:
+def airflow_host(project: KedroProject) -> str:
     host = project.config.host
     if not host:
         raise ConfigError("host: no Airflow URL: set host in airflow-k8s.yaml")
     return host
 
 
-def client_for(project: Any) -> AirflowClient:
+def client_for(project: KedroProject) -> AirflowClient:
     return AirflowClient(airflow_host(project))
 
 
-def publish(project: Any, output: str | None,
+def publish(project: KedroProject, output: str | None,
             options: CompileOptions = CompileOptions()) -> Steps[Published]:
     """Compile the project's DAG and put it where Airflow reads DAGs."""
     if options.schedule is not None:
@@ -89,7 +92,7 @@ def _check_cron(schedule: str) -> None:
         raise ConfigError(f"--cron-expression: {exc}") from None
 
 
-def _upload(project: Any, spec: DagSpec, text: str, location: str) -> Steps[Published]:
+def _upload(project: KedroProject, spec: DagSpec, text: str, location: str) -> Steps[Published]:
     """Spark artifacts first (the DAG names them), then the DAG file."""
     spark = project.config.run_config.spark
     if spark is not None and spark.type == "dataproc" and spec.tasks_of("spark-create"):
@@ -103,7 +106,7 @@ def _upload(project: Any, spec: DagSpec, text: str, location: str) -> Steps[Publ
                      location=upload_dag(text, location, f"{spec.dag_id}.py"))
 
 
-def prepare(project: Any,
+def prepare(project: KedroProject,
             options: CompileOptions = CompileOptions()) -> Steps[tuple[DagSpec, str]]:
     """The DAG's model and text; with `validate`, checked by Airflow and Kubernetes' schema."""
     notes: list[str] = []
@@ -198,7 +201,7 @@ def start_run(client: AirflowClient, published: Published, *,
     return client.trigger(dag_id, new_run_id())
 
 
-def run_once(project: Any, output: str | None, options: CompileOptions = CompileOptions(),
+def run_once(project: KedroProject, output: str | None, options: CompileOptions = CompileOptions(),
              follow_minutes: float | None = None) -> Steps[str]:
     """Upload without schedule or sensors, start one run, follow it when asked; its id."""
     client = client_for(project)
@@ -220,7 +223,7 @@ def run_once(project: Any, output: str | None, options: CompileOptions = Compile
     return run_id
 
 
-def schedule(project: Any, output: str | None, options: CompileOptions,
+def schedule(project: KedroProject, output: str | None, options: CompileOptions,
              parse_timeout: float = PARSE_TIMEOUT_SECONDS) -> Steps[Published]:
     """Upload the DAG with `options.schedule`, unpaused unless `options.paused_upon_creation`:
     rendered so that Airflow creates it that way, and, when the API answers, set so once

@@ -41,25 +41,18 @@ def top_level(task_id: str, kind: TaskKind, operator: Operator, doc: str,
                     operator=operator, arguments=arguments, spread=spread, doc=doc)
 
 
-def pod_arguments(labels: dict[str, str], *, image: str | None = None,
-                  volume_mount_path: str | None = None, env: dict[str, str] | None = None,
-                  field_env: dict[str, str] | None = None,
-                  resources: str | None = None) -> tuple[Any, ...]:
-    """What a pod takes of the settings the file defines once (`pod_arguments()`,
-    `RESOURCES`), as the arguments it spreads in; None and empty: the DAG's defaults."""
-    options = {"labels": labels, "image": image, "volume_mount_path": volume_mount_path,
-               "extra_env": env, "field_env": field_env}
-    call = Call("pod_arguments", kwargs={k: v for k, v in options.items() if v})
-    return (Ref("RESOURCES", resources), call) if resources else (call,)
+def pod_arguments(labels: dict[str, str], **options: Any) -> tuple[Call]:
+    """What a pod takes of the settings the file defines once for all pods: the arguments of
+    its `pod_arguments()` (labels, image, volume_mount_path, extra_env, field_env; for a pod
+    running Kedro nodes, nodes and annotations; resources and pod_template by name), as
+    the one argument set it spreads in. None and empty: the DAG's defaults."""
+    return (Call("pod_arguments", kwargs={"labels": labels,
+                                          **{k: v for k, v in options.items() if v}}),)
 
 
-def pod_command(cmds: list[str], arguments: list[Any], annotations: dict[str, Any],
-                template: str | None = None) -> dict[str, Any]:
-    """A pod's own arguments: its command, annotations and pod template."""
-    command = {"cmds": cmds, "arguments": arguments, "annotations": annotations}
-    if template:
-        command["pod_template_dict"] = Ref("POD_TEMPLATES", template)
-    return command
+def pod_command(cmds: list[str], arguments: list[Any]) -> dict[str, Any]:
+    """The command of a pod that runs no Kedro node."""
+    return {"cmds": cmds, "arguments": arguments, "annotations": {}}
 
 
 def bash_arguments(local: LocalDefaults, env: dict[str, Any], command: str | None = None,
@@ -70,9 +63,9 @@ def bash_arguments(local: LocalDefaults, env: dict[str, Any], command: str | Non
 
 
 def factory_task(task: TaskSpec, call: OperatorCall) -> TaskSpec:
-    """`task` run by an operator a Spark factory chose."""
-    arguments = {**({"trigger_rule": task.trigger_rule} if task.trigger_rule else {}),
-                 **call.arguments}
+    """`task` run by an operator a Spark factory chose: the record's own arguments (its
+    trigger rule) first, then the factory's."""
+    arguments = {**task.arguments, **call.arguments}
     return TaskSpec(task_id=task.task_id, local_id=task.local_id, group=task.group,
                     kind=task.kind, operator=Operator(call.module, call.name),
                     arguments=arguments, doc=task.doc, node_names=task.node_names)
@@ -92,7 +85,7 @@ def volume_tasks(namespace: str, connection: dict[str, Any], mount_path: str,
                 f"chmod -R g+rwX {INIT_MOUNT_PATH}")
         tasks.append(top_level(
             init, "volume-init", POD, "Copies the image's data directory into the shared volume.",
-            pod_command(["sh", "-c"], [copy], {}),
+            pod_command(["sh", "-c"], [copy]),
             pod_arguments({f"{LABEL_PREFIX}task": init}, volume_mount_path=INIT_MOUNT_PATH)))
     tasks.append(top_level(RESERVED_IDS["volume-delete"], "volume-delete", DELETE_RESOURCE,
                            "Deletes the shared volume, whatever happened to the nodes.",
@@ -113,8 +106,8 @@ def mlflow_start_task(dag_id: str, env: str, image: str, local: LocalDefaults | 
                          bash_arguments(local, environment, command, xcom=True))
     return top_level(MLFLOW_START, "mlflow-start", POD, doc,
                      {"do_xcom_push": True,
-                      **pod_command(["kedro"], [*args, "{{ run_id }}"], {})},
-                     pod_arguments({f"{LABEL_PREFIX}task": MLFLOW_START}, env=auth_env))
+                      **pod_command(["kedro"], [*args, "{{ run_id }}"])},
+                     pod_arguments({f"{LABEL_PREFIX}task": MLFLOW_START}, extra_env=auth_env))
 
 
 def mlflow_end_task(env: str, local: LocalDefaults | None,
@@ -130,9 +123,9 @@ def mlflow_end_task(env: str, local: LocalDefaults | None,
         return top_level(MLFLOW_END, "mlflow-end", BASH, doc,
                          {"trigger_rule": "all_done",
                           **bash_arguments(local, environment, command)})
-    command = pod_command(["kedro"], [*args, RUN_ID_TEMPLATE, "--status", STATUS_TEMPLATE], {})
+    command = pod_command(["kedro"], [*args, RUN_ID_TEMPLATE, "--status", STATUS_TEMPLATE])
     return top_level(MLFLOW_END, "mlflow-end", POD, doc, {"trigger_rule": "all_done", **command},
-                     pod_arguments({f"{LABEL_PREFIX}task": MLFLOW_END}, env=auth_env))
+                     pod_arguments({f"{LABEL_PREFIX}task": MLFLOW_END}, extra_env=auth_env))
 
 
 def sensor_task(task_id: str, sensor: SensorSpec) -> TaskSpec:

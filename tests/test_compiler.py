@@ -6,9 +6,9 @@ from kedro.pipeline import Pipeline, node
 from kedro_airflow_k8s.compiler import airflow_id, compile_dag, compile_project, k8s_label
 from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.dagspec import Call, Ref, Verbatim
+from kedro_airflow_k8s.dagspec import Call, Verbatim
 from kedro_airflow_k8s.errors import CompileError
-from tests.golden.configs import split
+from tests.spec_helpers import pod_settings, profile_of, split, template_of
 from tests.test_config import FULL, MINIMAL, with_run
 
 
@@ -18,21 +18,6 @@ def identity(x):
 
 def join(*xs):
     return xs
-
-
-def pod_settings(task):
-    """What a pod task passes to the file's pod_arguments() (labels, image, extra_env, ...)."""
-    return next(s.kwargs for s in task.spread if isinstance(s, Call))
-
-
-def profile_of(task):
-    """The RESOURCES entry a pod task spreads in, None without one."""
-    return next((s.key for s in task.spread if isinstance(s, Ref)), None)
-
-
-def template_of(task):
-    ref = task.arguments.get("pod_template_dict")
-    return ref.key if ref else None
 
 
 def compile_pipeline(pipeline, raw=MINIMAL, notify=lambda line: None, **kwargs):
@@ -65,9 +50,9 @@ def test_namespaces_become_task_groups(demo_spec):
 
 
 def test_node_command_runs_exactly_that_node(demo_spec):
-    pod = demo_spec.task("features.scale").arguments
-    assert pod["cmds"] == ["kedro"]
-    assert pod["arguments"] == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
+    pods, task = demo_spec.pod_defaults, demo_spec.task("features.scale")
+    assert pod_settings(task)["nodes"] == Verbatim("features.scale")
+    assert [*pods.node_arguments, pod_settings(task)["nodes"], *pods.node_params] == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
                              Verbatim("features.scale"), "--params",
                              "ds={{ ds | kedro_param }}"]
 
@@ -145,8 +130,8 @@ def test_every_key_reaches_the_model():
     assert template_of(m) == "spark" and pod_settings(m)["image"] == "spark-image"
     assert "image" not in pod_settings(n)
     assert pod_settings(m)["labels"]["running"] == "airflow"
-    assert m.arguments["annotations"]["iam.amazonaws.com/role"] == "airflow"
-    assert n.arguments["arguments"][-2:] == [
+    assert pod_settings(m)["annotations"]["iam.amazonaws.com/role"] == "airflow"
+    assert spec.pod_defaults.node_params == [
         "--params", "ds={{ ds | kedro_param }},ts={{ ts | kedro_param }},"
         "env={{ var.value.env | kedro_param }}"]
     sensors = spec.tasks_of("sensor")
@@ -252,7 +237,7 @@ def test_unicode_and_odd_names_give_valid_ids_and_exact_node_names():
     import re
     for task in spec.tasks:
         assert re.fullmatch(r"[A-Za-z0-9_-]+", task.local_id), task.local_id
-        assert task.arguments["arguments"][6] == Verbatim(task.node_names[0])
+        assert pod_settings(task)["nodes"] == Verbatim(task.node_names[0])
     assert {t.node_names[0] for t in spec.tasks} == {"żółw-ünïcode", "we ird {{ ns }}.x", "日本語"}
     assert [g.group_id for g in spec.groups] == ["we-ird-ns"]
 
@@ -299,3 +284,60 @@ def test_group_and_sensor_ids_give_way_to_plugin_tasks_deterministically():
     groups = sorted(g.group_id for g in spec.groups)
     assert [g.split("_")[0] for g in groups] == ["pipeline-result", "wait-for-up"]
     assert compile_pipeline(pipeline, raw).groups == spec.groups  # same input, same ids
+
+
+def test_the_phases_return_values_that_compose_to_the_dag():
+    """plan -> shared settings -> node tasks -> lifecycle -> assemble, each called alone."""
+    from kedro_airflow_k8s.compiler import (
+        assemble,
+        lifecycle,
+        node_graph,
+        node_tasks,
+        plan_dag,
+        shared_settings,
+    )
+    from kedro_airflow_k8s.mlflow_run import MlflowSettings
+
+    pipeline = Pipeline([node(identity, "a", "b", name="first", namespace="ns"),
+                         node(identity, "b", "c", name="second")])
+    source, options = split({"mlflow": MlflowSettings("http://m", "e")}, package="demo",
+                            env="local")
+    config = parse_config(with_run(volume={"skip_init": True},
+                                   external_dependencies=[{"dag_id": "up"}]))
+    plan = plan_dag(pipeline, config, source, options)
+    assert [(t.task_id, t.task_group) for t in plan.node_tasks] == [("ns.first", "ns"),
+                                                                    ("second", None)]
+    shared = shared_settings(plan)
+    built = node_tasks(plan, shared)
+    assert [b.task.task_id for b in built] == ["ns.first", "second"]
+    graph = node_graph(plan)
+    assert (graph.roots, graph.leaves) == (["ns.first"], ["second"])
+    life = lifecycle(plan, shared, graph, [b.task for b in built])
+    # the MLflow run starts once the volume exists; the first node waits for it only
+    assert life.upstream["start-mlflow-run"] == {"create-data-volume"}
+    assert life.upstream["ns.first"] == {"start-mlflow-run"}
+    assert life.upstream["delete-data-volume"] == {"second", "end-mlflow-run"}
+    assert life.upstream["create-data-volume"] == {"wait-for-up"}
+    assert life.first == ["create-data-volume"]
+    assert assemble(plan, shared, built, life) == compile_dag(pipeline, config, source, options)
+
+
+def test_a_record_argument_reaches_the_operator_without_a_template_change(tmp_path):
+    """A new per-task option is data in the task records: the template prints any argument
+    of any record, and Airflow builds the operators with it."""
+    from dataclasses import replace
+
+    from kedro_airflow_k8s.mlflow_run import MlflowSettings
+    from kedro_airflow_k8s.render import render_dag, write_atomically
+    from tests import airflow_check
+
+    pipeline = Pipeline([node(identity, "a", "b", name="n", namespace="ns"),
+                         node(identity, "b", "c", name="m")])
+    spec = compile_pipeline(pipeline, with_run(external_dependencies=[{"dag_id": "up"}]),
+                            mlflow=MlflowSettings("http://m", "e"))
+    spec = replace(spec, tasks=[replace(t, arguments={**t.arguments, "retries": 3})
+                                for t in spec.tasks])
+    path = tmp_path / "dags" / "demo.py"
+    write_atomically(path, render_dag(spec))
+    dag = airflow_check.load_dag(path)
+    assert {t.task_id: t.retries for t in dag.tasks} == dict.fromkeys(spec.task_ids, 3)

@@ -10,7 +10,8 @@ from kedro.pipeline import Pipeline, node
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.grouping import group_nodes, memory_edges, strongly_connected
 from kedro_airflow_k8s.spark import spark_edges
-from tests.test_compiler import compile_pipeline, profile_of
+from tests.spec_helpers import pod_settings, profile_of
+from tests.test_compiler import compile_pipeline
 from tests.test_config import with_run
 
 
@@ -48,9 +49,8 @@ def test_spaceflights_split_train_evaluate_end_in_one_task():
     by_nodes = {tuple(t.node_names): t for t in spec.tasks}
     group = by_nodes[("split_data", "train_model", "evaluate_model")]
     assert group.task_id == "split_data__train_model__evaluate_model"
-    arguments = group.arguments["arguments"]
-    assert arguments[5:7] == ["--nodes", arguments[6]]
-    assert arguments[6].text == "split_data,train_model,evaluate_model"
+    assert spec.pod_defaults.node_arguments[-1] == "--nodes"
+    assert pod_settings(group)["nodes"].text == "split_data,train_model,evaluate_model"
     assert "(MemoryDatasets X_test, X_train, regressor, y_test, y_train)" in group.doc
     assert spec.upstream[group.task_id] == ["create_model_input_table"]
     assert len(spec.tasks) == 4

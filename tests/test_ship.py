@@ -70,3 +70,20 @@ def test_other_commands_keep_airflow_s_pause_default(demo_project):
     result = run_kedro(demo_project, "airflow-k8s", "compile")
     assert result.returncode == 0, result.stderr
     assert "is_paused_upon_creation" not in (demo_project / "dags" / "demo.py").read_text()
+
+
+def test_prepare_yields_the_compilers_notes_and_returns_the_dag(demo_project):
+    """ship's steps yield what the user reads; the caller decides how to show it."""
+    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.options import CompileOptions
+    from kedro_airflow_k8s.ship import drive, prepare
+
+    lines = []
+    spec, text = drive(prepare(KedroProject(path=demo_project),
+                               CompileOptions(execution="local", dag_id="typed")),
+                       lines.append)
+    assert spec.dag_id == "typed" and spec.execution == "local"
+    assert text.startswith('"""Kedro pipeline')
+    assert lines == ["Note: local execution runs each task as a subprocess on the Airflow "
+                     "worker; the volume, pod templates, resources, secrets and Spark clusters "
+                     "are left out."]

@@ -18,7 +18,8 @@ from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.render import render_dag, write_atomically
 from kedro_airflow_k8s.spark import is_spark_node
 from tests import airflow_check
-from tests.test_compiler import compile_pipeline, pod_settings
+from tests.spec_helpers import pod_settings
+from tests.test_compiler import compile_pipeline
 from tests.test_config import with_run
 
 DATAPROC = {"type": "dataproc", "project_id": "my-project", "region": "europe-west1",

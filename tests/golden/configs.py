@@ -16,8 +16,9 @@ from kedro_airflow_k8s.compiler import compile_dag
 from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.dagspec import DagSpec
 from kedro_airflow_k8s.mlflow_run import MlflowSettings
-from kedro_airflow_k8s.options import CompileOptions, ProjectSource
+from tests.spec_helpers import split
 from tests.test_config import FULL, MINIMAL
+from tests.test_spark import spark_shaped
 
 COMMIT_SHA = "0123456789abcdef0123456789abcdef01234567"
 PROJECT_PATH = "/srv/kedro/demo"
@@ -59,19 +60,6 @@ def with_memory() -> Pipeline:
         node(step, "tmp2", "clean", name="store", namespace="io"),
         node(step, "clean", "out", name="train"),
         node(step, "raw", "side", name="side"),
-    ])
-
-
-def spark_shaped() -> Pipeline:
-    return Pipeline([
-        node(step, "raw", "events", name="ingest"),
-        node(step, "events", ["sessions", "session_counts"], name="sessionize"),
-        node(step, "session_counts", "profile", name="profile_sessions"),
-        node(step, ["sessions", "profile"], "features", name="featurize"),
-        node(step, "features", "summary", name="summarize"),
-        node(step, "summary", "report", name="report"),
-        node(step, "report", "scores", name="score", tags=["kedro-airflow-k8s.group.pyspark"]),
-        node(step, "raw", "side", name="side_job"),
     ])
 
 
@@ -119,14 +107,6 @@ def compiled(pipeline: Pipeline, raw: dict[str, Any], *, persisted: set[str] | N
         options, package="demo", env="prod", commit_sha=COMMIT_SHA, path=PROJECT_PATH,
         python=PYTHON, dataset_type=SPARK_TYPES.get,
         is_persisted=(lambda name: name in persisted) if persisted else (lambda name: True)))
-
-
-def split(keywords: dict[str, Any], **source: Any) -> tuple[ProjectSource, CompileOptions]:
-    """Keyword arguments as the project's facts and the command's options (tests' shorthand)."""
-    fields = set(CompileOptions.__dataclass_fields__)
-    options = {k: v for k, v in keywords.items() if k in fields}
-    source.update({k: v for k, v in keywords.items() if k not in fields})
-    return ProjectSource(**source), CompileOptions(**options)
 
 
 def _full() -> dict[str, Any]:
