@@ -1,0 +1,91 @@
+"""Phase 5 of compiling: the DagSpec, from what the phases before returned."""
+
+from __future__ import annotations
+
+import datetime
+import string
+from dataclasses import replace
+
+from kedro_airflow_k8s import __version__
+from kedro_airflow_k8s.compiler.lifecycle import Lifecycle
+from kedro_airflow_k8s.compiler.nodes import BuiltNode
+from kedro_airflow_k8s.compiler.plan import Plan
+from kedro_airflow_k8s.compiler.shared import Shared
+from kedro_airflow_k8s.dagspec import Call, DagSpec, SlackNotifierSpec
+from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.ids import check_ids
+from kedro_airflow_k8s.profiles import resource_spec
+from kedro_airflow_k8s.spark import SparkFactory
+
+DEFAULT_START_DATE = datetime.date(2024, 1, 1)
+_SLACK_FIELDS = {
+    "task": "{{ ti.task_id }}",
+    "dag": "{{ dag.dag_id }}",
+    "execution_time": "{{ logical_date or dag_run.run_after }}",
+    "url": "{{ ti.log_url }}",
+}
+
+
+def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle) -> DagSpec:
+    run, mlflow = plan.run, plan.source.mlflow
+    tasks = sorted((replace(t, upstream=tuple(sorted(life.upstream.get(t.task_id, ()))))
+                    for t in [*(b.task for b in built), *life.tasks]),
+                   key=lambda t: t.task_id)
+    check_ids(tasks, plan.ids.groups.values())
+    profiles = dict(b.profile for b in built if b.profile)
+    pods = [shared.kwargs for t in tasks for shared in t.spread if isinstance(shared, Call)]
+    templates = sorted({pod["pod_template"] for pod in pods if pod.get("pod_template")})
+    return DagSpec(
+        dag_id=plan.dag_id,
+        description=run.description,
+        schedule=plan.options.schedule,
+        start_date=run.start_date or DEFAULT_START_DATE,
+        tags=_tags(plan),
+        project=plan.source.package,
+        pipeline=plan.source.pipeline_name,
+        env=plan.env,
+        execution=plan.execution,
+        mlflow=mlflow,
+        pod_defaults=shared.pods,
+        local=shared.local,
+        resources={name: resource_spec(name, profiles[name]) for name in sorted(profiles)},
+        pod_templates={name: run.kubernetes_pod_templates[name].template for name in templates},
+        groups=sorted(plan.ids.groups.values(), key=lambda g: g.group_id),
+        tasks=tasks,
+        failure_notifiers=[SlackNotifierSpec(h.connection_id, _slack_text(h.message_template))
+                           for h in run.failure_handlers],
+        version=__version__,
+        artifacts_version=plan.source.spark_artifacts_version,
+        paused_upon_creation=plan.options.paused_upon_creation,
+        # Airflow requires one active run at most for @continuous
+        max_active_runs=1 if plan.options.schedule == "@continuous" else None,
+        kedro_params=plan.params is not None,
+        field_env=any("field_env" in pod for pod in pods),
+        # a Spark factory's tasks may name per-run resources (its cluster)
+        uses_run_hash=bool(shared.pods and shared.pods.volume) or (
+            shared.spark is not None and isinstance(shared.spark.runner, SparkFactory)
+            and any(t.kind == "spark" for t in tasks)),
+    )
+
+
+def _tags(plan: Plan) -> list[str]:
+    mlflow = plan.source.mlflow
+    experiment = (mlflow.experiment_name if mlflow else None) or plan.run.experiment_name or \
+        plan.dag_id
+    tags = [f"generated_with_kedro_airflow_k8s:{__version__}", f"experiment_name:{experiment}"]
+    if plan.source.commit_sha:
+        tags.append(f"commit_sha:{plan.source.commit_sha}")
+    for tag in tags:
+        if len(tag) > 100:
+            raise CompileError(f"DAG tag {tag[:40]!r}... is longer than Airflow's 100 characters")
+    return tags
+
+
+def _slack_text(template: str) -> str:
+    """Turn `{task}`-style placeholders into Airflow Jinja; other text stays literal."""
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        parts.append(literal.replace("{", "{{ '{' }}"))
+        if field is not None:
+            parts.append(_SLACK_FIELDS[field])
+    return "".join(parts)

@@ -1,0 +1,108 @@
+"""Phase 3 of compiling: one task record per node task (tasks.py builds the records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kedro_airflow_k8s.compiler.plan import NodeTask, Plan, reasons
+from kedro_airflow_k8s.compiler.shared import Shared
+from kedro_airflow_k8s.config import ResourceProfile, RunConfig
+from kedro_airflow_k8s.dagspec import LocalDefaults, PodDefaults, TaskSpec, Verbatim, check_value
+from kedro_airflow_k8s.ids import k8s_label
+from kedro_airflow_k8s.profiles import group_profile, group_template, with_template
+from kedro_airflow_k8s.spark import (
+    DRIVER_FIELD_ENV,
+    KubernetesSpark,
+    SparkFactory,
+    SparkJob,
+    checked_call,
+)
+from kedro_airflow_k8s.tasks import (
+    BASH,
+    LABEL_PREFIX,
+    POD,
+    bash_arguments,
+    factory_task,
+    pod_arguments,
+)
+
+
+@dataclass(frozen=True)
+class BuiltNode:
+    task: TaskSpec
+    profile: tuple[str, ResourceProfile] | None  # the resource profile its pod uses
+
+
+def node_tasks(plan: Plan, shared: Shared) -> list[BuiltNode]:
+    return [_node_task(item, plan, shared) for item in plan.node_tasks]
+
+
+def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
+    names = item.names
+    doc = (f"Kedro node `{names[0]}`" if len(names) == 1 else
+           "Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
+           f" ({'; '.join(reasons(item.group))})")
+    spark = shared.spark if item.on_spark else None
+    task = TaskSpec(task_id=item.task_id, local_id=item.local_id, group=item.task_group,
+                    kind="spark" if spark else "node", operator=POD, node_names=names,
+                    doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
+    kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
+                  *(["--params", plan.params] if plan.params else [])]
+    if shared.local:
+        return BuiltNode(_local_node(task, shared.local, plan.params, shared.mlflow_env), None)
+    if spark and isinstance(spark.runner, SparkFactory):
+        assert shared.pods is not None
+        job = SparkJob(task_id=task.task_id, node_names=tuple(names),
+                       kedro_arguments=kedro_args[1:],
+                       environment={**shared.pods.env_vars, **shared.mlflow_env})
+        call = checked_call(spark.runner, "submit", job, printable=check_value)
+        assert call is not None
+        return BuiltNode(factory_task(task, call), None)
+    return _pod_node(task, item, plan, shared, kedro_args)
+
+
+def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
+                extra_env: dict[str, str]) -> TaskSpec:
+    """Node names and params travel in the environment: no quoting, no Jinja on names."""
+    env: dict[str, Any] = {**local.env_vars, **extra_env,
+                           "KEDRO_NODES": Verbatim(",".join(task.node_names))}
+    if params:
+        env["KEDRO_PARAMS"] = params
+    return replace(task, operator=BASH, arguments={**task.arguments,
+                                                   **bash_arguments(local, env)})
+
+
+def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
+              kedro_args: list[Any]) -> BuiltNode:
+    run, pods = plan.run, shared.pods
+    assert pods is not None
+    profile_name, profile = group_profile(item.nodes, run)
+    template = group_template(item.nodes, run)
+    if profile_name and template:
+        profile_name, profile = with_template(
+            profile_name, profile, template, run.kubernetes_pod_templates[template].template,
+            task.task_id)
+    labels = {**profile.labels, f"{LABEL_PREFIX}task": k8s_label(task.task_id)}
+    image = run.kubernetes_pod_templates[template].image if template else None
+    env = dict(shared.mlflow_env)
+    if shared.spark and item.on_spark:
+        assert isinstance(shared.spark.runner, KubernetesSpark)
+        env["PYSPARK_SUBMIT_ARGS"] = shared.spark.runner.submit_args(
+            image or pods.image, {**labels, **shared.identity}, _executor_volume(run, pods))
+    # the command and the annotation naming the nodes are built by the file's pod_arguments()
+    spread = pod_arguments(labels, image=image, extra_env=env,
+                           field_env=DRIVER_FIELD_ENV if task.kind == "spark" else None,
+                           nodes=kedro_args[len(shared.node_arguments)],
+                           annotations=dict(profile.annotations), resources=profile_name,
+                           pod_template=template)
+    return BuiltNode(replace(task, spread=spread),
+                     (profile_name, profile) if profile_name else None)
+
+
+def _executor_volume(run: RunConfig, pods: PodDefaults) -> tuple[str, str] | None:
+    """The shared volume for Spark executors too, when pods on many nodes can mount it."""
+    volume = pods.volume
+    if volume is None or "ReadWriteMany" not in run.volume.access_modes:
+        return None
+    return volume.claim_name, volume.mount_path

@@ -1,0 +1,177 @@
+"""Phase 1 of compiling: check the pipeline, find Spark nodes, group nodes into tasks and
+claim every id (ids.assign_ids)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kedro_airflow_k8s.config import PluginConfig, RunConfig
+from kedro_airflow_k8s.dagspec import PARAM_FILTER, variable_expression
+from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
+from kedro_airflow_k8s.ids import Ids, airflow_id, assign_ids
+from kedro_airflow_k8s.options import CompileOptions, Execution, ProjectSource
+from kedro_airflow_k8s.spark import is_spark_node, spark_edges
+
+if TYPE_CHECKING:
+    from kedro_airflow_k8s.context import KedroProject
+
+_DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+Notify = Callable[[str], None]
+
+
+def quiet(line: str) -> None:
+    """A `notify` that drops the notes."""
+
+
+@dataclass(frozen=True)
+class NodeTask:
+    """One task that runs Kedro nodes: a node group and its ids."""
+
+    nodes: list[Any]
+    group: NodeGroup
+    task_id: str
+    local_id: str
+    task_group: str | None
+    on_spark: bool  # runs on the Spark target (when there is one)
+
+    @property
+    def names(self) -> list[str]:
+        return [node.name for node in self.nodes]
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: Any
+    run: RunConfig
+    source: ProjectSource
+    options: CompileOptions
+    dag_id: str
+    execution: Execution
+    node_tasks: list[NodeTask]
+    ids: Ids
+    params: str | None  # the --params value, None without macro or Variable params
+
+    @property
+    def env(self) -> str:
+        return self.source.env
+
+    @property
+    def image(self) -> str:
+        return self.options.image or self.run.image
+
+
+def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
+             options: CompileOptions, notify: Notify = quiet) -> Plan:
+    """Check the pipeline, group its nodes into tasks and give every task its id."""
+    run = config.run_config
+    nodes = {node.name: node for node in pipeline.nodes}
+    _check_node_names(list(nodes.values()))
+    _check_inputs(pipeline, source.is_persisted)
+    spark_nodes = {name for name, node in nodes.items()
+                   if is_spark_node(node, source.dataset_type)} if run.spark else set()
+    if run.spark and not spark_nodes:
+        notify("Note: run_config.spark is set, but no node is a Spark node (tag "
+               "kedro-airflow-k8s.group.pyspark, or a kedro_datasets.spark dataset).")
+    node_groups = _node_groups(pipeline, run, source, options, spark_nodes)
+    for group in node_groups:
+        if len(group.nodes) > 1:
+            notify(f"One task runs {', '.join(group.nodes)} ({'; '.join(reasons(group))}).")
+    members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
+    ids = assign_ids(members, run, options.with_sensors)
+    planned = [NodeTask(nodes=members[group.nodes[0]], group=group,
+                        task_id=ids.task_id(group.nodes[0]), local_id=ids.local[group.nodes[0]],
+                        task_group=ids.group_of[group.nodes[0]],
+                        on_spark=not spark_nodes.isdisjoint(group.nodes))
+               for group in node_groups]
+    return Plan(pipeline=pipeline, run=run, source=source, options=options,
+                dag_id=dag_id_for(config, source.package, source.pipeline_name,
+                                  options.dag_id),
+                execution=options.execution or run.execution, node_tasks=planned, ids=ids,
+                params=_params_value(run))
+
+
+def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,
+                 options: CompileOptions, spark_nodes: set[str]) -> list[NodeGroup]:
+    memory = run.group_memory_nodes if options.group_memory is None else options.group_memory
+    if not memory:
+        _refuse_memory_edges(pipeline, source.is_persisted)
+    joined = spark_edges(pipeline, spark_nodes) if run.group_spark_nodes else []
+    return group_nodes(pipeline, source.is_persisted, memory=memory, joined=joined)
+
+
+def _check_node_names(nodes: list[Any]) -> None:
+    from kedro.framework.cli.utils import split_node_names
+
+    for node in nodes:
+        if split_node_names(None, None, node.name) != [node.name]:
+            raise CompileError(
+                f"node '{node.name}': `kedro run --nodes` cannot take this name (a comma "
+                "outside brackets, or spaces at its ends); rename the node or its namespace"
+            )
+
+
+def _refuse_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
+    in_memory = sorted({d for names in memory_edges(pipeline, is_persisted).values()
+                        for d in names})
+    if in_memory:
+        raise CompileError(
+            f"datasets {', '.join(in_memory)} pass between nodes that run in separate tasks "
+            "but are not persisted (MemoryDatasets): add them to catalog.yml, or let "
+            "run_config.group_memory_nodes run those nodes in one task"
+        )
+
+
+def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
+    missing = sorted(name for name in pipeline.inputs() if not is_persisted(name))
+    if missing:
+        raise CompileError(
+            f"pipeline inputs {', '.join(missing)} are produced by no node and are not in "
+            "the catalog"
+        )
+
+
+def _params_value(run: RunConfig) -> str | None:
+    """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time,
+    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro. A
+    missing Variable fails the task, naming it."""
+    pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
+    pairs += [f"{name}={{{{ {variable_expression(name)} | {PARAM_FILTER} }}}}"
+              for name in run.variables_params]
+    return ",".join(pairs) or None
+
+
+def dag_id_for(config: PluginConfig, project: str, pipeline_name: str,
+               override: str | None = None) -> str:
+    """The DAG id: --dag-name, else run_config.run_name (else the package name), followed by
+    `-<pipeline>` for a pipeline other than __default__ (one DAG per pipeline)."""
+    dag_id = override or config.run_config.run_name or project
+    if not override and pipeline_name != "__default__":
+        dag_id = f"{dag_id}-{airflow_id(pipeline_name)}"
+    if not _DAG_ID.match(dag_id):
+        source = "--dag-name" if override else "run_config.run_name"
+        raise CompileError(
+            f"{source}: {dag_id!r} is not a valid Airflow DAG id "
+            "(letters, digits, '_', '-', '.'; at most 200)"
+        )
+    return dag_id
+
+
+def project_dag_id(project: KedroProject, dag_name: str | None = None) -> str:
+    """The id a `context.KedroProject`'s pipeline compiles to, without compiling it."""
+    return dag_id_for(project.config, project.package_name, project.pipeline_name, dag_name)
+
+
+def reasons(group: NodeGroup) -> list[str]:
+    """Why the nodes of a group share one task, for notes and task docs."""
+    reasons = []
+    if group.memory_datasets:
+        reasons.append(f"MemoryDatasets {', '.join(group.memory_datasets)}")
+    if group.joined:
+        reasons.append(f"connected Spark nodes {', '.join(group.joined)}")
+    if group.widened:
+        reasons.append(f"{', '.join(group.widened)} joined to keep the DAG acyclic")
+    return reasons
