@@ -19,12 +19,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 
 from kedro_airflow_k8s.dagspec import variable_value
 from kedro_airflow_k8s.errors import PluginError
+
+if TYPE_CHECKING:
+    from kedro_airflow_k8s.context import KedroProject
 
 START_TASK = "start-mlflow-run"
 END_TASK = "end-mlflow-run"
@@ -48,13 +51,13 @@ class MlflowSettings:
     kedro_mlflow: bool = False  # kedro-mlflow's hooks log in every node's `kedro run`
 
 
-def kedro_mlflow_server(project: Any) -> str | None:
+def kedro_mlflow_server(project: KedroProject) -> str | None:
     """The tracking URI kedro-mlflow's mlflow.yml names, when its hooks run in the project."""
     uri = ((project.kedro_mlflow_config() or {}).get("server") or {}).get("mlflow_tracking_uri")
     return str(uri) if uri else None
 
 
-def settings_for(project: Any, dag_id: str | None = None,
+def settings_for(project: KedroProject, dag_id: str | None = None,
                  notify: Callable[[str], None] = lambda line: None) -> MlflowSettings | None:
     """Server from run_config.mlflow, else from kedro-mlflow's mlflow.yml; None: MLflow is off.
 

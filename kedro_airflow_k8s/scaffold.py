@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import yaml
@@ -18,6 +18,9 @@ from kedro_airflow_k8s.errors import InitError
 from kedro_airflow_k8s.mlflow_run import kedro_mlflow_server
 from kedro_airflow_k8s.render import TEMPLATES, write_atomically
 from kedro_airflow_k8s.upload import SCHEME_EXTRAS
+
+if TYPE_CHECKING:
+    from kedro_airflow_k8s.context import KedroProject
 
 WORKFLOWS = ("on-push.yml", "on-merge-to-main.yml")
 
@@ -103,7 +106,7 @@ class Scaffold:
     kept: list[Path] = field(default_factory=list)  # existing image files, left as they are
 
 
-def write_scaffold(project: Any, airflow_url: str, output: str, with_github_actions: bool,
+def write_scaffold(project: KedroProject, airflow_url: str, output: str, with_github_actions: bool,
                    force: bool) -> Scaffold:
     """Write the files of `init`: refuse to overwrite the config or a workflow without
     `force`; keep an existing Dockerfile or .dockerignore without `force`."""

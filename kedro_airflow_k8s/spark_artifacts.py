@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import SparkConfig
@@ -32,6 +32,9 @@ from kedro_airflow_k8s.spark import (
     conf_archive_name,
     dataproc_artifacts_folder,
 )
+
+if TYPE_CHECKING:
+    from kedro_airflow_k8s.context import KedroProject
 
 _BUILD_HINT = "pip install 'kedro-airflow-k8s[gcp]'"
 _HEREDOC_END = "KEDRO_REQUIREMENTS"
@@ -76,7 +79,7 @@ def _is_local_or_credentials(relative: PurePath) -> bool:
     return is_credentials(relative)
 
 
-def artifacts_version(project: Any) -> str:
+def artifacts_version(project: KedroProject) -> str:
     """12 hex characters that change with anything the artifacts are built from: the source
     folder and packaging files (the wheel), the shipped configuration, the user scripts,
     run_config.spark and this plugin's version. Build leftovers (egg-info, __pycache__) do
@@ -201,7 +204,7 @@ def check_wheel(wheel: Path) -> None:
                               "it out of the package data")
 
 
-def build_artifacts(project: Any, dag_id: str, version: str) -> dict[str, bytes]:
+def build_artifacts(project: KedroProject, dag_id: str, version: str) -> dict[str, bytes]:
     """File name -> content of everything the cluster reads from the artifacts folder."""
     from kedro.framework.project import settings
 
@@ -218,7 +221,7 @@ def build_artifacts(project: Any, dag_id: str, version: str) -> dict[str, bytes]
     return files
 
 
-def upload_artifacts(project: Any, dag_id: str, version: str,
+def upload_artifacts(project: KedroProject, dag_id: str, version: str,
                      notify: Callable[[str], None] = lambda line: None) -> str:
     """Build and upload the artifacts of `version` (the one compile named in the DAG); the
     folder they are in."""
