@@ -158,14 +158,6 @@ API_SERVER_RULES = {
     "image (validateContainersCommon)": (
         None, {"image": "registry.example.com/demo:1 "},
         "n", "spec.containers.0.image: is required, without leading or trailing spaces"),
-    "claim size (ValidatePositiveQuantityValue)": (
-        None, {"volume": {"size": "0"}},
-        "create-data-volume", "spec.resources.requests.storage: must be greater than 0"),
-    "storage class (ValidateClassName)": (
-        None, {"volume": {"storageclass": "Fast_SSD"}},
-        "create-data-volume", "spec.storageClassName: must consist of lowercase letters, "
-                              "digits, '-' and '.', and start and end with a letter or digit "
-                              "(a DNS-1123 subdomain)"),
 }
 
 
@@ -189,6 +181,34 @@ def test_api_server_rules_the_schema_misses_are_reported(tmp_path, template, run
     assert preflight.schema_problems(built, "1.37") == []  # the schema alone lets it through
     problems = preflight.check_file(path, "1.37")
     assert f"task {task_id}: {problem}" in problems
+
+
+# The config refuses these claims already (volume.size, volume.storageclass): --validate still
+# catches them in a file edited by hand or written by another version, as the API server would.
+CLAIM_RULES = {
+    "claim size (ValidatePositiveQuantityValue)": (
+        ("'storage': '1Gi'", "'storage': '0'"),
+        "spec.resources.requests.storage: must be greater than 0"),
+    "storage class (ValidateClassName)": (
+        ("'spec': {'accessModes'", "'spec': {'storageClassName': 'Fast_SSD', 'accessModes'"),
+        "spec.storageClassName: must consist of lowercase letters, digits, '-' and '.', and "
+        "start and end with a letter or digit (a DNS-1123 subdomain)"),
+}
+
+
+@pytest.mark.parametrize("edit, problem", CLAIM_RULES.values(), ids=CLAIM_RULES.keys())
+def test_claim_rules_are_reported_in_an_edited_file(tmp_path, edit, problem):
+    from kedro.pipeline import Pipeline, node
+
+    from tests.test_config import with_run
+    from tests.test_render import compiled, identity, write
+
+    path = write(tmp_path, compiled(Pipeline([node(identity, "a", "b", name="n")]),
+                                    with_run()))
+    old, new = edit
+    assert path.read_text().count(old) == 1
+    path.write_text(path.read_text().replace(old, new))
+    assert f"task create-data-volume: {problem}" in preflight.check_file(path, "1.37")
 
 
 def test_the_api_server_rules_run_in_compile_validate(demo_project):
