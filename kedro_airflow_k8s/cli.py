@@ -267,11 +267,13 @@ def schedule(project: KedroProject, output: str | None, cron_expression: str | N
 def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minutes: float,
              options: CompileOptions) -> None:
     """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
+    from kedro_airflow_k8s.display import RunDisplay
     from kedro_airflow_k8s.ship import drive
     from kedro_airflow_k8s.ship import run_once as ship_run_once
 
-    drive(ship_run_once(project, output, options,
-                        follow_minutes=timeout_minutes if wait else None), click.echo)
+    with RunDisplay(sys.stdout) as display:
+        drive(ship_run_once(project, output, options,
+                            follow_minutes=timeout_minutes if wait else None), display.show)
 
 
 @airflow_k8s.command(name="list-pipelines")

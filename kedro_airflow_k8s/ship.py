@@ -1,7 +1,8 @@
 """Compile, upload, and drive a run on Airflow: what upload-pipeline, schedule and run-once do.
 
-The commands' steps are generators: they yield what the user should read, one line at a
-time, and return their result; the CLI prints the lines (`drive`).
+The commands' steps are generators: they yield what the user should read (a line, or a
+run's progress while `--wait` follows it) and return their result; the CLI shows what they
+yield (`drive`, with `display.RunDisplay`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import secrets
-import sys
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kedro_airflow_k8s.airflow_client import (
     FINISHED_RUN_STATES,
@@ -38,11 +38,12 @@ POLL_SECONDS = 2.0
 TRACE_LINES = 20  # of an import error, shown before the one-line error
 
 T = TypeVar("T")
-Steps = Generator[str, None, T]  # yields lines for the user, returns the result
+Event = str | RunProgress  # a line for the user, or where a followed run stands
+Steps = Generator[Event, None, T]  # yields events for the user, returns the result
 
 
-def drive(steps: Steps[T], show: Callable[[str], None] = lambda line: None) -> T:
-    """Run `steps` to the end, showing every line it yields; its result."""
+def drive(steps: Steps[T], show: Callable[[Event], None] = lambda event: None) -> T:
+    """Run `steps` to the end, showing every event it yields; its result."""
     while True:
         try:
             show(next(steps))
@@ -218,7 +219,7 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
     dag_id = published.spec.dag_id
     yield f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}"
     if follow_minutes is not None:
-        follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
+        yield from follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
         yield f"Run {run_id} succeeded."
     return run_id
 
@@ -269,59 +270,17 @@ def known_dag(client: AirflowClient, dag_id: str) -> Any:
         return None
 
 
-class _Display:
-    """Live progress: a rich bar on a terminal, one plain line per change elsewhere."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
-        self.last = ""
-        self.progress: Any = None
-
-    def __enter__(self) -> _Display:
-        if self.live:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-                                     console=Console(file=self.stream), transient=True)
-            self.progress.__enter__()
-            self.bar = self.progress.add_task("tasks done", total=None, detail="")
-        return self
-
-    def show(self, progress: RunProgress) -> None:
-        done = progress.count("success", "skipped", "failed", "upstream_failed", "removed")
-        running = progress.count("running", "queued", "scheduled", "deferred",
-                                 "up_for_retry", "restarting")
-        failed = len(progress.failed_tasks)
-        detail = f"{running} running, {failed} failed, run {progress.state}"
-        if self.live:
-            self.progress.update(self.bar, completed=done, total=len(progress.tasks),
-                                 detail=detail)
-            return
-        line = f"{done}/{len(progress.tasks)} tasks done, {detail}"
-        if line != self.last:
-            print(line, file=self.stream, flush=True)
-            self.last = line
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-
 def follow_run(client: AirflowClient, dag_id: str, run_id: str, *, timeout: float,
-               interval: float = POLL_SECONDS, stream: TextIO | None = None) -> RunProgress:
-    """Show the run's progress until it ends; raise RunFailed unless it succeeded."""
-    stream = stream or sys.stdout
+               interval: float = POLL_SECONDS) -> Steps[RunProgress]:
+    """Yield the run's progress until it ends; raise RunFailed unless it succeeded, after
+    yielding the tail of the first failed task's log."""
     deadline = time.monotonic() + timeout
-    with _Display(stream) as display:
-        while True:
-            progress = client.progress(dag_id, run_id)
-            display.show(progress)
-            if progress.state in FINISHED_RUN_STATES or time.monotonic() >= deadline:
-                break
-            time.sleep(interval)
+    while True:
+        progress = client.progress(dag_id, run_id)
+        yield progress
+        if progress.state in FINISHED_RUN_STATES or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
     if progress.state == "success":
         return progress
     if progress.state not in FINISHED_RUN_STATES:
@@ -330,8 +289,8 @@ def follow_run(client: AirflowClient, dag_id: str, run_id: str, *, timeout: floa
     failed = [t for t, s in sorted(progress.tasks.items()) if s == "failed"]
     tail = client.log_tail(dag_id, run_id, failed[0]) if failed else []
     if tail:
-        print(f"Last lines of the log of {failed[0]}:", file=stream)
+        yield f"Last lines of the log of {failed[0]}:"
         for line in tail:
-            print(f"  {line}", file=stream)
+            yield f"  {line}"
     raise RunFailed(f"run {run_id} of DAG '{dag_id}' failed; failed tasks: "
                     f"{', '.join(failed) or 'none (upstream failures only)'}")

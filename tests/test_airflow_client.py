@@ -14,7 +14,8 @@ from werkzeug import Response
 
 from kedro_airflow_k8s.airflow_client import AirflowClient, RunProgress, ui_url, wait_until
 from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
-from kedro_airflow_k8s.ship import follow_run
+from kedro_airflow_k8s.display import RunDisplay
+from kedro_airflow_k8s.ship import drive, follow_run
 from tests.conftest import free_port
 
 DAG = {
@@ -217,8 +218,8 @@ def test_progress_and_failed_tasks_cover_every_page(httpserver):
     assert sorted(progress.tasks) == names
     assert progress.failed_tasks == ["node_115", "node_119"]
     out = io.StringIO()
-    with pytest.raises(RunFailed) as error:
-        follow_run(client, "big", "r", timeout=5, interval=0.1, stream=out)
+    with pytest.raises(RunFailed) as error, RunDisplay(out) as display:
+        drive(follow_run(client, "big", "r", timeout=5, interval=0.1), display.show)
     assert str(error.value) == "run r of DAG 'big' failed; failed tasks: node_115"
     assert out.getvalue().splitlines()[0] == "120/120 tasks done, 0 running, 2 failed, run failed"
 

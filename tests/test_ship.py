@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from kedro_airflow_k8s.airflow_client import RunProgress
-from kedro_airflow_k8s.ship import _Display, new_run_id
+from kedro_airflow_k8s.display import RunDisplay
+from kedro_airflow_k8s.ship import new_run_id
 from tests import airflow_check
 from tests.conftest import run_kedro, write_config
 
@@ -19,7 +20,7 @@ class Terminal(io.StringIO):
 
 def test_plain_lines_only_when_something_changed():
     out = io.StringIO()
-    with _Display(out) as display:
+    with RunDisplay(out) as display:
         display.show(RunProgress("queued", {"a": None, "b": None}))
         display.show(RunProgress("queued", {"a": None, "b": None}))
         display.show(RunProgress("running", {"a": "running", "b": None}))
@@ -33,12 +34,35 @@ def test_plain_lines_only_when_something_changed():
 
 def test_terminal_gets_a_live_bar():
     out = Terminal()
-    with _Display(out) as display:
+    with RunDisplay(out) as display:
         display.show(RunProgress("running", {"a": "success", "b": "running", "c": None}))
         assert display.progress is not None
         bar = display.progress.tasks[0]
         assert (bar.completed, bar.total) == (1, 3)
         assert bar.fields["detail"] == "1 running, 0 failed, run running"
+
+
+def test_lines_and_progress_show_in_the_order_the_steps_yield_them():
+    from kedro_airflow_k8s.ship import drive
+
+    def steps():
+        yield "Triggered run r"
+        yield RunProgress("running", {"a": "running"})
+        yield RunProgress("failed", {"a": "failed"})
+        yield "Last lines of the log of a:"
+        return "r"
+
+    out, terminal = io.StringIO(), Terminal()
+    with RunDisplay(out) as display:
+        assert drive(steps(), display.show) == "r"
+    assert out.getvalue().splitlines() == [
+        "Triggered run r", "0/1 tasks done, 1 running, 0 failed, run running",
+        "1/1 tasks done, 0 running, 1 failed, run failed", "Last lines of the log of a:"]
+    with RunDisplay(terminal) as display:  # a line while the bar shows is printed above it
+        drive(steps(), display.show)
+        assert display.progress is not None
+    assert "Triggered run r" in terminal.getvalue()
+    assert "Last lines of the log of a:" in terminal.getvalue()
 
 
 def test_run_ids_are_unique_and_url_friendly():

@@ -15,7 +15,8 @@ import yaml
 
 from kedro_airflow_k8s.airflow_client import AirflowClient
 from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
-from kedro_airflow_k8s.ship import follow_run, wait_for_version
+from kedro_airflow_k8s.display import RunDisplay
+from kedro_airflow_k8s.ship import drive, follow_run, wait_for_version
 from tests.conftest import POLICY_MARK, run_kedro, write_config
 
 pytestmark = pytest.mark.e2e
@@ -107,8 +108,9 @@ def test_follow_run_to_success(airflow_server):
         "EmptyOperator(task_id='a') >> EmptyOperator(task_id='b')",
         tags=["generated_with_kedro_airflow_k8s:test"])
     out = io.StringIO()
-    progress = follow_run(airflow, "quick_success", run_id, timeout=180, interval=1,
-                          stream=out)
+    with RunDisplay(out) as display:
+        progress = drive(follow_run(airflow, "quick_success", run_id, timeout=180,
+                                    interval=1), display.show)
     assert progress.state == "success"
     assert progress.tasks == {"a": "success", "b": "success"}
     assert out.getvalue().splitlines()[-1] == "2/2 tasks done, 0 running, 0 failed, run success"
@@ -128,7 +130,7 @@ def test_follow_run_times_out_with_exit_3(airflow_server):
         "from airflow.providers.standard.operators.bash import BashOperator",
         "BashOperator(task_id='sleep', bash_command='sleep 60')")
     with pytest.raises(RunFailed) as error:
-        follow_run(airflow, "slow_dag", run_id, timeout=3, interval=1, stream=io.StringIO())
+        drive(follow_run(airflow, "slow_dag", run_id, timeout=3, interval=1))
     assert error.value.exit_code == 3
     assert "had not finished after 0.05 min" in str(error.value)
 
@@ -228,8 +230,7 @@ def test_a_replayed_trigger_is_the_same_run(airflow_server):
         "from airflow.providers.standard.operators.empty import EmptyOperator",
         "EmptyOperator(task_id='a')")
     assert airflow.trigger("replayed_trigger", run_id) == run_id
-    progress = follow_run(airflow, "replayed_trigger", run_id, timeout=180, interval=1,
-                          stream=io.StringIO())
+    progress = drive(follow_run(airflow, "replayed_trigger", run_id, timeout=180, interval=1))
     assert progress.state == "success"
     from airflow_client.client.api.dag_run_api import DagRunApi
     runs = DagRunApi(airflow.api).get_dag_runs("replayed_trigger").dag_runs
