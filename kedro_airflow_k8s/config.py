@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -152,6 +153,87 @@ class ResourceProfile(_Model):
         if problems:
             raise ValueError(problems[0])
         return self
+
+
+_COMPACT_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_UNITS = ("days", "hours", "minutes", "seconds")
+_TIMEDELTA = TypeAdapter(datetime.timedelta)  # seconds, ISO 8601, [-][DD]D[,][HH:MM:]SS
+# Airflow's pool table holds names of up to 256 characters (Pool.pool, the REST API's PoolBody).
+POOL_NAME_LENGTH = 256
+
+
+def _duration(value: Any) -> Any:
+    """`1h30m`, `5m`, `2d` (compact form) before pydantic's own: seconds, ISO 8601 `PT5M`,
+    `HH:MM:SS`."""
+    problem = f"expected a duration (seconds, 30s, 5m, 1h30m, ISO 8601 PT5M), got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    if isinstance(value, str):
+        match = _COMPACT_DURATION.match(value.strip())
+        if match and any(match.groups()):
+            return datetime.timedelta(**{unit: int(amount) for unit, amount in
+                                         zip(_DURATION_UNITS, match.groups()) if amount})
+    try:
+        return _TIMEDELTA.validate_python(value)
+    except ValidationError:
+        raise ValueError(problem) from None
+
+
+def _positive_duration(value: datetime.timedelta) -> datetime.timedelta:
+    if value <= datetime.timedelta(0):
+        raise ValueError(f"must be a positive duration, got {value.total_seconds():g} seconds")
+    return value
+
+
+# A duration: seconds, `5m`, `1h30m`, `2d`, ISO 8601 (`PT1H30M`); printed as a timedelta.
+Duration = Annotated[datetime.timedelta, BeforeValidator(_duration),
+                     AfterValidator(_positive_duration)]
+
+
+def _pool_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("a pool name must not be empty")
+    if len(name) > POOL_NAME_LENGTH:
+        raise ValueError(f"a pool name has at most {POOL_NAME_LENGTH} characters, got "
+                         f"{len(name)}")
+    return name
+
+
+class TaskSettings(_Model):
+    """Airflow's own settings of a task (BaseOperator arguments); unset keys: Airflow's."""
+
+    retries: int | None = Field(None, ge=0, description="Retries before the task fails.")
+    retry_delay: Duration | None = Field(
+        None, description="Wait before a retry: seconds, 30s, 5m, 1h30m or ISO 8601 (PT5M)."
+    )
+    retry_exponential_backoff: float | None = Field(
+        None, ge=0, description="Multiplier of the retry delay per retry (Airflow 3.3: 2 "
+        "doubles it each time; 0 keeps it constant)."
+    )
+    max_retry_delay: Duration | None = Field(
+        None, description="Longest wait between retries with exponential backoff."
+    )
+    execution_timeout: Duration | None = Field(
+        None, description="Longest a try may run before Airflow fails it."
+    )
+    pool: Annotated[str, AfterValidator(_pool_name)] | None = Field(
+        None, description="Airflow pool the task takes slots of (created in Airflow)."
+    )
+    pool_slots: int | None = Field(None, ge=1, description="Slots of the pool it takes.")
+    queue: str | None = Field(
+        None, min_length=1, description="Executor queue (Celery queue) it runs on."
+    )
+    priority_weight: int | None = Field(
+        None, ge=-(2**31), lt=2**31, description="Priority against other queued tasks."
+    )
+    weight_rule: Literal["downstream", "upstream", "absolute"] | None = Field(
+        None, description="How the effective priority adds up: downstream, upstream or "
+        "absolute."
+    )
+
+    def arguments(self) -> dict[str, Any]:
+        """The keys set, as the operator takes them (durations still timedeltas)."""
+        return self.model_dump(exclude_none=True)
 
 
 class VolumeConfig(_Model):
@@ -585,6 +667,35 @@ class RunConfig(_Model):
         description="Pod profiles; a node tagged resources.<name> uses <name>, others "
         "__default__ (when set).",
     )
+    task_settings: dict[str, TaskSettings] = Field(
+        default_factory=dict,
+        description="Airflow settings of node tasks (retries, timeouts, pool, queue, "
+        "priority); a node tagged task_settings.<name> uses <name>, others __default__ (when "
+        "set). Keys a profile leaves unset come from task_defaults.",
+    )
+    task_defaults: TaskSettings = Field(
+        default_factory=TaskSettings,
+        description="The same settings for every task of the DAG, the plugin's own tasks too "
+        "(the DAG's default_args).",
+    )
+    owner: str | None = Field(
+        None, min_length=1, description="Owner of every task, as Airflow lists it."
+    )
+    max_active_runs: int | None = Field(
+        None, ge=1, description="Runs of the DAG at once; with @continuous it must be 1."
+    )
+    max_active_tasks: int | None = Field(
+        None, ge=1, description="Tasks of one run at once."
+    )
+    catchup: bool = Field(
+        False, description="Create the runs missed since start_date when the DAG is switched on."
+    )
+    dagrun_timeout: Duration | None = Field(
+        None, description="Longest a run may take before Airflow fails it (as retry_delay)."
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="More DAG tags, after the plugin's own."
+    )
     external_dependencies: list[ExternalDependency] = Field(
         default_factory=list, description="Other DAGs' runs to wait for before the first node."
     )
@@ -664,6 +775,14 @@ class RunConfig(_Model):
             return datetime.datetime.strptime(text, "%Y%m%d").date()
         except ValueError:
             raise ValueError(f"expected a date as YYYYMMDD, got {text!r}") from None
+
+    @field_validator("tags")
+    @classmethod
+    def _dag_tags(cls, values: list[str]) -> list[str]:
+        for tag in values:
+            if not tag or len(tag) > 100:
+                raise ValueError(f"a DAG tag has 1 to 100 characters (Airflow), got {tag!r}")
+        return values
 
     @field_validator("image_pull_secrets", mode="before")
     @classmethod

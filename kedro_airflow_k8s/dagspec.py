@@ -225,6 +225,9 @@ class DagSpec:
     artifacts_version: str | None = None  # the folder of the Spark artifacts it names
     paused_upon_creation: bool | None = None  # None: Airflow's own default
     max_active_runs: int | None = None  # None: Airflow's default
+    catchup: bool = False
+    dag_arguments: dict[str, Any] = field(default_factory=dict)  # more of DAG(...)'s, if set
+    default_args: dict[str, Any] = field(default_factory=dict)  # every task's, if set
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
     field_env: bool = False  # whether some pod reads fields of itself into its environment
     uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from kedro_airflow_k8s.config import ResourceProfile, RunConfig
+from kedro_airflow_k8s.config import ResourceProfile, RunConfig, TaskSettings
+from kedro_airflow_k8s.dagspec import Call
 from kedro_airflow_k8s.kubernetes_rules import parse_quantity, resource_requirements
 from kedro_airflow_k8s.dagspec import ResourceSpec
 from kedro_airflow_k8s.errors import CompileError
@@ -14,6 +16,11 @@ DEFAULT = "__default__"
 # is still read for projects whose Kedro accepts it.
 RESOURCES_TAG = ("resources.", "resources:")
 TEMPLATE_TAG = ("k8s_template.", "k8s_template:")
+SETTINGS_TAG = ("task_settings.", "task_settings:")
+# A group's tasks take the largest of these; two different values of the others are an error.
+_LARGEST = ("retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay",
+            "execution_timeout", "pool_slots", "priority_weight")
+_ONE_OF = ("pool", "queue", "weight_rule")
 
 
 def _tag_value(node: Any, prefixes: tuple[str, ...]) -> str | None:
@@ -152,3 +159,46 @@ def group_template(nodes: list[Any], run: RunConfig) -> str | None:
         listing = ", ".join(f"'{n}' ({t})" for n, t in sorted(named.items()))
         raise CompileError(f"nodes run in one task but want different pod templates: {listing}")
     return next(iter(named.values()), None)
+
+
+def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
+    """The Airflow settings of a task running `nodes`: per key, the largest of their
+    profiles' (retries, delays, timeouts, priority); different pools, queues or weight
+    rules are a compile error. Members without a profile add nothing."""
+    chosen = {node.name: pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
+              for node in nodes}
+    named = {node: run.task_settings[name] for node, name in chosen.items() if name}
+    if len(set(chosen[n] for n in named)) <= 1:
+        return next(iter(named.values()), None)
+    merged: dict[str, Any] = {}
+    for key in _LARGEST:
+        values = [getattr(s, key) for s in named.values() if getattr(s, key) is not None]
+        if values:
+            merged[key] = max(values)
+    for key in _ONE_OF:
+        values = {node: getattr(s, key) for node, s in named.items()
+                  if getattr(s, key) is not None}
+        if len(set(values.values())) > 1:
+            listing = ", ".join(f"'{n}' ({v})" for n, v in sorted(values.items()))
+            raise CompileError(f"nodes run in one task but their task_settings want different "
+                               f"{key}s: {listing}")
+        if values:
+            merged[key] = next(iter(values.values()))
+    return TaskSettings.model_construct(**merged)
+
+
+def settings_arguments(settings: TaskSettings) -> dict[str, Any]:
+    """The operator arguments of `settings`, durations printed as datetime.timedelta."""
+    return {key: timedelta_call(value) if isinstance(value, datetime.timedelta) else value
+            for key, value in settings.arguments().items()}
+
+
+def timedelta_call(value: datetime.timedelta) -> Call:
+    """`datetime.timedelta(hours=1, minutes=30)`: the largest units that add up to it."""
+    seconds, micro = divmod(round(value.total_seconds() * 1_000_000), 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds,
+             "microseconds": micro}
+    return Call("datetime.timedelta", kwargs={k: v for k, v in parts.items() if v})

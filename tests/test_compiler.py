@@ -341,3 +341,97 @@ def test_a_record_argument_reaches_the_operator_without_a_template_change(tmp_pa
     write_atomically(path, render_dag(spec))
     dag = airflow_check.load_dag(path)
     assert {t.task_id: t.retries for t in dag.tasks} == dict.fromkeys(spec.task_ids, 3)
+
+
+SETTINGS = {"__default__": {"retries": 1},
+            "flaky": {"retries": 5, "retry_delay": "30s", "queue": "io",
+                      "retry_exponential_backoff": 2, "max_retry_delay": "PT10M"},
+            "slow": {"retries": 2, "execution_timeout": "1h30m", "pool": "gpu-pool",
+                     "pool_slots": 2, "priority_weight": 10, "weight_rule": "absolute"}}
+
+
+def _settings_pipeline():
+    return Pipeline([node(identity, "raw", "a", name="load"),
+                     node(identity, "a", "b", name="parse", tags=["task_settings.flaky"]),
+                     node(identity, "b", "c", name="train", tags=["task_settings.slow"])])
+
+
+@pytest.mark.parametrize("execution", ["kubernetes", "local"])
+def test_task_settings_reach_airflows_tasks_by_tag(tmp_path, execution):
+    """Imported by Airflow's DagBag: each node task has its profile's settings, the DAG
+    and every task (the plugin's own too) the DAG-wide ones."""
+    import datetime
+
+    from kedro_airflow_k8s.render import render_dag, write_atomically
+    from tests import airflow_check
+
+    raw = with_run(task_settings=SETTINGS, owner="data-team", max_active_runs=2,
+                   max_active_tasks=8, catchup=True, dagrun_timeout="6h", tags=["nightly"],
+                   task_defaults={"retries": 3, "retry_delay": 120, "pool": "shared"},
+                   external_dependencies=[{"dag_id": "upstream"}], execution=execution)
+    path = tmp_path / "dags" / "demo.py"
+    write_atomically(path, render_dag(compile_pipeline(_settings_pipeline(), raw)))
+    dag = airflow_check.load_dag(path)
+    assert (dag.max_active_runs, dag.max_active_tasks, dag.catchup) == (2, 8, True)
+    assert dag.dagrun_timeout == datetime.timedelta(hours=6)
+    assert "nightly" in dag.tags
+    tasks = {t.task_id: t for t in dag.tasks}
+    load, parse, train = tasks["load"], tasks["parse"], tasks["train"]
+    assert (load.retries, load.retry_delay, load.pool) == (
+        1, datetime.timedelta(minutes=2), "shared")
+    assert (parse.retries, parse.retry_delay, parse.retry_exponential_backoff,
+            parse.max_retry_delay, parse.queue, parse.pool) == (
+        5, datetime.timedelta(seconds=30), 2, datetime.timedelta(minutes=10), "io", "shared")
+    assert (train.retries, train.execution_timeout, train.pool, train.pool_slots,
+            train.priority_weight, train.weight_rule) == (
+        2, datetime.timedelta(hours=1, minutes=30), "gpu-pool", 2, 10, "absolute")
+    assert {t.owner for t in dag.tasks} == {"data-team"}
+    plugin_tasks = [t for t in dag.tasks if t.task_id not in ("load", "parse", "train")]
+    assert plugin_tasks and {(t.retries, t.pool) for t in plugin_tasks} == {(3, "shared")}
+
+
+def test_a_task_of_several_nodes_takes_the_largest_settings():
+    pipeline = _settings_pipeline()
+    spec = compile_pipeline(pipeline, with_run(task_settings=SETTINGS),
+                            is_persisted=lambda name: name == "raw")
+    (task,) = spec.tasks_of("node")
+    assert task.arguments == {
+        "retries": 5,
+        "retry_delay": Call("datetime.timedelta", kwargs={"seconds": 30}),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": Call("datetime.timedelta", kwargs={"minutes": 10}),
+        "execution_timeout": Call("datetime.timedelta", kwargs={"hours": 1, "minutes": 30}),
+        "pool_slots": 2, "priority_weight": 10,
+        "pool": "gpu-pool", "queue": "io", "weight_rule": "absolute"}
+
+
+@pytest.mark.parametrize("key, values, message", [
+    ("pool", ("a", "b"), "pools: 'parse' (a), 'train' (b)"),
+    ("queue", ("io", "cpu"), "queues: 'parse' (io), 'train' (cpu)"),
+])
+def test_one_task_refuses_two_pools_or_queues_naming_the_nodes(key, values, message):
+    settings = {"flaky": {key: values[0]}, "slow": {key: values[1]}}
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
+                         is_persisted=lambda name: name == "raw")
+    assert str(error.value) == ("nodes run in one task but their task_settings want "
+                                f"different {message}")
+
+
+def test_unknown_task_settings_tag_is_a_compile_error():
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(_settings_pipeline(), with_run(task_settings={"flaky": {}}))
+    assert str(error.value) == ("node 'train': tag 'task_settings.slow' names no "
+                                "run_config.task_settings entry (known: flaky)")
+
+
+def test_continuous_schedule_keeps_one_active_run():
+    pipeline = Pipeline([node(identity, "a", "b", name="n")])
+    assert compile_pipeline(pipeline, with_run(max_active_runs=1),
+                            schedule="@continuous").max_active_runs == 1
+    assert compile_pipeline(pipeline, schedule="@continuous").max_active_runs == 1
+    assert compile_pipeline(pipeline, with_run(max_active_runs=3)).max_active_runs == 3
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(pipeline, with_run(max_active_runs=3), schedule="@continuous")
+    assert str(error.value).startswith("run_config.max_active_runs: 3 with schedule "
+                                       "@continuous")

@@ -323,6 +323,65 @@ BAD_CONFIGS = [
 ]
 
 
+# run_config.task_settings / task_defaults and the DAG-wide keys: Airflow's own settings.
+BAD_CONFIGS += [
+    (with_run(task_settings={"flaky": {"retry_delay": "5 minutes"}}),
+     "airflow-k8s.yaml: run_config.task_settings.flaky.retry_delay: expected a duration "
+     "(seconds, 30s, 5m, 1h30m, ISO 8601 PT5M), got '5 minutes'"),
+    (with_run(task_settings={"slow": {"execution_timeout": "0s"}}),
+     "airflow-k8s.yaml: run_config.task_settings.slow.execution_timeout: must be a positive "
+     "duration, got 0 seconds"),
+    (with_run(task_settings={"x": {"pool": "  "}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.pool: a pool name must not be empty"),
+    (with_run(task_settings={"x": {"pool": "p" * 257}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.pool: a pool name has at most 256 "
+     "characters, got 257"),
+    (with_run(task_settings={"x": {"retries": -1}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.retries: Input should be greater than or "
+     "equal to 0"),
+    (with_run(task_settings={"x": {"weight_rule": "heaviest"}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.weight_rule: Input should be 'downstream', "
+     "'upstream' or 'absolute', got 'heaviest'"),
+    (with_run(task_settings={"x": {"pool_slots": 0}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.pool_slots: Input should be greater than "
+     "or equal to 1"),
+    (with_run(task_settings={"x": {"retires": 3}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.retires: unknown key"),
+    (with_run(task_defaults={"max_retry_delay": True}),
+     "airflow-k8s.yaml: run_config.task_defaults.max_retry_delay: expected a duration "
+     "(seconds, 30s, 5m, 1h30m, ISO 8601 PT5M), got True"),
+    (with_run(dagrun_timeout="-PT1M"),
+     "airflow-k8s.yaml: run_config.dagrun_timeout: must be a positive duration, got -60 "
+     "seconds"),
+    (with_run(max_active_runs=0),
+     "airflow-k8s.yaml: run_config.max_active_runs: Input should be greater than or equal "
+     "to 1"),
+    (with_run(tags=["t" * 101]),
+     f"airflow-k8s.yaml: run_config.tags: a DAG tag has 1 to 100 characters (Airflow), got "
+     f"{'t' * 101!r}"),
+]
+
+
+def test_durations_read_as_airflow_users_write_them():
+    def delay(value):
+        return parse_config(with_run(task_defaults={"retry_delay": value})
+                            ).run_config.task_defaults.retry_delay
+
+    minutes = datetime.timedelta(minutes=1)
+    assert delay("5m") == delay("PT5M") == delay(300) == delay("00:05:00") == 5 * minutes
+    assert delay("1h30m") == delay("PT1H30M") == delay(5400) == 90 * minutes
+    assert delay("2d") == delay("P2D") == 2 * 24 * 60 * minutes
+    assert delay("45s") == delay(45.0) == 0.75 * minutes
+
+
+def test_the_pool_name_limit_is_airflows():
+    from airflow.models.pool import Pool
+
+    from kedro_airflow_k8s.config import POOL_NAME_LENGTH
+
+    assert POOL_NAME_LENGTH == Pool.pool.property.columns[0].type.length
+
+
 @pytest.mark.parametrize("raw, message", BAD_CONFIGS)
 def test_bad_config_gives_one_line_naming_the_key(raw, message):
     with pytest.raises(ConfigError) as error:

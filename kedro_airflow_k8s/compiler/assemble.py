@@ -14,7 +14,7 @@ from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.dagspec import Call, DagSpec, SlackNotifierSpec
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.ids import check_ids
-from kedro_airflow_k8s.profiles import resource_spec
+from kedro_airflow_k8s.profiles import resource_spec, settings_arguments, timedelta_call
 from kedro_airflow_k8s.spark import SparkFactory
 
 DEFAULT_START_DATE = datetime.date(2024, 1, 1)
@@ -57,8 +57,14 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         version=__version__,
         artifacts_version=plan.source.spark_artifacts_version,
         paused_upon_creation=plan.options.paused_upon_creation,
-        # Airflow requires one active run at most for @continuous
-        max_active_runs=1 if plan.options.schedule == "@continuous" else None,
+        max_active_runs=_max_active_runs(plan),
+        catchup=run.catchup,
+        dag_arguments={key: timedelta_call(value) if key == "dagrun_timeout" else value
+                       for key, value in (("max_active_tasks", run.max_active_tasks),
+                                          ("dagrun_timeout", run.dagrun_timeout))
+                       if value is not None},
+        default_args={**({"owner": run.owner} if run.owner else {}),
+                      **settings_arguments(run.task_defaults)},
         kedro_params=plan.params is not None,
         field_env=any("field_env" in pod for pod in pods),
         # a Spark factory's tasks may name per-run resources (its cluster)
@@ -68,6 +74,18 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
     )
 
 
+def _max_active_runs(plan: Plan) -> int | None:
+    configured = plan.run.max_active_runs
+    if plan.options.schedule != "@continuous":
+        return configured
+    # Airflow requires one active run at most for @continuous
+    if configured not in (None, 1):
+        raise CompileError(f"run_config.max_active_runs: {configured} with schedule "
+                           "@continuous, which Airflow runs one at a time: set it to 1 or "
+                           "remove it")
+    return 1
+
+
 def _tags(plan: Plan) -> list[str]:
     mlflow = plan.source.mlflow
     experiment = (mlflow.experiment_name if mlflow else None) or plan.run.experiment_name or \
@@ -75,6 +93,7 @@ def _tags(plan: Plan) -> list[str]:
     tags = [f"generated_with_kedro_airflow_k8s:{__version__}", f"experiment_name:{experiment}"]
     if plan.source.commit_sha:
         tags.append(f"commit_sha:{plan.source.commit_sha}")
+    tags += [tag for tag in plan.run.tags if tag not in tags]
     for tag in tags:
         if len(tag) > 100:
             raise CompileError(f"DAG tag {tag[:40]!r}... is longer than Airflow's 100 characters")

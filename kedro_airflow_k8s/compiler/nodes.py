@@ -10,7 +10,13 @@ from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.config import ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import LocalDefaults, PodDefaults, TaskSpec, Verbatim, check_value
 from kedro_airflow_k8s.ids import k8s_label
-from kedro_airflow_k8s.profiles import group_profile, group_template, with_template
+from kedro_airflow_k8s.profiles import (
+    group_profile,
+    group_settings,
+    group_template,
+    settings_arguments,
+    with_template,
+)
 from kedro_airflow_k8s.spark import (
     DRIVER_FIELD_ENV,
     KubernetesSpark,
@@ -44,8 +50,10 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
            "Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
            f" ({'; '.join(reasons(item.group))})")
     spark = shared.spark if item.on_spark else None
+    settings = group_settings(item.nodes, plan.run)
     task = TaskSpec(task_id=item.task_id, local_id=item.local_id, group=item.task_group,
                     kind="spark" if spark else "node", operator=POD, node_names=names,
+                    arguments=settings_arguments(settings) if settings else {},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
                   *(["--params", plan.params] if plan.params else [])]

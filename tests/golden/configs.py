@@ -63,6 +63,26 @@ def with_memory() -> Pipeline:
     ])
 
 
+def with_settings() -> Pipeline:
+    """Nodes tagged with task_settings profiles; `parse` and `store` share a task (`tmp2` is
+    a MemoryDataset) and merge theirs."""
+    return Pipeline([
+        node(step, "raw", "tmp", name="load"),
+        node(step, "tmp", "tmp2", name="parse", tags=["task_settings.flaky"]),
+        node(step, "tmp2", "clean", name="store", tags=["task_settings.slow"]),
+        node(step, "clean", "out", name="train", tags=["task_settings.slow"]),
+    ])
+
+
+SETTINGS = {"__default__": {"retries": 1},
+            "flaky": {"retries": 5, "retry_delay": "30s", "retry_exponential_backoff": 2,
+                      "max_retry_delay": "PT10M", "queue": "io"},
+            "slow": {"retries": 2, "execution_timeout": "1h30m", "pool": "gpu-pool",
+                     "pool_slots": 2, "priority_weight": 10, "weight_rule": "absolute"}}
+DAG_SETTINGS = {"task_settings": SETTINGS,
+                "task_defaults": {"retries": 3, "retry_delay": 120, "execution_timeout": "2h"},
+                "owner": "data-team", "max_active_runs": 2, "max_active_tasks": 8,
+                "catchup": True, "dagrun_timeout": "PT6H", "tags": ["nightly", "team:data"]}
 SPARK_TYPES = {"events": "spark.SparkDataset", "sessions": "kedro_datasets.spark.SparkDataset",
                "features": "spark.SparkHiveDataset"}
 DATAPROC = {"type": "dataproc", "project_id": "my-project", "region": "europe-west1",
@@ -198,6 +218,11 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
         kubernetes_connection={"kubernetes_conn_id": "in_cluster", "in_cluster": True})),
     "params-macro-variable": lambda: compiled(chain(), run(
         macro_params=["ds", "ts", "run_id"], variables_params=["env", "region"])),
+    "task-settings": lambda: compiled(with_settings(), run(**DAG_SETTINGS),
+                                      persisted={"raw", "clean", "out"}, group_memory=True),
+    "local-task-settings": lambda: compiled(with_settings(), run(**DAG_SETTINGS),
+                                            persisted={"raw", "clean", "out"},
+                                            execution="local", group_memory=True),
     "local": lambda: compiled(chain(), run(), execution="local"),
     "local-params-mlflow-memory": lambda: compiled(
         with_memory(), run(execution="local", macro_params=["ds"], variables_params=["env"],

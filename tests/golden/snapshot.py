@@ -17,6 +17,14 @@ ATTRIBUTES = ("trigger_rule", "doc_md", "do_xcom_push", "on_finish_action",
               "startup_timeout_seconds", "kubernetes_conn_id", "in_cluster", "config_file",
               "cluster_context", "append_env", "mode", "timeout", "execution_delta",
               "check_existence", "poke_interval", "reattach_on_restart", "task_display_name")
+# Airflow's task settings (run_config.task_settings), recorded where they differ from
+# Airflow's defaults so that the records of configurations that set none stay as they were.
+SETTINGS = {"retries": 0, "retry_delay": datetime.timedelta(seconds=300),
+            "retry_exponential_backoff": 0, "max_retry_delay": None, "execution_timeout": None,
+            "pool": "default_pool", "pool_slots": 1, "queue": "default", "priority_weight": 1,
+            "weight_rule": "downstream", "owner": "airflow"}
+# The same for the DAG's own (max_active_tasks: Airflow's default_max_active_tasks_per_dag).
+DAG_SETTINGS = {"max_active_tasks": 16, "dagrun_timeout": None}
 # The KubernetesPodOperator adds a random suffix to every pod's name.
 _POD_SUFFIX = re.compile(r"-[a-z0-9]{8}$")
 
@@ -58,6 +66,8 @@ def _task(dag: Any, task: Any) -> dict[str, Any]:
     }
     record.update({name: plain(getattr(task, name)) for name in ATTRIBUTES
                    if hasattr(task, name)})
+    record.update({name: plain(getattr(task, name)) for name, default in SETTINGS.items()
+                   if plain(getattr(task, name)) != plain(default)})
     built = validate.manifest(dag, task)
     if built is not None and built.get("kind") == "Pod":
         name = built["metadata"]["name"]
@@ -73,7 +83,9 @@ def _task(dag: Any, task: Any) -> dict[str, Any]:
 
 
 def _dag(dag: Any) -> dict[str, Any]:
-    return {
+    settings = {name: plain(getattr(dag, name)) for name, default in DAG_SETTINGS.items()
+                if getattr(dag, name) != default}
+    return settings | {
         "dag_id": dag.dag_id,
         "description": dag.description,
         "schedule": plain(dag.schedule),
