@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import types
 import typing
@@ -16,6 +17,8 @@ from kedro_airflow_k8s.config import PluginConfig
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:  # a checked type (Duration, a pool name): its base type
+        return _type_name(args[0])
     if origin is typing.Literal:
         return " \\| ".join(json.dumps(a) for a in args)
     if origin in (typing.Union, types.UnionType):
@@ -27,7 +30,8 @@ def _type_name(annotation: Any) -> str:
         return f"mapping of {_type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "mapping"
-    return {str: "string", int: "integer", bool: "boolean", float: "number"}.get(
+    return {str: "string", int: "integer", bool: "boolean", float: "number",
+            datetime.timedelta: "duration"}.get(
         annotation, getattr(annotation, "__name__", str(annotation)))
 
 

@@ -51,6 +51,14 @@ def test_reference_lists_every_key():
     assert shown == set(every_key_path())
 
 
+def test_reference_names_the_types_users_write():
+    rows = {row.split(" | ")[0]: row.split(" | ")[1]
+            for row in config_reference().splitlines()[2:]}
+    assert "Annotated" not in config_reference()
+    assert rows["| `run_config.dagrun_timeout`"] == "duration \\| null"
+    assert rows["| `run_config.task_settings.&lt;name&gt;.pool`"] == "string \\| null"
+
+
 CONFIGS = [(page, body) for page, body in blocks("yaml") if "run_config:" in body]
 
 
