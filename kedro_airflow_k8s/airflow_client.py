@@ -57,6 +57,35 @@ class RunProgress:
         return sorted(t for t, s in self.tasks.items() if s in FAILED_TASK_STATES)
 
 
+@dataclass(frozen=True)
+class BackfillProgress:
+    """Where the runs of a backfill stand: run id -> its progress."""
+
+    runs: dict[str, RunProgress]
+
+    @property
+    def finished(self) -> list[str]:
+        return sorted(r for r, p in self.runs.items() if p.state in FINISHED_RUN_STATES)
+
+    @property
+    def state(self) -> str:
+        if len(self.finished) < len(self.runs):
+            return "running"
+        return "success" if all(p.state == "success" for p in self.runs.values()) else "failed"
+
+    @property
+    def tasks(self) -> dict[str, str | None]:
+        return {f"{run}/{task}": state for run, progress in self.runs.items()
+                for task, state in progress.tasks.items()}
+
+    def count(self, *states: str | None) -> int:
+        return sum(progress.count(*states) for progress in self.runs.values())
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        return sorted(t for t, s in self.tasks.items() if s in FAILED_TASK_STATES)
+
+
 def _retry_policy(attempts: int, backoff: float) -> Any:
     from urllib3.util.retry import Retry
 
@@ -262,6 +291,52 @@ class AirflowClient:
             state=_value(run.state),
             tasks={ti.task_id: _value(ti.state) for ti in instances},
         )
+
+    def _backfill_body(self, dag_id: str, start: datetime.datetime, end: datetime.datetime,
+                       reprocess: str, max_active_runs: int | None) -> Any:
+        from airflow_client.client.models.backfill_post_body import BackfillPostBody
+        from airflow_client.client.models.reprocess_behavior import ReprocessBehavior
+
+        extra = {} if max_active_runs is None else {"max_active_runs": max_active_runs}
+        return BackfillPostBody(dag_id=dag_id, from_date=start, to_date=end,
+                                reprocess_behavior=ReprocessBehavior(reprocess), **extra)
+
+    def backfill_dry_run(self, dag_id: str, start: datetime.datetime, end: datetime.datetime,
+                         reprocess: str = "none") -> list[datetime.datetime]:
+        """The logical dates a backfill would run, without starting it."""
+        from airflow_client.client.api.backfill_api import BackfillApi
+
+        body = self._backfill_body(dag_id, start, end, reprocess, None)
+        with self._call(f"a dry run of a backfill of DAG '{dag_id}'", dag_id):
+            found = BackfillApi(self.api).create_backfill_dry_run(
+                body, _request_timeout=self._timeout).backfills
+        return [b.logical_date for b in found if b.logical_date is not None]
+
+    def create_backfill(self, dag_id: str, start: datetime.datetime, end: datetime.datetime,
+                        reprocess: str = "none", max_active_runs: int | None = None) -> int:
+        """Start a backfill (Airflow creates all its runs, queued, before answering); its id."""
+        from airflow_client.client.api.backfill_api import BackfillApi
+
+        body = self._backfill_body(dag_id, start, end, reprocess, max_active_runs)
+        with self._call(f"starting a backfill of DAG '{dag_id}'", dag_id):
+            return BackfillApi(self.api).create_backfill(
+                body, _request_timeout=self._timeout).id
+
+    def backfill_runs(self, dag_id: str, logical_dates: list[datetime.datetime]) -> list[str]:
+        """The ids of the backfill runs of `dag_id` at these logical dates, in date order (a
+        DAG run does not name its backfill: a backfill's runs are those it was asked for)."""
+        from airflow_client.client.api.dag_run_api import DagRunApi
+
+        if not logical_dates:
+            return []
+        wanted = set(logical_dates)
+        with self._call(f"listing the backfill runs of DAG '{dag_id}'", dag_id):
+            runs = self._all_pages(
+                lambda limit, offset: DagRunApi(self.api).get_dag_runs(
+                    dag_id, limit=limit, offset=offset, run_type=["backfill"],
+                    logical_date_gte=min(wanted), logical_date_lte=max(wanted),
+                    order_by=["logical_date"], _request_timeout=self._timeout), "dag_runs")
+        return [r.dag_run_id for r in runs if r.logical_date in wanted]
 
     def import_problems(self, filename: str) -> list[ImportProblem]:
         """The import errors Airflow holds for files named `filename`, in any folder."""

@@ -276,6 +276,42 @@ def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minu
                             follow_minutes=timeout_minutes if wait else None), display.show)
 
 
+@airflow_k8s.command()
+@click.option("--from", "start", required=True, metavar="DATE",
+              help="First logical date, ISO 8601 (2024-01-31, 2024-01-31T06:00); UTC unless "
+                   "it has an offset.")
+@click.option("--to", "end", required=True, metavar="DATE",
+              help="Last logical date, as --from.")
+@click.option("--reprocess", type=click.Choice(["none", "failed", "completed"]),
+              default="none", show_default=True,
+              help="Which dates that have a run already run again: none, the failed ones, "
+                   "or all that ended.")
+@click.option("--max-active-runs", type=click.IntRange(min=1), default=None,
+              help="Runs of the backfill at a time [default: Airflow's, 10].")
+@click.option("--wait", is_flag=True,
+              help="Follow every run and exit 0 only if all succeed.")
+@click.option("--timeout", "timeout_minutes", type=click.FloatRange(min=0, min_open=True),
+              default=60.0, show_default=True, help="Minutes --wait follows the runs.")
+@_DAG_NAME
+@click.pass_obj
+@_one_line_errors
+def backfill(project: KedroProject, start: str, end: str, reprocess: str,
+             max_active_runs: int | None, wait: bool, timeout_minutes: float,
+             dag_name: str | None) -> None:
+    """Run the DAG, as Airflow already has it, for every scheduled date from --from to --to."""
+    from kedro_airflow_k8s.compiler import project_dag_id
+    from kedro_airflow_k8s.display import RunDisplay
+    from kedro_airflow_k8s.ship import backfill as ship_backfill
+    from kedro_airflow_k8s.ship import backfill_span, client_for, drive
+
+    first, last = backfill_span(start, end)
+    dag_id = project_dag_id(project, dag_name)
+    with RunDisplay(sys.stdout) as display:
+        drive(ship_backfill(client_for(project), dag_id, first, last, reprocess=reprocess,
+                            max_active_runs=max_active_runs,
+                            follow_minutes=timeout_minutes if wait else None), display.show)
+
+
 @airflow_k8s.command(name="list-pipelines")
 @click.pass_obj
 @_one_line_errors

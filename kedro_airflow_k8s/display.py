@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from kedro_airflow_k8s.airflow_client import RunProgress
+from kedro_airflow_k8s.airflow_client import BackfillProgress, RunProgress
 
 _DONE = ("success", "skipped", "failed", "upstream_failed", "removed")
 _ACTIVE = ("running", "queued", "scheduled", "deferred", "up_for_retry", "restarting")
@@ -23,8 +23,8 @@ class RunDisplay:
     def __enter__(self) -> RunDisplay:
         return self
 
-    def show(self, event: str | RunProgress) -> None:
-        if isinstance(event, RunProgress):
+    def show(self, event: str | RunProgress | BackfillProgress) -> None:
+        if isinstance(event, (RunProgress, BackfillProgress)):
             self._progress(event)
             return
         if self.progress is not None:  # a line printed through the bar's console keeps it
@@ -32,9 +32,11 @@ class RunDisplay:
         else:
             print(event, file=self.stream, flush=True)
 
-    def _progress(self, progress: RunProgress) -> None:
+    def _progress(self, progress: RunProgress | BackfillProgress) -> None:
         done, running = progress.count(*_DONE), progress.count(*_ACTIVE)
-        detail = f"{running} running, {len(progress.failed_tasks)} failed, run {progress.state}"
+        detail = f"{running} running, {len(progress.failed_tasks)} failed, " + (
+            f"{len(progress.finished)}/{len(progress.runs)} runs ended, backfill "
+            if isinstance(progress, BackfillProgress) else "run ") + progress.state
         if self.live:
             if self.progress is None:
                 self._start_bar()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kedro_airflow_k8s.airflow_client import (
     FINISHED_RUN_STATES,
     AirflowClient,
+    BackfillProgress,
     ImportProblem,
     RunProgress,
     wait_until,
@@ -38,7 +39,7 @@ POLL_SECONDS = 2.0
 TRACE_LINES = 20  # of an import error, shown before the one-line error
 
 T = TypeVar("T")
-Event = str | RunProgress  # a line for the user, or where a followed run stands
+Event = str | RunProgress | BackfillProgress  # a line for the user, or where a followed run stands
 Steps = Generator[Event, None, T]  # yields events for the user, returns the result
 
 
@@ -294,3 +295,95 @@ def follow_run(client: AirflowClient, dag_id: str, run_id: str, *, timeout: floa
             yield f"  {line}"
     raise RunFailed(f"run {run_id} of DAG '{dag_id}' failed; failed tasks: "
                     f"{', '.join(failed) or 'none (upstream failures only)'}")
+
+
+REPROCESS = ("none", "failed", "completed")
+DATES_SHOWN = 10  # of a backfill's dry run
+
+
+def backfill_date(option: str, text: str) -> datetime.datetime:
+    """An ISO 8601 date or date-time of --from / --to; without an offset, UTC."""
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option}: expected an ISO 8601 date such as 2024-01-31 or "
+                          f"2024-01-31T06:00, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def backfill_span(start: str, end: str) -> tuple[datetime.datetime, datetime.datetime]:
+    """--from and --to as dates, --to not before --from."""
+    first, last = backfill_date("--from", start), backfill_date("--to", end)
+    if last < first:
+        raise ConfigError(f"--to: {last.isoformat()} is before --from {first.isoformat()}")
+    return first, last
+
+
+def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
+             end: datetime.datetime, *, reprocess: str = "none",
+             max_active_runs: int | None = None, follow_minutes: float | None = None,
+             interval: float = POLL_SECONDS) -> Steps[int | None]:
+    """Backfill a DAG Airflow already has from `start` to `end` (a dry run first, shown);
+    follow every run when asked. The backfill's id, None when there was nothing to run."""
+    try:
+        dag = client.dag(dag_id)
+    except DagNotFound:
+        raise AirflowApiError(f"DAG '{dag_id}' is not known to Airflow at {client.host}: "
+                              "backfill does not upload it, run upload-pipeline or schedule "
+                              "first") from None
+    if not dag.timetable_periodic:
+        raise AirflowApiError(f"DAG '{dag_id}' has no periodic schedule "
+                              f"({dag.timetable_summary or 'None'}): Airflow backfills only "
+                              "scheduled DAGs, upload it with `schedule` first")
+    if dag.is_paused:
+        raise AirflowApiError(f"DAG '{dag_id}' is paused: Airflow runs no task of a paused "
+                              "DAG, backfills included; unpause it first")
+    dates = client.backfill_dry_run(dag_id, start, end, reprocess)
+    span = f"{start.isoformat()} to {end.isoformat()}"
+    if not dates:
+        yield (f"Nothing to backfill: DAG '{dag_id}' has a run at every date from {span}"
+               f"{'' if reprocess == 'completed' else ' (--reprocess completed reruns them)'}.")
+        return None
+    shown = ", ".join(d.isoformat() for d in dates[:DATES_SHOWN])
+    more = f" and {len(dates) - DATES_SHOWN} more" if len(dates) > DATES_SHOWN else ""
+    yield f"Backfill of DAG '{dag_id}' from {span}: {len(dates)} runs, at {shown}{more}."
+    backfill_id = client.create_backfill(dag_id, start, end, reprocess, max_active_runs)
+    yield f"Started backfill {backfill_id}, see {client.ui_url(dag_id)}"
+    if follow_minutes is not None:
+        runs = client.backfill_runs(dag_id, dates)
+        if len(runs) < len(dates):  # a date whose run was in flight between dry run and start
+            yield f"{len(dates) - len(runs)} of the dates had a run in flight: not followed."
+        yield from follow_backfill(client, dag_id, backfill_id, runs,
+                                   timeout=follow_minutes * 60, interval=interval)
+        yield f"Backfill {backfill_id}: all {len(runs)} runs succeeded."
+    return backfill_id
+
+
+def follow_backfill(client: AirflowClient, dag_id: str, backfill_id: int, run_ids: list[str],
+                    *, timeout: float, interval: float = POLL_SECONDS) -> Steps[BackfillProgress]:
+    """Yield the backfill's progress until every run ended; raise RunFailed unless all
+    succeeded, naming the failed runs and their failed tasks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = BackfillProgress({run: client.progress(dag_id, run) for run in run_ids})
+        yield progress
+        if progress.state != "running" or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    if progress.state == "success":
+        return progress
+    what = f"backfill {backfill_id} of DAG '{dag_id}'"
+    if progress.state == "running":
+        raise RunFailed(f"{what} had not finished after {timeout / 60:g} min "
+                        f"({len(progress.finished)} of {len(run_ids)} runs ended)", exit_code=3)
+    failed = {run: [t for t, s in sorted(p.tasks.items()) if s == "failed"]
+              for run, p in progress.runs.items() if p.state != "success"}
+    first_run, first = next(iter(failed.items()))
+    tail = client.log_tail(dag_id, first_run, first[0]) if first else []
+    if tail:
+        yield f"Last lines of the log of {first[0]} in run {first_run}:"
+        for line in tail:
+            yield f"  {line}"
+    named = "; ".join(f"{run} (failed tasks: {', '.join(tasks) or 'none, upstream only'})"
+                      for run, tasks in failed.items())
+    raise RunFailed(f"{what}: {len(failed)} of {len(run_ids)} runs failed: {named}")

@@ -11,7 +11,7 @@ import yaml
 from tests import airflow_check
 from tests.conftest import run_kedro, write_config
 
-COMMANDS = ["compile", "init", "list-pipelines", "run-once", "schedule", "ui",
+COMMANDS = ["backfill", "compile", "init", "list-pipelines", "run-once", "schedule", "ui",
             "upload-pipeline"]
 
 
@@ -22,7 +22,7 @@ def assert_one_line_error(result, code, text):
     assert lines == [f"Error: {text}"], result.stderr
 
 
-def test_help_lists_the_seven_commands(demo_project):
+def test_help_lists_the_eight_commands(demo_project):
     result = run_kedro(demo_project, "airflow-k8s", "--help")
     assert result.returncode == 0, result.stderr
     listed = [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()
@@ -331,3 +331,26 @@ def test_traceback_on_request(demo_project, init_hook):
         assert re.search(r"❱ +1 import no_such_package_here", result.stderr)  # its source
         assert "The above exception was the direct cause" in result.stderr
         assert "ModuleNotFoundError: No module named 'no_such_package_here'" in result.stderr
+
+
+@pytest.mark.parametrize("dates, message", [
+    (["--from", "2024-01-03", "--to", "2024-01-01"],
+     "--to: 2024-01-01T00:00:00+00:00 is before --from 2024-01-03T00:00:00+00:00"),
+    (["--from", "yesterday", "--to", "2024-01-01"],
+     "--from: expected an ISO 8601 date such as 2024-01-31 or 2024-01-31T06:00, got "
+     "'yesterday'"),
+    (["--from", "2024-01-01", "--to", "2024-13-01"],
+     "--to: expected an ISO 8601 date such as 2024-01-31 or 2024-01-31T06:00, got "
+     "'2024-13-01'"),
+])
+def test_backfill_refuses_bad_dates_before_calling_airflow(demo_project, monkeypatch, dates,
+                                                           message):
+    """In-process; the demo's host has no Airflow: the dates are checked before any call."""
+    from click.testing import CliRunner
+
+    from kedro_airflow_k8s.cli import commands
+
+    monkeypatch.chdir(demo_project)
+    result = CliRunner().invoke(commands, ["airflow-k8s", "backfill", *dates])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"Error: {message}"]

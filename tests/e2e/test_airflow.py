@@ -5,6 +5,7 @@ kube config): that is the failing run `run-once --wait` must report. A succeedin
 followed on a DAG of EmptyOperators written in the test.
 """
 
+import datetime
 import io
 import json
 import re
@@ -16,7 +17,7 @@ import yaml
 from kedro_airflow_k8s.airflow_client import AirflowClient
 from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
-from kedro_airflow_k8s.ship import drive, follow_run, wait_for_version
+from kedro_airflow_k8s.ship import backfill, drive, follow_run, wait_for_version
 from tests.conftest import POLICY_MARK, run_kedro, write_config
 
 pytestmark = pytest.mark.e2e
@@ -247,3 +248,101 @@ def test_local_execution_runs_the_demo_to_success(demo_project, airflow_server):
     report = json.loads((demo_project / "data/08_reporting/report.json").read_text())
     assert report == {"customers": 3, "intercept": report["intercept"], "slope": 0.25,
                       "trend": "up"}
+
+
+def write_scheduled(server, dag_id, tasks, schedule="@daily"):
+    """A small DAG of BashOperators in Airflow's folder, loaded (and paused, as new DAGs are)."""
+    dag = server.dags / f"{dag_id}.py"
+    dag.write_text(
+        "import datetime\nfrom airflow.providers.standard.operators.bash import BashOperator\n"
+        f"from airflow.sdk import DAG\nwith DAG({dag_id!r}, schedule={schedule!r}, "
+        "start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc), "
+        f"catchup=False):\n    {tasks}\n")
+    airflow = client(server)
+    wait_for_version(airflow, dag_id, dag.read_text(), timeout=120)
+    return airflow
+
+
+JAN = [datetime.datetime(2024, 1, day, tzinfo=datetime.timezone.utc) for day in (1, 2, 3, 4)]
+
+
+def test_backfill_follows_every_run_to_success(airflow_server):
+    airflow = write_scheduled(
+        airflow_server, "backfilled",
+        "BashOperator(task_id='a', bash_command='echo {{ ds }}') >> "
+        "BashOperator(task_id='b', bash_command='true')")
+    with pytest.raises(AirflowApiError, match="^DAG 'backfilled' is paused: "):
+        drive(backfill(airflow, "backfilled", JAN[0], JAN[2]))
+    airflow.set_paused("backfilled", False)
+    out = io.StringIO()
+    with RunDisplay(out) as display:
+        backfill_id = drive(backfill(airflow, "backfilled", JAN[0], JAN[2], max_active_runs=2,
+                                     follow_minutes=4, interval=1), display.show)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "Backfill of DAG 'backfilled' from 2024-01-01T00:00:00+00:00 to "
+        "2024-01-03T00:00:00+00:00: 3 runs, at 2024-01-01T00:00:00+00:00, "
+        "2024-01-02T00:00:00+00:00, 2024-01-03T00:00:00+00:00.")
+    assert lines[1] == f"Started backfill {backfill_id}, see {airflow_server.url}/dags/backfilled"
+    assert lines[-2] == "6/6 tasks done, 0 running, 0 failed, 3/3 runs ended, backfill success"
+    assert lines[-1] == f"Backfill {backfill_id}: all 3 runs succeeded."
+    from airflow_client.client.api.backfill_api import BackfillApi
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    made = BackfillApi(airflow.api).get_backfill(backfill_id)
+    assert made.max_active_runs == 2 and made.reprocess_behavior.value == "none"
+    runs = DagRunApi(airflow.api).get_dag_runs("backfilled", run_type=["backfill"]).dag_runs
+    assert sorted((r.logical_date, r.state.value) for r in runs) == [
+        (day, "success") for day in JAN[:3]]
+    # the done dates are skipped unless reprocessed
+    assert drive(backfill(airflow, "backfilled", JAN[0], JAN[2])) is None
+    assert airflow.backfill_dry_run("backfilled", JAN[0], JAN[3]) == [JAN[3]]
+    assert airflow.backfill_dry_run("backfilled", JAN[0], JAN[1], "completed") == JAN[:2]
+
+
+def test_backfill_refuses_unknown_and_unscheduled_dags(airflow_server):
+    airflow = write_scheduled(airflow_server, "never_scheduled",
+                              "BashOperator(task_id='a', bash_command='true')", schedule=None)
+    with pytest.raises(AirflowApiError) as error:
+        drive(backfill(airflow, "never_scheduled", JAN[0], JAN[1]))
+    assert str(error.value) == (
+        "DAG 'never_scheduled' has no periodic schedule (None): Airflow backfills only "
+        "scheduled DAGs, upload it with `schedule` first")
+    with pytest.raises(AirflowApiError) as error:
+        drive(backfill(airflow, "no-such-dag", JAN[0], JAN[1]))
+    assert str(error.value) == (
+        f"DAG 'no-such-dag' is not known to Airflow at {airflow_server.url}: backfill does not "
+        "upload it, run upload-pipeline or schedule first")
+
+
+def test_backfill_wait_exits_1_naming_the_failed_run(demo_project, airflow_server):
+    airflow = write_scheduled(
+        airflow_server, "backfill_fails",
+        "BashOperator(task_id='check', bash_command='test {{ ds }} != 2024-01-02')")
+    airflow.set_paused("backfill_fails", False)
+    point_at(demo_project, airflow_server, "demo")
+    result = run_kedro(demo_project, "airflow-k8s", "backfill", "-d", "backfill_fails",
+                       "--from", "2024-01-01", "--to", "2024-01-02", "--wait", "--timeout", "4",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    backfill_id = re.search(r"Started backfill (\d+), see ", result.stdout).group(1)
+    assert "2/2 runs ended, backfill failed" in result.stdout
+    assert result.stderr.strip().splitlines() == [
+        f"Error: backfill {backfill_id} of DAG 'backfill_fails': 1 of 2 runs failed: "
+        "backfill__2024-01-02T00:00:00+00:00 (failed tasks: check)"]
+    assert ("Last lines of the log of check in run backfill__2024-01-02T00:00:00+00:00:"
+            in result.stdout)
+    # the failed date alone runs again with --reprocess failed
+    assert airflow.backfill_dry_run("backfill_fails", JAN[0], JAN[1], "failed") == [JAN[1]]
+
+
+def test_backfill_wait_times_out_with_exit_3(airflow_server):
+    airflow = write_scheduled(airflow_server, "slow_backfill",
+                              "BashOperator(task_id='sleep', bash_command='sleep 30')")
+    airflow.set_paused("slow_backfill", False)
+    with pytest.raises(RunFailed) as error:
+        drive(backfill(airflow, "slow_backfill", JAN[0], JAN[0], follow_minutes=0.05,
+                       interval=1))
+    assert error.value.exit_code == 3
+    assert re.fullmatch(r"backfill \d+ of DAG 'slow_backfill' had not finished after 0.05 min "
+                        r"\(0 of 1 runs ended\)", str(error.value))
