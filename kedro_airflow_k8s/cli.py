@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
+from click.core import ParameterSource
 
 from kedro_airflow_k8s.errors import CompileError, ConfigError, PluginError, ProjectCodeError
 from kedro_airflow_k8s.options import CompileOptions, Execution
@@ -136,6 +137,28 @@ _DAG_NAME = click.option("-d", "--dag-name", default=None,
                          help="DAG id [default: run_config.run_name, else the package name; "
                               "then -<pipeline> for a pipeline other than __default__].")
 
+_ALL = _options(
+    click.option("--all", "all_pipelines", is_flag=True,
+                 help="One DAG per registered pipeline but __default__, from one Kedro "
+                      "bootstrap; nothing is written unless every one compiles."),
+    click.option("--with-default", is_flag=True,
+                 help="With --all: the __default__ pipeline's DAG too."))
+
+
+def _pipelines(project: KedroProject, all_pipelines: bool, with_default: bool,
+               options: CompileOptions) -> list[KedroProject]:
+    """The projects a command compiles: the -p pipeline's, or with --all one per pipeline."""
+    if not all_pipelines:
+        if with_default:
+            raise ConfigError("--with-default: only with --all")
+        return [project]
+    group = click.get_current_context().parent  # airflow-k8s, where -p is
+    if group and group.get_parameter_source("pipeline") not in (None, ParameterSource.DEFAULT):
+        raise ConfigError("--all compiles every pipeline: leave out -p/--pipeline")
+    if options.dag_id is not None:
+        raise ConfigError("--all names each DAG after its pipeline: leave out -d/--dag-name")
+    return project.every_pipeline(with_default)
+
 
 @click.group(name="AirflowK8s")
 def commands() -> None:
@@ -170,20 +193,23 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory the DAG file is written to.")
 @_DAG_NAME
+@_ALL
 @_SHAPE
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 @_compile_options
-def compile(project: KedroProject, output: Path, options: CompileOptions) -> None:  # noqa: A001
+def compile(project: KedroProject, output: Path, all_pipelines: bool,  # noqa: A001
+            with_default: bool, options: CompileOptions) -> None:
     """Write the pipeline's DAG to OUTPUT/<dag_id>.py."""
     from kedro_airflow_k8s.render import write_atomically
-    from kedro_airflow_k8s.ship import drive, prepare
+    from kedro_airflow_k8s.ship import drive, prepare_each
 
-    spec, text = drive(prepare(project, options), click.echo)
-    path = output / f"{spec.dag_id}.py"
-    write_atomically(path, text)
-    click.echo(f"Wrote {path} ({len(spec.tasks)} tasks).")
+    projects = _pipelines(project, all_pipelines, with_default, options)
+    for spec, text in drive(prepare_each(projects, options), click.echo):
+        path = output / f"{spec.dag_id}.py"
+        write_atomically(path, text)
+        click.echo(f"Wrote {path} ({len(spec.tasks)} tasks).")
 
 
 @airflow_k8s.command()
@@ -211,19 +237,21 @@ def init(project: KedroProject, airflow_url: str, output: str, with_github_actio
 @airflow_k8s.command(name="upload-pipeline")
 @_OUTPUT
 @_DAG_NAME
+@_ALL
 @_IMAGE
 @_SHAPE
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 @_compile_options
-def upload_pipeline(project: KedroProject, output: str | None,
-                    options: CompileOptions) -> None:
+def upload_pipeline(project: KedroProject, output: str | None, all_pipelines: bool,
+                    with_default: bool, options: CompileOptions) -> None:
     """Compile the DAG and upload it where Airflow reads DAGs (no schedule)."""
-    from kedro_airflow_k8s.ship import drive, publish
+    from kedro_airflow_k8s.ship import drive, publish_each
 
-    published = drive(publish(project, output, options), click.echo)
-    click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
+    projects = _pipelines(project, all_pipelines, with_default, options)
+    for published in drive(publish_each(projects, output, options), click.echo):
+        click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
 
 
 @airflow_k8s.command()
@@ -231,6 +259,7 @@ def upload_pipeline(project: KedroProject, output: str | None,
 @click.option("-c", "--cron-expression", default=None,
               help="Schedule [default: run_config.cron_expression].")
 @_DAG_NAME
+@_ALL
 @_IMAGE
 @click.option("--paused", is_flag=True,
               help="Leave the DAG paused [default: unpaused, so that it runs on schedule].")
@@ -240,16 +269,17 @@ def upload_pipeline(project: KedroProject, output: str | None,
 @_one_line_errors
 @_compile_options
 def schedule(project: KedroProject, output: str | None, cron_expression: str | None,
-             paused: bool, options: CompileOptions) -> None:
+             all_pipelines: bool, with_default: bool, paused: bool,
+             options: CompileOptions) -> None:
     """Upload the DAG with a schedule, unpaused once Airflow has loaded it."""
     import dataclasses
 
-    from kedro_airflow_k8s.ship import drive
-    from kedro_airflow_k8s.ship import schedule as ship_schedule
+    from kedro_airflow_k8s.ship import drive, schedule_each
 
+    projects = _pipelines(project, all_pipelines, with_default, options)
     cron = cron_expression or project.config.run_config.cron_expression
     options = dataclasses.replace(options, schedule=cron, paused_upon_creation=paused)
-    drive(ship_schedule(project, output, options), click.echo)
+    drive(schedule_each(projects, output, options), click.echo)
 
 
 @airflow_k8s.command(name="run-once")

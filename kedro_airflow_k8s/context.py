@@ -6,6 +6,7 @@ The project is bootstrapped once, lazily, by the first command that needs it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -168,18 +169,42 @@ class KedroProject:
         return parse_config(self.load_raw_config())
 
     @cached_property
-    def pipeline(self) -> Any:
+    def _pipelines(self) -> dict[str, Any]:
         from kedro.framework.project import pipelines
 
         self.bootstrap()
         try:
-            known = dict(pipelines)  # imports pipeline_registry and runs register_pipelines
+            return dict(pipelines)  # imports pipeline_registry and runs register_pipelines
         except Exception as exc:
             raise ProjectCodeError.of(exc, self.path, "pipelines") from exc
+
+    @cached_property
+    def pipeline(self) -> Any:
+        known = self._pipelines
         if self.pipeline_name not in known:
             raise CompileError(f"--pipeline: no pipeline named '{self.pipeline_name}' (known: "
                                f"{', '.join(sorted(known)) or 'none'})")
         return known[self.pipeline_name]
+
+    def for_pipeline(self, name: str) -> KedroProject:
+        """This project with another pipeline, sharing what this one has loaded (bootstrap,
+        registry, config, catalog, dataset types, commit)."""
+        other = copy.copy(self)
+        other.pipeline_name = name
+        other.__dict__.pop("pipeline", None)
+        return other
+
+    def every_pipeline(self, with_default: bool = False) -> list[KedroProject]:
+        """One project per registered pipeline, by name (`__default__` only `with_default`),
+        the config and catalog loaded once for all of them."""
+        names = sorted(name for name in self._pipelines
+                       if with_default or name != "__default__")
+        if not names:
+            raise CompileError("--all: the project registers no pipeline but __default__ "
+                               "(--with-default compiles it too)")
+        for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha"):
+            getattr(self, shared)  # loaded here, so that the copies share them
+        return [self.for_pipeline(name) for name in names]
 
     @cached_property
     def catalog(self) -> Any:

@@ -26,7 +26,14 @@ from kedro_airflow_k8s.airflow_client import (
 from kedro_airflow_k8s.compiler import compile_project
 from kedro_airflow_k8s.config import validate_cron
 from kedro_airflow_k8s.dagspec import DagSpec
-from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, DagNotFound, RunFailed
+from kedro_airflow_k8s.errors import (
+    AirflowApiError,
+    CompileError,
+    ConfigError,
+    DagNotFound,
+    PluginError,
+    RunFailed,
+)
 from kedro_airflow_k8s.options import CompileOptions
 from kedro_airflow_k8s.render import render_dag
 from kedro_airflow_k8s.upload import upload_dag
@@ -87,6 +94,17 @@ def publish(project: KedroProject, output: str | None,
     return (yield from _upload(project, spec, text, location))
 
 
+def publish_each(projects: list[KedroProject], output: str | None,
+                 options: CompileOptions = CompileOptions()) -> Steps[list[Published]]:
+    """`publish` for several pipelines of one project: every DAG compiled before any upload."""
+    location = output_location(projects[0], output)
+    prepared = yield from prepare_each(projects, options)
+    published = []
+    for spec, text in prepared:
+        published.append((yield from _upload(projects[0], spec, text, location)))
+    return published
+
+
 def _check_cron(schedule: str) -> None:
     try:
         validate_cron(schedule)
@@ -124,6 +142,27 @@ def prepare(project: KedroProject,
         yield (f"Validated {spec.dag_id}: Airflow imports it, every pod fits Kubernetes "
                f"{version}.")
     return spec, text
+
+
+def prepare_each(projects: list[KedroProject],
+                 options: CompileOptions = CompileOptions()) -> Steps[list[tuple[DagSpec, str]]]:
+    """`prepare` for each project (one per pipeline, `KedroProject.every_pipeline`); with
+    several, an error names its pipeline, and two pipelines may not make the same DAG id."""
+    prepared: list[tuple[DagSpec, str]] = []
+    made: dict[str, str] = {}
+    for project in projects:
+        try:
+            spec, text = yield from prepare(project, options)
+        except PluginError as exc:
+            if len(projects) > 1:
+                exc.args = (f"pipeline '{project.pipeline_name}': {exc}",)
+            raise
+        if spec.dag_id in made:
+            raise CompileError(f"pipelines '{made[spec.dag_id]}' and "
+                               f"'{project.pipeline_name}' both make DAG '{spec.dag_id}'")
+        made[spec.dag_id] = project.pipeline_name
+        prepared.append((spec, text))
+    return prepared
 
 
 @dataclass(frozen=True)
@@ -230,36 +269,50 @@ def schedule(project: KedroProject, output: str | None, options: CompileOptions,
     """Upload the DAG with `options.schedule`, unpaused unless `options.paused_upon_creation`:
     rendered so that Airflow creates it that way, and, when the API answers, set so once
     Airflow has loaded this version."""
+    published = yield from schedule_each([project], output, options, parse_timeout)
+    return published[0]
+
+
+def schedule_each(projects: list[KedroProject], output: str | None, options: CompileOptions,
+                  parse_timeout: float = PARSE_TIMEOUT_SECONDS) -> Steps[list[Published]]:
+    """`schedule` for several pipelines of one project: every DAG compiled before any upload,
+    all uploaded, then each waited for and set paused or unpaused."""
     cron = options.schedule
     assert cron is not None
     _check_cron(cron)
     paused = bool(options.paused_upon_creation)
+    project = projects[0]
     location = output_location(project, output)
-    spec, text = yield from prepare(project, dataclasses.replace(
+    prepared = yield from prepare_each(projects, dataclasses.replace(
         options, paused_upon_creation=paused))
     state = "paused" if paused else "unpaused"
-    client, before, unreachable = None, None, "no host in airflow-k8s.yaml"
+    client, unreachable = None, "no host in airflow-k8s.yaml"
+    befores: dict[str, Before] = {}
     if project.config.host:
         try:
             client = client_for(project)
-            before = before_upload(client, spec.dag_id)
+            befores = {spec.dag_id: before_upload(client, spec.dag_id) for spec, _ in prepared}
         except AirflowApiError as exc:
             client, unreachable = None, str(exc)
-    published = yield from _upload(project, spec, text, location)
-    yield f"Uploaded {published.location}, scheduled {cron}."
+    published: list[Published] = []
+    for spec, text in prepared:
+        published.append((yield from _upload(project, spec, text, location)))
+        yield f"Uploaded {published[-1].location}, scheduled {cron}."
     if client is None:
         yield (f"Not checked with Airflow ({unreachable}): a new DAG starts {state}; an "
                "existing one keeps its paused state.")
         return published
-    yield "Waiting for Airflow to load it."
-    notes: list[str] = []
-    try:
-        wait_for_version(client, spec.dag_id, text, timeout=parse_timeout, before=before,
-                         notify=notes.append)
-    finally:
-        yield from notes
-    client.set_paused(spec.dag_id, paused)
-    yield f"Airflow loaded it; DAG '{spec.dag_id}' is {state}: {client.ui_url(spec.dag_id)}"
+    yield f"Waiting for Airflow to load {'it' if len(published) == 1 else 'them'}."
+    for one in published:
+        dag_id = one.spec.dag_id
+        notes: list[str] = []
+        try:
+            wait_for_version(client, dag_id, one.text, timeout=parse_timeout,
+                             before=befores[dag_id], notify=notes.append)
+        finally:
+            yield from notes
+        client.set_paused(dag_id, paused)
+        yield f"Airflow loaded it; DAG '{dag_id}' is {state}: {client.ui_url(dag_id)}"
     return published
 
 

@@ -354,3 +354,70 @@ def test_backfill_refuses_bad_dates_before_calling_airflow(demo_project, monkeyp
     result = CliRunner().invoke(commands, ["airflow-k8s", "backfill", *dates])
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines() == [f"Error: {message}"]
+
+
+ALL_PIPELINES = {"demo-features": "features", "demo-ingest": "ingest",
+                 "demo-modelling": "modelling"}
+
+
+def test_compile_all_writes_one_dag_per_pipeline(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "compile", "--all")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (demo_project / "dags").iterdir()) == [
+        f"{dag_id}.py" for dag_id in sorted(ALL_PIPELINES)]  # no demo.py: __default__ asked only
+    for dag_id, pipeline in ALL_PIPELINES.items():
+        assert f"Wrote dags/{dag_id}.py (" in result.stdout
+        dag = airflow_check.load_dag(demo_project / "dags" / f"{dag_id}.py")
+        assert dag.dag_id == dag_id
+        runs = {tuple(t.arguments[:5]) for t in dag.tasks
+                if (getattr(t, "arguments", None) or [""])[0] == "run"}
+        assert runs == {("run", "--env", "local", "--pipeline", pipeline)}
+    result = run_kedro(demo_project, "airflow-k8s", "compile", "--all", "--with-default",
+                       "-o", "with-default")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (demo_project / "with-default").iterdir()) == [
+        "demo-features.py", "demo-ingest.py", "demo-modelling.py", "demo.py"]
+    assert (demo_project / "with-default" / "demo-ingest.py").read_bytes() == (
+        demo_project / "dags" / "demo-ingest.py").read_bytes()
+
+
+def test_upload_pipeline_all_to_a_local_dir(demo_project, tmp_path):
+    out = tmp_path / "bucket"
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline", "--all", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    for dag_id in ALL_PIPELINES:
+        assert f"Uploaded {out / dag_id}.py (" in result.stdout
+        assert airflow_check.load_dag(out / f"{dag_id}.py").dag_id == dag_id
+    assert sorted(p.name for p in out.iterdir()) == [f"{d}.py" for d in sorted(ALL_PIPELINES)]
+
+
+def test_all_writes_nothing_when_one_pipeline_fails(demo_project, tmp_path):
+    registry = demo_project / "src/demo/pipeline_registry.py"
+    registry.write_text(registry.read_text().replace(
+        '    pipelines["__default__"] = sum(pipelines.values())\n',
+        '    pipelines["__default__"] = sum(pipelines.values())\n'
+        '    pipelines["tagged"] = ingest.create_pipeline().tag(["resources.nope"])\n'))
+    for command in ("compile", "upload-pipeline"):
+        out = tmp_path / command
+        result = run_kedro(demo_project, "airflow-k8s", command, "--all", "-o", str(out))
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("Error: pipeline 'tagged': node '"), line
+        assert "tag 'resources.nope' names no run_config.resources entry" in line
+        assert not out.exists()  # features, ingest and modelling compiled, none written
+
+
+@pytest.mark.parametrize("args, text", [
+    (("-p", "ingest", "compile", "--all"),
+     "--all compiles every pipeline: leave out -p/--pipeline"),
+    (("-p", "__default__", "upload-pipeline", "--all"),
+     "--all compiles every pipeline: leave out -p/--pipeline"),
+    (("schedule", "--all", "-d", "nightly"),
+     "--all names each DAG after its pipeline: leave out -d/--dag-name"),
+    (("compile", "--with-default"), "--with-default: only with --all"),
+])
+def test_all_usage_errors(demo_project, args, text):
+    result = run_kedro(demo_project, "airflow-k8s", *args)
+    assert_one_line_error(result, 2, text)
+    assert not (demo_project / "dags").exists()

@@ -111,3 +111,56 @@ def test_prepare_yields_the_compilers_notes_and_returns_the_dag(demo_project):
     assert lines == ["Note: local execution runs each task as a subprocess on the Airflow "
                      "worker; the volume, pod templates, resources, secrets and Spark clusters "
                      "are left out."]
+
+
+def test_schedule_all_without_a_host(demo_project, tmp_path):
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    del config["host"]
+    write_config(demo_project, config)
+    out = tmp_path / "dags"
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "--all", "-c", "@daily",
+                       "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    dag_ids = ["demo-features", "demo-ingest", "demo-modelling"]
+    assert result.stdout.splitlines()[-4:] == [
+        *(f"Uploaded {out / dag_id}.py, scheduled @daily." for dag_id in dag_ids),
+        "Not checked with Airflow (no host in airflow-k8s.yaml): a new DAG starts unpaused; "
+        "an existing one keeps its paused state."]
+    assert sorted(p.name for p in out.iterdir()) == [f"{d}.py" for d in dag_ids]
+    for dag_id in dag_ids:
+        dag = airflow_check.load_dag(out / f"{dag_id}.py")
+        assert (dag.dag_id, dag.is_paused_upon_creation) == (dag_id, False)
+        assert "schedule='@daily'," in (out / f"{dag_id}.py").read_text()
+
+
+def test_every_pipeline_shares_one_bootstrap_and_one_config_load(demo_project, monkeypatch):
+    """--all compiles each pipeline from one bootstrapped project: Kedro's bootstrap, the
+    plugin's config and the catalog are loaded once, not once per pipeline."""
+    import kedro.framework.startup
+
+    from kedro_airflow_k8s import project_config
+    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.ship import drive, prepare_each
+
+    calls = {"bootstrap": 0, "config": 0, "catalog": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(kedro.framework.startup, "bootstrap_project",
+                        counted("bootstrap", kedro.framework.startup.bootstrap_project))
+    monkeypatch.setattr(project_config, "load_plugin_config",
+                        counted("config", project_config.load_plugin_config))
+    monkeypatch.setattr(KedroProject, "_catalog_part",
+                        counted("catalog", KedroProject._catalog_part))
+    projects = KedroProject(path=demo_project).every_pipeline(with_default=True)
+    assert [p.pipeline_name for p in projects] == [
+        "__default__", "features", "ingest", "modelling"]
+    prepared = drive(prepare_each(projects))
+    assert [spec.dag_id for spec, _ in prepared] == [
+        "demo", "demo-features", "demo-ingest", "demo-modelling"]
+    assert [spec.pipeline for spec, _ in prepared] == [p.pipeline_name for p in projects]
+    assert calls == {"bootstrap": 1, "config": 1, "catalog": 2}  # catalog and credentials

@@ -207,6 +207,23 @@ def test_schedule_sets_the_cron_and_unpauses(demo_project, airflow_server):
     json.dumps(airflow.health())  # the server is still answering
 
 
+def test_schedule_all_unpauses_every_pipelines_dag(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "all-demo")
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "--all", "-c", "0 5 * * *",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stderr
+    dag_ids = ["all-demo-features", "all-demo-ingest", "all-demo-modelling"]
+    assert result.stdout.splitlines()[-4:] == ["Waiting for Airflow to load them.", *(
+        f"Airflow loaded it; DAG '{dag_id}' is unpaused: {airflow_server.url}/dags/{dag_id}"
+        for dag_id in dag_ids)]
+    airflow = client(airflow_server)
+    for dag_id in dag_ids:
+        dag = airflow.dag(dag_id)
+        assert airflow.dag_source(dag_id) == (airflow_server.dags / f"{dag_id}.py").read_text()
+        assert dag.timetable_summary == "0 5 * * *" and not dag.is_paused
+    assert not (airflow_server.dags / "all-demo.py").exists()  # no --with-default
+
+
 def test_run_once_fails_fast_on_an_import_error(demo_project, airflow_server):
     """The server's cluster policy rejects this DAG: Airflow records an import error for the
     uploaded file, and run-once reports it instead of waiting for a parse that never comes."""
