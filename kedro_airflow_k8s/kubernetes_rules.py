@@ -55,26 +55,29 @@ def parse_quantity(text: Any) -> Decimal:
     return Decimal(text[:len(text) - len(suffix)]) * _SUFFIXES[suffix]
 
 
+def _length_and_pattern(value: str, limit: int, pattern: re.Pattern[str],
+                        described: str) -> list[str]:
+    """The two problems most Kubernetes name rules report: too long, and not of the form."""
+    problems = []
+    if len(value) > limit:
+        problems.append(f"must be no more than {limit} characters")
+    if not pattern.fullmatch(value):
+        problems.append(described)
+    return problems
+
+
 def dns1123_label(value: str) -> list[str]:
     """`IsDNS1123Label`: lowercase letters, digits and '-', at most 63."""
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL.fullmatch(value):
-        problems.append("must consist of lowercase letters, digits and '-', and start and "
-                        "end with a letter or digit (a DNS-1123 label)")
-    return problems
+    return _length_and_pattern(
+        value, 63, _DNS1123_LABEL, "must consist of lowercase letters, digits and '-', and "
+        "start and end with a letter or digit (a DNS-1123 label)")
 
 
 def dns1123_subdomain(value: str) -> list[str]:
     """`IsDNS1123Subdomain`: dot-separated DNS-1123 labels, at most 253."""
-    problems = []
-    if len(value) > 253:
-        problems.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        problems.append("must consist of lowercase letters, digits, '-' and '.', and start "
-                        "and end with a letter or digit (a DNS-1123 subdomain)")
-    return problems
+    return _length_and_pattern(
+        value, 253, _DNS1123_SUBDOMAIN, "must consist of lowercase letters, digits, '-' and "
+        "'.', and start and end with a letter or digit (a DNS-1123 subdomain)")
 
 
 def qualified_name(value: str) -> list[str]:
@@ -104,13 +107,9 @@ def qualified_name(value: str) -> list[str]:
 def label_value(value: str) -> list[str]:
     """`IsValidLabelValue`: empty, or at most 63 letters, digits, '-', '_' and '.' that start
     and end with a letter or digit."""
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not _LABEL_VALUE.fullmatch(value):
-        problems.append("must be empty or consist of letters, digits, '-', '_' or '.', and "
-                        "start and end with a letter or digit")
-    return problems
+    return _length_and_pattern(
+        value, 63, _LABEL_VALUE, "must be empty or consist of letters, digits, '-', '_' or "
+        "'.', and start and end with a letter or digit")
 
 
 def env_var_name(value: str, relaxed: bool = True) -> list[str]:
