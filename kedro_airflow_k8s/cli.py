@@ -384,7 +384,8 @@ def ui(project: KedroProject, dag_name: str | None) -> None:
 @click.option("--image", default=None, help="The image the DAG's pods run.")
 @click.pass_obj
 @_one_line_errors
-def mlflow_start(project: KedroProject, dag_id: str, airflow_run_id: str, image: str | None) -> None:
+def mlflow_start(project: KedroProject, dag_id: str, airflow_run_id: str,
+                 image: str | None) -> None:
     """Start this DAG run's MLflow run; print its id (run by the DAG's start-mlflow-run)."""
     from kedro_airflow_k8s.mlflow_run import MlflowError, hand_over, settings_for, start_run
 

@@ -52,9 +52,9 @@ def test_namespaces_become_task_groups(demo_spec):
 def test_node_command_runs_exactly_that_node(demo_spec):
     pods, task = demo_spec.pod_defaults, demo_spec.task("features.scale")
     assert pod_settings(task)["nodes"] == Verbatim("features.scale")
-    assert [*pods.node_arguments, pod_settings(task)["nodes"], *pods.node_params] == ["run", "--env", "local", "--pipeline", "__default__", "--nodes",
-                             Verbatim("features.scale"), "--params",
-                             "ds={{ ds | kedro_param }}"]
+    assert [*pods.node_arguments, pod_settings(task)["nodes"], *pods.node_params] == [
+        "run", "--env", "local", "--pipeline", "__default__", "--nodes",
+        Verbatim("features.scale"), "--params", "ds={{ ds | kedro_param }}"]
 
 
 def test_volume_lifecycle_surrounds_the_nodes(demo_spec):
@@ -238,7 +238,8 @@ def test_unicode_and_odd_names_give_valid_ids_and_exact_node_names():
     for task in spec.tasks:
         assert re.fullmatch(r"[A-Za-z0-9_-]+", task.local_id), task.local_id
         assert pod_settings(task)["nodes"] == Verbatim(task.node_names[0])
-    assert {t.node_names[0] for t in spec.tasks} == {"żółw-ünïcode", "we ird {{ ns }}.x", "日本語"}
+    assert {t.node_names[0] for t in spec.tasks} == {"żółw-ünïcode", "we ird {{ ns }}.x",
+                                                     "日本語"}
     assert [g.group_id for g in spec.groups] == ["we-ird-ns"]
 
 

@@ -101,4 +101,5 @@ def test_upload_pipeline_with_dataproc_ships_the_spark_artifacts_first(demo_proj
         "echo ready\n# --- end of post_init.sh ---".replace("\\n", "\n"))
     compile(files["kedro_spark_job.py"], "kedro_spark_job.py", "exec")
     dag = gcs_files(gcs_server, "dags-bucket/dags")["demo.py"].decode()
-    assert "DataprocSubmitJobOperator" in dag and "literal('clean_orders,count_customers,features.daily_totals')" in dag
+    assert "DataprocSubmitJobOperator" in dag
+    assert "literal('clean_orders,count_customers,features.daily_totals')" in dag

@@ -14,7 +14,8 @@ from pathlib import Path
 
 FOLDER = Path(__file__).parent
 # The provider names a secret's volume `secretvol<uuid4>`, new in every process.
-_SECRET_VOLUME = re.compile(r"secretvol[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SECRET_VOLUME = re.compile(
+    r"secretvol[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def expected_path(name: str) -> Path:
