@@ -30,7 +30,6 @@ from kedro_airflow_k8s.errors import ConfigError
 
 CONFIG_FILE = "airflow-k8s.yaml"
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CRON_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly",
                  "@quarterly", "@yearly", "@annually"}
@@ -756,7 +755,7 @@ class RunConfig(_Model):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        if len(value) > 63 or not _DNS1123_LABEL.match(value):
+        if kubernetes_rules.dns1123_label(value):
             raise ValueError(f"expected a DNS-1123 label (a Kubernetes namespace), got {value!r}")
         return value
 
