@@ -215,6 +215,12 @@ class TaskSettings(_Model):
     execution_timeout: Duration | None = Field(
         None, description="Longest a try may run before Airflow fails it."
     )
+    retry_on: Literal["infrastructure", "any"] | None = Field(
+        None, description="Which failures of a node's pod spend retries: infrastructure (the "
+        "default) retries a pod the cluster ended (evicted, preempted, node lost, out of "
+        "memory, image not pulled, never scheduled) and fails the task at once when the "
+        "node's code failed; any retries every failure, as Airflow does."
+    )
     pool: Annotated[str, AfterValidator(_pool_name)] | None = Field(
         None, description="Airflow pool the task takes slots of (created in Airflow)."
     )
@@ -231,8 +237,9 @@ class TaskSettings(_Model):
     )
 
     def arguments(self) -> dict[str, Any]:
-        """The keys set, as the operator takes them (durations still timedeltas)."""
-        return self.model_dump(exclude_none=True)
+        """The keys set, as the operator takes them (durations still timedeltas); retry_on
+        picks the operator class instead."""
+        return self.model_dump(exclude_none=True, exclude={"retry_on"})
 
 
 class VolumeConfig(_Model):
