@@ -216,10 +216,9 @@ class TaskSettings(_Model):
         None, description="Longest a try may run before Airflow fails it."
     )
     retry_on: Literal["infrastructure", "any"] | None = Field(
-        None, description="Which failures of a node's pod spend retries: infrastructure (the "
-        "default) retries a pod the cluster ended (evicted, preempted, node lost, out of "
-        "memory, image not pulled, never scheduled) and fails the task at once when the "
-        "node's code failed; any retries every failure, as Airflow does."
+        None, description="Failures of a node pod that spend retries: infrastructure (the "
+        "default) only a pod the cluster ended (evicted, OOMKilled, image pull, unscheduled), "
+        "a node's own error fails at once; any: every failure."
     )
     pool: Annotated[str, AfterValidator(_pool_name)] | None = Field(
         None, description="Airflow pool the task takes slots of (created in Airflow)."
