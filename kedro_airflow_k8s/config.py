@@ -215,6 +215,11 @@ class TaskSettings(_Model):
     execution_timeout: Duration | None = Field(
         None, description="Longest a try may run before Airflow fails it."
     )
+    retry_on: Literal["infrastructure", "any"] | None = Field(
+        None, description="Failures of a node pod that spend retries: infrastructure (the "
+        "default) only a pod the cluster ended (evicted, OOMKilled, image pull, unscheduled), "
+        "a node's own error fails at once; any: every failure."
+    )
     pool: Annotated[str, AfterValidator(_pool_name)] | None = Field(
         None, description="Airflow pool the task takes slots of (created in Airflow)."
     )
@@ -231,8 +236,9 @@ class TaskSettings(_Model):
     )
 
     def arguments(self) -> dict[str, Any]:
-        """The keys set, as the operator takes them (durations still timedeltas)."""
-        return self.model_dump(exclude_none=True)
+        """The keys set, as the operator takes them (durations still timedeltas); retry_on
+        picks the operator class instead."""
+        return self.model_dump(exclude_none=True, exclude={"retry_on"})
 
 
 class VolumeConfig(_Model):

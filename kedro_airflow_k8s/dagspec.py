@@ -150,10 +150,20 @@ class SensorSpec:
 
 @dataclass(frozen=True)
 class Operator:
-    """An operator class of the DAG file: `from module import name`."""
+    """An operator class of the DAG file: `from module import name`; module None: the file
+    defines it (NODE_POD)."""
 
-    module: str
+    module: str | None
     name: str
+
+
+# The operator the DAG file defines for node pods whose retries are for infrastructure
+# failures only (retry_on: infrastructure): a KubernetesPodOperator that fails the task
+# without retrying when the node's own code failed.
+NODE_POD = Operator(None, "NodePodOperator")
+NODE_POD_IMPORTS = (("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator"),
+                    ("airflow.sdk.exceptions", "AirflowException"),
+                    ("airflow.sdk.exceptions", "AirflowFailException"))
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,11 @@ class DagSpec:
                                         (PARAM_FILTER, self.kedro_params)) if used]
 
     @property
+    def node_pod_operator(self) -> bool:
+        """Whether the file defines NODE_POD (some node task uses it)."""
+        return any(t.operator == NODE_POD for t in self.tasks)
+
+    @property
     def task_ids(self) -> list[str]:
         return [task.task_id for task in self.tasks]
 
@@ -257,8 +272,11 @@ class DagSpec:
     def imports(self) -> list[tuple[str, str]]:
         """(module, name) of every class the file imports: the tasks' operators, and what the
         DAG's own arguments and the pods' shared settings print."""
-        found = {(t.operator.module, t.operator.name) for t in self.tasks}
+        found = {(t.operator.module, t.operator.name) for t in self.tasks
+                 if t.operator.module is not None}
         found.update(SDK_IMPORTS)
+        if self.node_pod_operator:
+            found.update(NODE_POD_IMPORTS)
         if self.pod_defaults and self.pod_defaults.secrets:
             found.add(SECRET)
         if self.failure_notifiers:

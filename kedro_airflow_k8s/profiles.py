@@ -164,7 +164,8 @@ def group_template(nodes: list[Any], run: RunConfig) -> str | None:
 def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
     """The Airflow settings of a task running `nodes`: per key, the largest of their
     profiles' (retries, delays, timeouts, priority); different pools, queues or weight
-    rules are a compile error. Members without a profile add nothing."""
+    rules are a compile error; one member retrying any failure (retry_on: any) makes the
+    task retry any. Members without a profile add nothing."""
     chosen = {node.name: pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
               for node in nodes}
     named = {node: run.task_settings[name] for node, name in chosen.items() if name}
@@ -184,7 +185,19 @@ def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
                                f"{key}s: {listing}")
         if values:
             merged[key] = next(iter(values.values()))
+    retry_on = {s.retry_on for s in named.values()} - {None}
+    if retry_on:
+        merged["retry_on"] = "any" if "any" in retry_on else "infrastructure"
     return TaskSettings.model_construct(**merged)
+
+
+def retries_infrastructure_only(settings: TaskSettings | None, defaults: TaskSettings) -> bool:
+    """Whether a node task retries and spends its retries only on infrastructure failures:
+    each key from its profile, else from task_defaults (Airflow's default_args)."""
+    def value(key: str) -> Any:
+        own = getattr(settings, key) if settings is not None else None
+        return own if own is not None else getattr(defaults, key)
+    return bool(value("retries")) and (value("retry_on") or "infrastructure") == "infrastructure"
 
 
 def settings_arguments(settings: TaskSettings) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from kedro_airflow_k8s.dagspec import (
+    NODE_POD,
     PARAM_FILTER,
     RUN_HASH_FILTER,
     Call,
@@ -132,9 +133,11 @@ def _check_operator_names(spec: DagSpec, template: jinja2.Template) -> None:
         elif isinstance(statement, ast.Import):
             bound.update({(alias.asname or alias.name).split(".")[0]: alias.name
                           for alias in statement.names})
-        elif isinstance(statement, (ast.FunctionDef, ast.Name)):
-            name = statement.name if isinstance(statement, ast.FunctionDef) else statement.id
+        elif isinstance(statement, (ast.FunctionDef, ast.ClassDef, ast.Name)):
+            name = statement.id if isinstance(statement, ast.Name) else statement.name
             bound.setdefault(name, None)
+    if spec.node_pod_operator:
+        bound[NODE_POD.name] = None
     for module, name in spec.imports:
         if bound.setdefault(name, module) != module:
             where = f"from {bound[name]}" if bound[name] else "by the DAG file itself"

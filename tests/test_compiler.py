@@ -391,6 +391,43 @@ def test_task_settings_reach_airflows_tasks_by_tag(tmp_path, execution):
     assert plugin_tasks and {(t.retries, t.pool) for t in plugin_tasks} == {(3, "shared")}
 
 
+@pytest.mark.parametrize("execution, task_settings, task_defaults, expected", [
+    # retries: infrastructure failures only, unless retry_on says any
+    ("kubernetes", SETTINGS, {}, {"load": "NodePodOperator", "parse": "NodePodOperator",
+                                 "train": "NodePodOperator"}),
+    ("kubernetes", {"flaky": {"retries": 5, "retry_on": "any"},
+                    "slow": {"retries": 0}, "__default__": {"retry_on": "infrastructure"}},
+     {"retries": 2, "retry_on": "any"},
+     {"load": "NodePodOperator", "parse": "KubernetesPodOperator",
+      "train": "KubernetesPodOperator"}),
+    ("kubernetes", {"flaky": {"retry_on": "infrastructure"}, "slow": {"retries": 0}},
+     {"retry_on": "infrastructure"},  # no retries: nothing to spend
+     dict.fromkeys(("load", "parse", "train"), "KubernetesPodOperator")),
+    ("local", SETTINGS, {}, dict.fromkeys(("load", "parse", "train"), "BashOperator")),
+])
+def test_node_tasks_that_retry_infrastructure_failures_only_run_as_node_pods(
+        execution, task_settings, task_defaults, expected):
+    spec = compile_pipeline(_settings_pipeline(), with_run(
+        task_settings=task_settings, task_defaults=task_defaults, execution=execution))
+    assert {t.task_id: t.operator.name for t in spec.tasks_of("node")} == expected
+    assert all("retry_on" not in t.arguments for t in spec.tasks)
+    assert "retry_on" not in spec.default_args
+
+
+@pytest.mark.parametrize("flaky, slow, expected", [
+    ("any", None, "KubernetesPodOperator"),  # one member retrying any: the task does
+    ("infrastructure", None, "NodePodOperator"),
+    (None, None, "NodePodOperator"),
+])
+def test_a_task_of_several_nodes_retries_any_failure_when_one_of_them_does(flaky, slow,
+                                                                          expected):
+    settings = {"flaky": {"retries": 1, "retry_on": flaky}, "slow": {"retry_on": slow}}
+    spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
+                            is_persisted=lambda name: name == "raw")
+    (task,) = spec.tasks_of("node")
+    assert task.operator.name == expected
+
+
 def test_a_task_of_several_nodes_takes_the_largest_settings():
     pipeline = _settings_pipeline()
     spec = compile_pipeline(pipeline, with_run(task_settings=SETTINGS),

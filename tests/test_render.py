@@ -473,3 +473,22 @@ def test_macro_and_variable_values_reach_kedro_run_params_intact(demo_project, t
     assert result.returncode == 0, result.stderr
     seen = __import__("json").loads((demo_project / "data/seen.json").read_text())
     assert seen == ["2026-01-01", airflow_check.RUN_ID, NOTE]
+
+
+def test_an_operator_named_like_the_files_node_pod_operator_is_a_compile_error():
+    """The file defines NodePodOperator when a node task retries infrastructure failures
+    only; a Spark factory's operator of that name would be shadowed by it."""
+    from dataclasses import replace
+
+    from kedro_airflow_k8s.dagspec import NODE_POD, Operator
+
+    pipeline = Pipeline([node(identity, "a", "b", name="n"), node(identity, "b", "c", name="m")])
+    spec = compile_dag(pipeline, parse_config(with_run(task_defaults={"retries": 1})),
+                       *split({}, package="demo", env="base"))
+    n, m = spec.task("n"), spec.task("m")
+    assert n.operator == m.operator == NODE_POD
+    render_dag(spec)  # the file's own class is no clash
+    clash = replace(spec, tasks=[n, replace(m, operator=Operator("my.ops", "NodePodOperator"))])
+    with pytest.raises(CompileError, match="my.ops.NodePodOperator has the name of one "
+                                           "imported by the DAG file itself"):
+        render_dag(clash)

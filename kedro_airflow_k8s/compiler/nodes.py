@@ -8,12 +8,20 @@ from typing import Any
 from kedro_airflow_k8s.compiler.plan import NodeTask, Plan, reasons
 from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.config import ResourceProfile, RunConfig
-from kedro_airflow_k8s.dagspec import LocalDefaults, PodDefaults, TaskSpec, Verbatim, check_value
+from kedro_airflow_k8s.dagspec import (
+    NODE_POD,
+    LocalDefaults,
+    PodDefaults,
+    TaskSpec,
+    Verbatim,
+    check_value,
+)
 from kedro_airflow_k8s.ids import k8s_label
 from kedro_airflow_k8s.profiles import (
     group_profile,
     group_settings,
     group_template,
+    retries_infrastructure_only,
     settings_arguments,
     with_template,
 )
@@ -67,6 +75,8 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
         call = checked_call(spark.runner, "submit", job, printable=check_value)
         assert call is not None
         return BuiltNode(factory_task(task, call), None)
+    if retries_infrastructure_only(settings, plan.run.task_defaults):
+        task = replace(task, operator=NODE_POD)
     return _pod_node(task, item, plan, shared, kedro_args)
 
 

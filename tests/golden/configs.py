@@ -83,6 +83,11 @@ DAG_SETTINGS = {"task_settings": SETTINGS,
                 "task_defaults": {"retries": 3, "retry_delay": 120, "execution_timeout": "2h"},
                 "owner": "data-team", "max_active_runs": 2, "max_active_tasks": 8,
                 "catchup": True, "dagrun_timeout": "PT6H", "tags": ["nightly", "team:data"]}
+# parse (retry_on: any) shares a task with store: that task retries any failure; train
+# retries (task_defaults) infrastructure failures only.
+RETRY_ON = {"task_settings": {"flaky": {"retries": 5, "retry_on": "any"},
+                              "slow": {"execution_timeout": "1h"}},
+            "task_defaults": {"retries": 2}}
 SPARK_TYPES = {"events": "spark.SparkDataset", "sessions": "kedro_datasets.spark.SparkDataset",
                "features": "spark.SparkHiveDataset"}
 DATAPROC = {"type": "dataproc", "project_id": "my-project", "region": "europe-west1",
@@ -220,6 +225,9 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
         macro_params=["ds", "ts", "run_id"], variables_params=["env", "region"])),
     "task-settings": lambda: compiled(with_settings(), run(**DAG_SETTINGS),
                                       persisted={"raw", "clean", "out"}, group_memory=True),
+    "task-settings-retry-on": lambda: compiled(with_settings(), run(**RETRY_ON),
+                                               persisted={"raw", "clean", "out"},
+                                               group_memory=True),
     "local-task-settings": lambda: compiled(with_settings(), run(**DAG_SETTINGS),
                                             persisted={"raw", "clean", "out"},
                                             execution="local", group_memory=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import enum
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,21 @@ def _class_name(value: Any) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
+def _operator(dag: Any, task: Any) -> str:
+    """The task's class; one the DAG file defines is named by the file and its base class
+    (the module Airflow imports the file as is named after the file's temporary path)."""
+    cls = type(task)
+    module = sys.modules.get(cls.__module__)
+    if getattr(module, "__file__", None) == dag.fileloc:
+        base = cls.__mro__[1]
+        return f"<dag file>.{cls.__qualname__}({base.__module__}.{base.__qualname__})"
+    return _class_name(task)
+
+
 def _task(dag: Any, task: Any) -> dict[str, Any]:
     group = task.task_group
     record: dict[str, Any] = {
-        "operator": _class_name(task),
+        "operator": _operator(dag, task),
         "group": None if group is None or group.is_root else group.group_id,
         "upstream": sorted(task.upstream_task_ids),
     }
