@@ -23,6 +23,8 @@ from kedro_airflow_k8s.errors import AirflowApiError, DagNotFound
 
 PLUGIN_TAG = "generated_with_kedro_airflow_k8s"
 EXPERIMENT_TAG = "experiment_name"
+COMMIT_TAG = "commit_sha"
+VERSION_TAG = "project_version"
 FINISHED_RUN_STATES = {"success", "failed"}
 FAILED_TASK_STATES = {"failed", "upstream_failed"}
 
@@ -33,6 +35,19 @@ class DagSummary:
     experiment: str | None
     paused: bool
     last_run_state: str | None
+    project_version: str | None = None  # the DAG's project_version: tag
+    commit: str | None = None  # its commit_sha: tag
+
+
+def short_commit(commit: str | None) -> str | None:
+    """A git commit as people read it, 12 hex characters ("-dirty" kept); another
+    KEDRO_CONFIG_COMMIT_ID as it is."""
+    if commit is None:
+        return None
+    sha, dirty, rest = commit.partition("-dirty")
+    if len(sha) == 40 and not rest and all(c in "0123456789abcdef" for c in sha):
+        return sha[:12] + dirty
+    return commit
 
 
 @dataclass(frozen=True)
@@ -382,7 +397,8 @@ class AirflowClient:
         return _log_lines(content)[-lines:]
 
     def generated_dags(self) -> list[DagSummary]:
-        """Every DAG carrying this plugin's tag, with its last run's state."""
+        """Every DAG carrying this plugin's tag, with its version, commit and last run's
+        state."""
         from airflow_client.client.api.dag_api import DAGApi
         from airflow_client.client.api.dag_run_api import DagRunApi
 
@@ -400,6 +416,7 @@ class AirflowClient:
                     dag_id=dag.dag_id, experiment=_tag(dag, EXPERIMENT_TAG),
                     paused=bool(dag.is_paused),
                     last_run_state=_value(runs[0].state) if runs else None,
+                    project_version=_tag(dag, VERSION_TAG), commit=_tag(dag, COMMIT_TAG),
                 ))
         return summaries
 

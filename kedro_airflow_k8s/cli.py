@@ -346,15 +346,18 @@ def backfill(project: KedroProject, start: str, end: str, reprocess: str,
 @click.pass_obj
 @_one_line_errors
 def list_pipelines(project: KedroProject) -> None:
-    """List the DAGs this plugin made, with their last run's state."""
+    """List the DAGs this plugin made, with their project version, commit and last run's
+    state."""
     from rich.console import Console
     from rich.table import Table
 
+    from kedro_airflow_k8s.airflow_client import short_commit
     from kedro_airflow_k8s.ship import client_for
 
-    table = Table("DAG id", "experiment", "paused", "last run", box=None)
+    table = Table("DAG id", "experiment", "version", "commit", "paused", "last run", box=None)
     for dag in client_for(project).generated_dags():
-        table.add_row(dag.dag_id, dag.experiment or "-", "yes" if dag.paused else "no",
+        table.add_row(dag.dag_id, dag.experiment or "-", dag.project_version or "-",
+                      short_commit(dag.commit) or "-", "yes" if dag.paused else "no",
                       dag.last_run_state or "-")
     Console(width=200).print(table)
 

@@ -188,7 +188,7 @@ class KedroProject:
 
     def for_pipeline(self, name: str) -> KedroProject:
         """This project with another pipeline, sharing what this one has loaded (bootstrap,
-        registry, config, catalog, dataset types, commit)."""
+        registry, config, catalog, dataset types, commit, version)."""
         other = copy.copy(self)
         other.pipeline_name = name
         other.__dict__.pop("pipeline", None)
@@ -202,7 +202,8 @@ class KedroProject:
         if not names:
             raise CompileError("--all: the project registers no pipeline but __default__ "
                                "(--with-default compiles it too)")
-        for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha"):
+        for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha",
+                       "project_version"):
             getattr(self, shared)  # loaded here, so that the copies share them
         return [self.for_pipeline(name) for name in names]
 
@@ -278,17 +279,31 @@ class KedroProject:
 
     @cached_property
     def commit_sha(self) -> str | None:
-        """KEDRO_CONFIG_COMMIT_ID, else the project's git commit; None outside git."""
+        """KEDRO_CONFIG_COMMIT_ID, else the project's git commit, with "-dirty" when a file
+        git tracks under the project differs from it (as `git describe --dirty`); None
+        outside git."""
         if os.environ.get(f"{DYNAMIC_PREFIX}COMMIT_ID"):
             return os.environ[f"{DYNAMIC_PREFIX}COMMIT_ID"]
+        commit = self._git("rev-parse", "HEAD")
+        if not commit:
+            return None
+        changed = self._git("status", "--porcelain", "--untracked-files=no", "--", ".")
+        return f"{commit}-dirty" if changed else commit
+
+    def _git(self, *args: str) -> str | None:
         try:
-            out = subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=self.path, capture_output=True, text=True,
-                check=True, timeout=10,
-            )
+            out = subprocess.run(["git", *args], cwd=self.path, capture_output=True, text=True,
+                                 check=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() or None
+
+    @cached_property
+    def project_version(self) -> str:
+        """A hash of the code and configuration the DAG is compiled from (project_version)."""
+        from kedro_airflow_k8s.project_version import project_version
+
+        return project_version(self)
 
 
 _ABSENT = object()

@@ -233,6 +233,8 @@ class DagSpec:
     failure_notifiers: list[SlackNotifierSpec]
     version: str
     artifacts_version: str | None = None  # the folder of the Spark artifacts it names
+    project_version: str | None = None  # project_version of the code and conf it runs
+    commit_sha: str | None = None  # the project's git commit, "-dirty" when files differ
     paused_upon_creation: bool | None = None  # None: Airflow's own default
     max_active_runs: int | None = None  # None: Airflow's default
     catchup: bool = False
@@ -246,6 +248,20 @@ class DagSpec:
     def upstream(self) -> dict[str, list[str]]:
         """Task id -> ids of the tasks it waits for (tasks that wait for none left out)."""
         return {t.task_id: list(t.upstream) for t in self.tasks if t.upstream}
+
+    @property
+    def source_line(self) -> str | None:
+        """The DAG's doc line naming the project's version and commit, when known."""
+        parts = []
+        if self.project_version:
+            parts.append(f"Project version `{self.project_version}` (a hash of its code and "
+                         "configuration)")
+        if self.commit_sha:
+            parts.append(f"git commit `{self.commit_sha}`")
+        if not parts:
+            return None
+        line = ",\n".join(parts) + "."  # one line each: the file stays within 100 columns
+        return line[0].upper() + line[1:]
 
     @property
     def filters(self) -> list[str]:

@@ -34,7 +34,8 @@ class ProjectSource:
     pipeline_name: str = "__default__"
     is_persisted: Callable[[str], bool] = lambda name: True
     dataset_type: Callable[[str], str | None] = lambda name: None
-    commit_sha: str | None = None
+    commit_sha: str | None = None  # the git commit, "<sha>-dirty" when files differ from it
+    project_version: str | None = None  # project_version: a hash of the code and conf
     path: str | None = None  # local execution: default project path on the worker
     python: str | None = None  # local execution: default interpreter on the worker
     mlflow: Any = None  # mlflow_run.MlflowSettings; None: MLflow is off

@@ -21,6 +21,7 @@ from kedro_airflow_k8s.airflow_client import (
     BackfillProgress,
     ImportProblem,
     RunProgress,
+    short_commit,
     wait_until,
 )
 from kedro_airflow_k8s.compiler import compile_project
@@ -257,11 +258,19 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
     finally:
         yield from notes
     dag_id = published.spec.dag_id
-    yield f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}"
+    yield f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}{_version_of(spec)}"
     if follow_minutes is not None:
         yield from follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
         yield f"Run {run_id} succeeded."
     return run_id
+
+
+def _version_of(spec: DagSpec) -> str:
+    """The end of the run's line: the DAG's project version and commit, as far as known."""
+    known = [f"{name} {value}" for name, value in (
+        ("project version", spec.project_version), ("commit", short_commit(spec.commit_sha)))
+        if value]
+    return f" ({', '.join(known)})" if known else ""
 
 
 def schedule(project: KedroProject, output: str | None, options: CompileOptions,

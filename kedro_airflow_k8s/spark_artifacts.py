@@ -9,7 +9,6 @@ is running. Local configuration and credentials are never uploaded (`never_shipp
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import hashlib
 import io
@@ -25,6 +24,13 @@ from typing import TYPE_CHECKING, Any
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import SparkConfig
 from kedro_airflow_k8s.errors import ConfigError, UploadError
+from kedro_airflow_k8s.project_version import (  # noqa: F401 - never_shipped: public here too
+    add_content,
+    add_files,
+    code_files,
+    is_credentials,
+    never_shipped,
+)
 from kedro_airflow_k8s.spark import (
     DATAPROC_HOME,
     INIT_SCRIPT,
@@ -38,8 +44,6 @@ if TYPE_CHECKING:
 
 _BUILD_HINT = "pip install 'kedro-airflow-k8s[gcp]'"
 _HEREDOC_END = "KEDRO_REQUIREMENTS"
-# What the wheel is built from besides the source folder
-_PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "MANIFEST.in", "requirements.txt")
 _USER_SCRIPTS = ("user_init_path", "user_post_init_path")
 
 
@@ -81,30 +85,21 @@ def _is_local_or_credentials(relative: PurePath) -> bool:
 
 def artifacts_version(project: KedroProject) -> str:
     """12 hex characters that change with anything the artifacts are built from: the source
-    folder and packaging files (the wheel), the shipped configuration, the user scripts,
-    run_config.spark and this plugin's version. Build leftovers (egg-info, __pycache__) do
-    not count, so building the wheel does not change it."""
+    folder and packaging files (the wheel, as `project_version.code_files` lists them), the
+    shipped configuration, the user scripts, run_config.spark and this plugin's version.
+    Build leftovers (egg-info, __pycache__) do not count, so building the wheel does not
+    change it."""
     from kedro.framework.project import settings
 
     config = project.config.run_config.spark
     digest = hashlib.sha256()
 
     def add(label: str, content: bytes) -> None:
-        digest.update(f"{label}\0{len(content)}\0".encode())
-        digest.update(content)
+        add_content(digest, label, content)
 
     add("plugin", __version__.encode())
     add("run_config.spark", config.model_dump_json().encode())
-    for name in _PACKAGING_FILES:
-        if (project.path / name).is_file():
-            add(name, (project.path / name).read_bytes())
-    source = Path(project.metadata.source_dir)
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        leftover = any(part == "__pycache__" or part.endswith(".egg-info")
-                       for part in relative.parts) or path.suffix == ".pyc"
-        if path.is_file() and not leftover:
-            add(f"source/{relative.as_posix()}", path.read_bytes())
+    add_files(digest, code_files(project.path, Path(project.metadata.source_dir)))
     add("conf", conf_archive(project.path / settings.CONF_SOURCE))
     for key in _USER_SCRIPTS:
         add(key, (_user_script(project.path, key, getattr(config, key)) or "").encode())
@@ -135,17 +130,6 @@ def init_script(config: SparkConfig, project_path: Path, package: str, dag_id: s
 
 def _one_line(text: str | None) -> str:
     return " ".join(str(text).split())
-
-
-def never_shipped(relative: PurePath) -> bool:
-    """True for local configuration and credentials, which never leave the machine: anything
-    under conf/local (`relative` to the conf folder), and any file or folder whose name holds
-    "credentials" (Kedro's own .gitignore pattern), whatever its extension and depth."""
-    return relative.parts[:1] == ("local",) or is_credentials(relative)
-
-
-def is_credentials(path: PurePath) -> bool:
-    return any(fnmatch.fnmatch(part.lower(), "*credentials*") for part in path.parts)
 
 
 def conf_archive(conf_dir: Path) -> bytes:

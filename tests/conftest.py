@@ -56,6 +56,15 @@ def demo_project(tmp_path: Path) -> Path:
     return target
 
 
+def commit_all(project: Path) -> str:
+    """Make `project` a git repository holding one commit of all its files; the commit."""
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "demo"]):
+        subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com",
+                        *args], cwd=project, check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 def write_config(project: Path, config: dict, env: str = "base") -> Path:
     path = project / "conf" / env / "airflow-k8s.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,13 @@ import uuid
 import pytest
 from werkzeug import Response
 
-from kedro_airflow_k8s.airflow_client import AirflowClient, RunProgress, ui_url, wait_until
+from kedro_airflow_k8s.airflow_client import (
+    AirflowClient,
+    RunProgress,
+    short_commit,
+    ui_url,
+    wait_until,
+)
 from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
 from kedro_airflow_k8s.ship import drive, follow_run
@@ -243,6 +249,14 @@ def test_generated_dags_and_import_errors_cover_every_page(httpserver):
     problems = client.import_problems("demo.py")
     assert [p.filename for p in problems] == ["team/demo.py"]
     assert problems[0].stack_trace.endswith("ValueError: boom")
+
+
+def test_a_commit_reads_as_twelve_characters_and_dirty_stays():
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert short_commit(sha) == "0123456789ab"
+    assert short_commit(f"{sha}-dirty") == "0123456789ab-dirty"
+    assert short_commit("build-42") == "build-42"  # KEDRO_CONFIG_COMMIT_ID, as it is
+    assert short_commit(None) is None
 
 
 # -- TLS with a company CA, and Google ID tokens -------------------------------------------

@@ -93,6 +93,21 @@ def test_commit_sha_tag_when_known():
     assert "commit_sha:abc" in spec.tags
 
 
+def test_project_version_tag_and_doc_line_when_known():
+    spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]),
+                            project_version="0123456789ab")
+    assert "project_version:0123456789ab" in spec.tags
+    assert spec.source_line == ("Project version `0123456789ab` (a hash of its code and "
+                                "configuration).")
+    assert spec.project_version == "0123456789ab" and spec.commit_sha is None
+
+
+def test_no_version_line_outside_git_without_a_version():
+    spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]))
+    assert spec.source_line is None
+    assert not [tag for tag in spec.tags if tag.startswith(("commit_sha:", "project_version:"))]
+
+
 def test_no_volume_tasks_when_disabled():
     raw = with_run(volume={"disabled": True})
     spec = compile_pipeline(Pipeline([node(identity, "a", "b", name="n")]), raw)

@@ -17,6 +17,7 @@ from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.options import CompileOptions
 from kedro_airflow_k8s.render import py, render_dag, write_atomically
 from tests import airflow_check
+from tests.conftest import commit_all
 from tests.spec_helpers import profile_of, split
 from tests.test_config import FULL, with_run
 
@@ -65,6 +66,25 @@ def test_demo_dag_imports_cleanly_in_airflow(demo_dag_file):
     assert dag.task_group.children["features"].children.keys() == {
         "features.daily_totals", "features.scale"}
     assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None
+
+
+def test_the_dag_names_the_project_version_and_commit(demo_project, tmp_path, monkeypatch):
+    """Airflow shows doc_md and tags: both name the version of the code and conf, and the
+    git commit, dirty when a tracked file differs from it."""
+    from kedro_airflow_k8s.project_version import project_version
+
+    monkeypatch.delenv("KEDRO_CONFIG_COMMIT_ID", raising=False)
+    head = commit_all(demo_project)
+    with (demo_project / "src/demo/pipeline_registry.py").open("a") as file:
+        file.write("# edited after the commit\n")
+    project = KedroProject(path=demo_project)
+    version = project_version(project)
+    dag = airflow_check.load_dag(write(tmp_path, compile_project(project)))
+    assert f"commit_sha:{head}-dirty" in dag.tags
+    assert f"project_version:{version}" in dag.tags
+    assert all(len(tag) <= 100 for tag in dag.tags)
+    assert (f"Project version `{version}` (a hash of its code and configuration),\n"
+            f"git commit `{head}-dirty`.") in dag.doc_md
 
 
 def test_demo_dag_imports_nothing_of_ours(demo_dag_file):

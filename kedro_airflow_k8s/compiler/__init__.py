@@ -48,8 +48,8 @@ def compile_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
 
 def compile_project(project: KedroProject, options: CompileOptions = CompileOptions(),
                     notify: Notify = quiet) -> DagSpec:
-    """Compile a `context.KedroProject`: its pipeline, config, catalog, git commit and
-    MLflow server."""
+    """Compile a `context.KedroProject`: its pipeline, config, catalog, git commit, version
+    and MLflow server."""
     import sys
 
     from kedro_airflow_k8s.mlflow_run import settings_for
@@ -70,6 +70,7 @@ def compile_project(project: KedroProject, options: CompileOptions = CompileOpti
         package=project.package_name, env=project.run_env,
         pipeline_name=project.pipeline_name, is_persisted=project.is_persisted,
         dataset_type=project.dataset_type, commit_sha=project.commit_sha,
+        project_version=project.project_version,
         path=str(project.path.resolve()), python=sys.executable,
         mlflow=settings_for(project, notify=notify),
         spark_artifacts_version=artifacts_version)

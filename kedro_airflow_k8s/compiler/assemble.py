@@ -56,6 +56,8 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
                            for h in run.failure_handlers],
         version=__version__,
         artifacts_version=plan.source.spark_artifacts_version,
+        project_version=plan.source.project_version,
+        commit_sha=plan.source.commit_sha,
         paused_upon_creation=plan.options.paused_upon_creation,
         max_active_runs=_max_active_runs(plan),
         catchup=run.catchup,
@@ -93,6 +95,8 @@ def _tags(plan: Plan) -> list[str]:
     tags = [f"generated_with_kedro_airflow_k8s:{__version__}", f"experiment_name:{experiment}"]
     if plan.source.commit_sha:
         tags.append(f"commit_sha:{plan.source.commit_sha}")
+    if plan.source.project_version:
+        tags.append(f"project_version:{plan.source.project_version}")
     tags += [tag for tag in plan.run.tags if tag not in tags]
     for tag in tags:
         if len(tag) > 100:

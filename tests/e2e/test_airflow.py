@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from kedro_airflow_k8s.airflow_client import AirflowClient
+from kedro_airflow_k8s.context import KedroProject
 from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
 from kedro_airflow_k8s.ship import backfill, drive, follow_run, wait_for_version
-from tests.conftest import POLICY_MARK, run_kedro, write_config
+from tests.conftest import POLICY_MARK, commit_all, run_kedro, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +39,8 @@ def client(server, **env):
 
 def test_upload_then_list_shows_the_dag(demo_project, airflow_server):
     point_at(demo_project, airflow_server, "listed-demo")
+    head = commit_all(demo_project)
+    version = KedroProject(path=demo_project).project_version
     result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
                        env=airflow_server.auth_env())
     assert result.returncode == 0, result.stderr
@@ -48,7 +51,9 @@ def test_upload_then_list_shows_the_dag(demo_project, airflow_server):
                        env=airflow_server.auth_env())
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if "listed-demo" in line)
-    assert row.split() == ["listed-demo", "listed-demo", "yes", "-"]  # experiment: run name
+    # experiment: the run name; the version of the code and conf, the commit as Airflow's
+    # tags hold them
+    assert row.split() == ["listed-demo", "listed-demo", version, head[:12], "yes", "-"]
 
 
 def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
@@ -60,6 +65,10 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert result.returncode == 0, result.stderr
     first_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
     assert f"{airflow_server.url}/dags/run-once-demo/runs/" in result.stdout
+    # outside git: the version alone
+    first_version = KedroProject(path=demo_project).project_version
+    assert re.search(rf"Triggered run {first_run}, see \S+ \(project version "
+                     rf"{first_version}\)$", result.stdout, re.M), result.stdout
 
     point_at(demo_project, airflow_server, "run-once-demo", description="second version")
     result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "5",
@@ -69,6 +78,9 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert "Traceback" not in result.stderr
     second_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
     assert second_run != first_run
+    second_version = KedroProject(path=demo_project).project_version
+    assert second_version != first_version  # conf/base/airflow-k8s.yaml changed
+    assert f"(project version {second_version})" in result.stdout
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith(f"Error: run {second_run} of DAG 'run-once-demo' failed; "
                             "failed tasks: create-data-volume")

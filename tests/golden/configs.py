@@ -1,7 +1,8 @@
 """The configurations of the golden corpus: each a function that compiles one DagSpec.
 
 Everything that could vary between machines or runs is fixed here: the commit sha, the
-project path and Python of local execution, the Spark artifacts version.
+project version (a hash of the demo's files), the project path and Python of local
+execution, the Spark artifacts version.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.test_config import FULL, MINIMAL
 from tests.test_spark import spark_shaped
 
 COMMIT_SHA = "0123456789abcdef0123456789abcdef01234567"
+PROJECT_VERSION = "0123456789ab"
 PROJECT_PATH = "/srv/kedro/demo"
 PYTHON = "/opt/venv/bin/python"
 ARTIFACTS_VERSION = "0.1.0-0123456789ab"
@@ -127,9 +129,11 @@ def run(**changes: Any) -> dict[str, Any]:
 
 def compiled(pipeline: Pipeline, raw: dict[str, Any], *, persisted: set[str] | None = None,
              **options: Any) -> DagSpec:
-    """compile_dag as the CLI calls it for a project at PROJECT_PATH, at commit COMMIT_SHA."""
+    """compile_dag as the CLI calls it for a project at PROJECT_PATH, at commit COMMIT_SHA
+    and version PROJECT_VERSION."""
     return compile_dag(pipeline, parse_config(raw), *split(
-        options, package="demo", env="prod", commit_sha=COMMIT_SHA, path=PROJECT_PATH,
+        options, package="demo", env="prod", commit_sha=COMMIT_SHA,
+        project_version=PROJECT_VERSION, path=PROJECT_PATH,
         python=PYTHON, dataset_type=SPARK_TYPES.get,
         is_persisted=(lambda name: name in persisted) if persisted else (lambda name: True)))
 
