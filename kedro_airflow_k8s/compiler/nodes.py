@@ -15,6 +15,7 @@ from kedro_airflow_k8s.profiles import (
     group_settings,
     group_template,
     settings_arguments,
+    settings_name,
     with_template,
 )
 from kedro_airflow_k8s.spark import (
@@ -38,6 +39,8 @@ from kedro_airflow_k8s.tasks import (
 class BuiltNode:
     task: TaskSpec
     profile: tuple[str, ResourceProfile] | None  # the resource profile its pod uses
+    # the task_settings profile(s) its pod runs by, and the pod arguments they set
+    operation: tuple[str, dict[str, Any]] | None = None
 
 
 def node_tasks(plan: Plan, shared: Shared) -> list[BuiltNode]:
@@ -67,7 +70,9 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
         call = checked_call(spark.runner, "submit", job, printable=check_value)
         assert call is not None
         return BuiltNode(factory_task(task, call), None)
-    return _pod_node(task, item, plan, shared, kedro_args)
+    pod = settings.operator_arguments() if settings else {}
+    operation = (settings_name(item.nodes, plan.run), pod) if pod else None
+    return _pod_node(task, item, plan, shared, kedro_args, operation)
 
 
 def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
@@ -82,7 +87,8 @@ def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
 
 
 def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
-              kedro_args: list[Any]) -> BuiltNode:
+              kedro_args: list[Any], operation: tuple[str, dict[str, Any]] | None,
+              ) -> BuiltNode:
     run, pods = plan.run, shared.pods
     assert pods is not None
     profile_name, profile = group_profile(item.nodes, run)
@@ -103,9 +109,10 @@ def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
                            field_env=DRIVER_FIELD_ENV if task.kind == "spark" else None,
                            nodes=kedro_args[len(shared.node_arguments)],
                            annotations=dict(profile.annotations), resources=profile_name,
-                           pod_template=template)
+                           pod_template=template,
+                           operation=operation[0] if operation else None)
     return BuiltNode(replace(task, spread=spread),
-                     (profile_name, profile) if profile_name else None)
+                     (profile_name, profile) if profile_name else None, operation)
 
 
 def _executor_volume(run: RunConfig, pods: PodDefaults) -> tuple[str, str] | None:
