@@ -765,13 +765,14 @@ class RunConfig(_Model):
     task_settings: dict[str, TaskSettings] = Field(
         default_factory=dict,
         description="Airflow settings of node tasks (retries, timeouts, pool, queue, "
-        "priority); a node tagged task_settings.<name> uses <name>, others __default__ (when "
-        "set). Keys a profile leaves unset come from task_defaults.",
+        "priority) and of their pods (deferrable, pod timeouts, on_finish_action); a node "
+        "tagged task_settings.<name> uses <name>, others __default__ (when set). Keys a "
+        "profile leaves unset come from task_defaults.",
     )
     task_defaults: TaskSettings = Field(
         default_factory=TaskSettings,
         description="The same settings for every task of the DAG, the plugin's own tasks too "
-        "(the DAG's default_args).",
+        "(the DAG's default_args; the pod settings: every pod's).",
     )
     owner: str | None = Field(
         None, min_length=1, description="Owner of every task, as Airflow lists it."
