@@ -198,8 +198,103 @@ def _pool_name(name: str) -> str:
     return name
 
 
-class TaskSettings(_Model):
-    """Airflow's own settings of a task (BaseOperator arguments); unset keys: Airflow's."""
+def _seconds(value: Any) -> Any:
+    """A duration (as Duration) as the number of seconds the provider takes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return _duration(value).total_seconds()
+
+
+def _whole(value: float) -> int:
+    if value != int(value):
+        raise ValueError(f"must be whole seconds, got {value:g}")
+    return int(value)
+
+
+# Seconds of the KubernetesPodOperator: 90, 90s, 5m, 1h30m, PT5M.
+WholeSeconds = Annotated[float, BeforeValidator(_seconds), AfterValidator(_whole)]
+Seconds = Annotated[float, BeforeValidator(_seconds),
+                    AfterValidator(lambda value: int(value) if value == int(value) else value)]
+# The key -> the KubernetesPodOperator's argument (reattach_on_restart: `durable`, which
+# supersedes it in the provider on Airflow 3.3).
+POD_OPERATION = {"deferrable": "deferrable", "reattach_on_restart": "durable",
+                 "on_finish_action": "on_finish_action",
+                 "startup_timeout": "startup_timeout_seconds",
+                 "schedule_timeout": "schedule_timeout_seconds",
+                 "termination_grace_period": "termination_grace_period",
+                 "active_deadline": "active_deadline_seconds",
+                 "logging_interval": "logging_interval", "poll_interval": "poll_interval"}
+
+
+class PodOperation(_Model):
+    """How the KubernetesPodOperator runs a node pod; unset keys: the DAG's, else the
+    provider's."""
+
+    deferrable: bool | None = Field(
+        None, description="Wait for the pod in Airflow's triggerer, not in a worker slot "
+        "(needs a running triggerer); default: Airflow's [operators] default_deferrable."
+    )
+    reattach_on_restart: bool | None = Field(
+        None, validation_alias=AliasChoices("reattach_on_restart", "durable"),
+        description="A new try finds the pod of the try that lost its worker instead of "
+        "starting another (the provider's durable; default true)."
+    )
+    on_finish_action: Literal["delete_pod", "delete_succeeded_pod", "delete_active_pod",
+                              "keep_pod"] | None = Field(
+        None, description="What becomes of a finished pod: delete_pod (default), "
+        "delete_succeeded_pod (keeps failed pods to debug), delete_active_pod, keep_pod."
+    )
+    startup_timeout: WholeSeconds | None = Field(
+        None, ge=1, validation_alias=AliasChoices("startup_timeout", "startup_timeout_seconds"),
+        description="Longest a scheduled pod may take to start (as retry_delay, whole "
+        "seconds); default: run_config.startup_time."
+    )
+    schedule_timeout: WholeSeconds | None = Field(
+        None, ge=1,
+        validation_alias=AliasChoices("schedule_timeout", "schedule_timeout_seconds"),
+        description="Longest a pod may wait to be scheduled on a node; default: the startup "
+        "timeout."
+    )
+    termination_grace_period: WholeSeconds | None = Field(
+        None, ge=0, description="Seconds a stopped pod gets between SIGTERM and SIGKILL "
+        "(the pod's terminationGracePeriodSeconds; Kubernetes' default 30)."
+    )
+    active_deadline: WholeSeconds | None = Field(
+        None, ge=1, validation_alias=AliasChoices("active_deadline", "active_deadline_seconds"),
+        description="Longest a pod may run before Kubernetes stops it (the pod's "
+        "activeDeadlineSeconds)."
+    )
+    logging_interval: WholeSeconds | None = Field(
+        None, ge=1, description="With deferrable: how often the task leaves the triggerer "
+        "to fetch the pod's logs; default: logs once the pod is done."
+    )
+    poll_interval: Seconds | None = Field(
+        None, gt=0, description="With deferrable: how often the triggerer checks the pod "
+        "(seconds, provider default 2)."
+    )
+
+    @model_validator(mode="after")
+    def _intervals_need_deferrable(self) -> PodOperation:
+        check_deferrable_intervals(self.deferrable, self.logging_interval, self.poll_interval)
+        return self
+
+    def operator_arguments(self) -> dict[str, Any]:
+        """The keys set, by the KubernetesPodOperator's argument names."""
+        return {POD_OPERATION[key]: value for key, value in
+                self.model_dump(include=set(POD_OPERATION), exclude_none=True).items()}
+
+
+def check_deferrable_intervals(deferrable: bool | None, logging_interval: Any,
+                               poll_interval: Any) -> None:
+    """logging_interval and poll_interval act only in deferrable mode."""
+    for key, value in (("logging_interval", logging_interval), ("poll_interval", poll_interval)):
+        if deferrable is False and value is not None:
+            raise ValueError(f"{key} acts only on deferrable pods, but deferrable is false")
+
+
+class TaskSettings(PodOperation):
+    """Airflow's own settings of a task (BaseOperator arguments) and how the
+    KubernetesPodOperator runs its pod; unset keys: Airflow's."""
 
     retries: int | None = Field(None, ge=0, description="Retries before the task fails.")
     retry_delay: Duration | None = Field(
@@ -236,9 +331,9 @@ class TaskSettings(_Model):
     )
 
     def arguments(self) -> dict[str, Any]:
-        """The keys set, as the operator takes them (durations still timedeltas); retry_on
-        picks the operator class instead."""
-        return self.model_dump(exclude_none=True, exclude={"retry_on"})
+        """The keys set, as the operator takes them (durations still timedeltas); not the
+        pod keys (operator_arguments), nor retry_on, which picks the operator class."""
+        return self.model_dump(exclude_none=True, exclude=set(POD_OPERATION) | {"retry_on"})
 
 
 class VolumeConfig(_Model):
@@ -675,13 +770,14 @@ class RunConfig(_Model):
     task_settings: dict[str, TaskSettings] = Field(
         default_factory=dict,
         description="Airflow settings of node tasks (retries, timeouts, pool, queue, "
-        "priority); a node tagged task_settings.<name> uses <name>, others __default__ (when "
-        "set). Keys a profile leaves unset come from task_defaults.",
+        "priority) and of their pods (deferrable, pod timeouts, on_finish_action); a node "
+        "tagged task_settings.<name> uses <name>, others __default__ (when set). Keys a "
+        "profile leaves unset come from task_defaults.",
     )
     task_defaults: TaskSettings = Field(
         default_factory=TaskSettings,
         description="The same settings for every task of the DAG, the plugin's own tasks too "
-        "(the DAG's default_args).",
+        "(the DAG's default_args; the pod settings: every pod's).",
     )
     owner: str | None = Field(
         None, min_length=1, description="Owner of every task, as Airflow lists it."
@@ -757,6 +853,33 @@ class RunConfig(_Model):
                 "resource operators read it from the connection): set it in the extras of "
                 "the connection named by kubernetes_conn_id, or disable the volume")
         return self
+
+    @model_validator(mode="after")
+    def _one_dag_wide_startup_timeout(self) -> RunConfig:
+        given = self.task_defaults.startup_timeout
+        if (given is not None and "startup_time" in self.model_fields_set
+                and given != self.startup_time):
+            raise ValueError(
+                f"task_defaults.startup_timeout ({given}) and startup_time "
+                f"({self.startup_time}) both set the DAG's startup timeout: keep one")
+        return self
+
+    @model_validator(mode="after")
+    def _intervals_on_deferrable_pods(self) -> RunConfig:
+        defaults = self.task_defaults
+        for name, profile in self.task_settings.items():
+            deferrable = defaults.deferrable if profile.deferrable is None else profile.deferrable
+            try:
+                check_deferrable_intervals(deferrable, profile.logging_interval,
+                                           profile.poll_interval)
+            except ValueError as problem:
+                raise ValueError(f"task_settings.{name}: {problem} (task_defaults)") from None
+        return self
+
+    def pod_operation(self) -> dict[str, Any]:
+        """What every pod of the DAG takes, by the operator's argument names."""
+        return {"startup_timeout_seconds": self.startup_time, "on_finish_action": "delete_pod",
+                **self.task_defaults.operator_arguments()}
 
     @field_validator("namespace")
     @classmethod

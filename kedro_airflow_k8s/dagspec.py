@@ -127,6 +127,9 @@ class PodDefaults:
     # provider's defaults. The volume tasks' operators take fewer arguments than pods.
     pod_connection: dict[str, Any] = field(default_factory=dict)
     volume_connection: dict[str, Any] = field(default_factory=dict)
+    on_finish_action: str = "delete_pod"
+    # The DAG-wide KubernetesPodOperator settings besides those two (task_defaults).
+    operation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,8 @@ class DagSpec:
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
     field_env: bool = False  # whether some pod reads fields of itself into its environment
     uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)
+    # task_settings profile(s) -> the pod arguments they set over the DAG's (operation=)
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def upstream(self) -> dict[str, list[str]]:

@@ -21,6 +21,12 @@ SETTINGS_TAG = ("task_settings.", "task_settings:")
 _LARGEST = ("retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay",
             "execution_timeout", "pool_slots", "priority_weight")
 _ONE_OF = ("pool", "queue", "weight_rule")
+# Pod settings of a group: the longest timeouts, the shortest intervals, deferrable and
+# reattach only when no member's profile says false, the finish action that keeps most pods.
+_POD_LARGEST = ("startup_timeout", "schedule_timeout", "termination_grace_period",
+                "active_deadline")
+_POD_SMALLEST = ("logging_interval", "poll_interval", "deferrable", "reattach_on_restart")
+_KEEPS_MORE = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
 
 
 def _tag_value(node: Any, prefixes: tuple[str, ...]) -> str | None:
@@ -188,6 +194,7 @@ def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
     retry_on = {s.retry_on for s in named.values()} - {None}
     if retry_on:
         merged["retry_on"] = "any" if "any" in retry_on else "infrastructure"
+    merged.update(_merged_pod_operation(list(named.values())))
     return TaskSettings.model_construct(**merged)
 
 
@@ -198,6 +205,28 @@ def retries_infrastructure_only(settings: TaskSettings | None, defaults: TaskSet
         own = getattr(settings, key) if settings is not None else None
         return own if own is not None else getattr(defaults, key)
     return bool(value("retries")) and (value("retry_on") or "infrastructure") == "infrastructure"
+
+
+def _merged_pod_operation(profiles: list[TaskSettings]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for keys, pick_one in ((_POD_LARGEST, max), (_POD_SMALLEST, min)):
+        for key in keys:
+            values = [getattr(s, key) for s in profiles if getattr(s, key) is not None]
+            if values:
+                merged[key] = pick_one(values)
+    actions = [s.on_finish_action for s in profiles if s.on_finish_action is not None]
+    if actions:
+        merged["on_finish_action"] = max(actions, key=_KEEPS_MORE.index)
+    if merged.get("deferrable") is False:  # the intervals act only on deferrable pods
+        merged.pop("logging_interval", None)
+        merged.pop("poll_interval", None)
+    return merged
+
+
+def settings_name(nodes: list[Any], run: RunConfig) -> str | None:
+    """The task_settings profiles of a task running `nodes`, joined by '+'."""
+    names = {pick(node, SETTINGS_TAG, run.task_settings, "task_settings") for node in nodes}
+    return "+".join(sorted(n for n in names if n)) or None
 
 
 def settings_arguments(settings: TaskSettings) -> dict[str, Any]:

@@ -478,6 +478,113 @@ def test_unknown_task_settings_tag_is_a_compile_error():
                                 "run_config.task_settings entry (known: flaky)")
 
 
+POD_SETTINGS = {"__default__": {"on_finish_action": "delete_succeeded_pod"},
+                "flaky": {"deferrable": True, "logging_interval": "1m", "poll_interval": 5,
+                          "reattach_on_restart": False, "startup_timeout": "15m"},
+                "slow": {"active_deadline": "6h", "termination_grace_period": 120,
+                         "schedule_timeout": "30m", "on_finish_action": "keep_pod",
+                         "retries": 2}}
+POD_DEFAULTS = {"startup_timeout": "20m", "termination_grace_period": 60, "retries": 1}
+
+
+def test_pod_settings_are_recorded_per_profile_over_the_dag_wide_ones():
+    spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=POD_SETTINGS,
+                                                           task_defaults=POD_DEFAULTS))
+    assert (spec.pod_defaults.startup_timeout_seconds, spec.pod_defaults.on_finish_action,
+            spec.pod_defaults.operation) == (1200, "delete_pod", {"termination_grace_period": 60})
+    assert {t.task_id: pod_settings(t).get("operation") for t in spec.tasks_of("node")} == {
+        "load": "__default__", "parse": "flaky", "train": "slow"}
+    assert spec.operations == {
+        "__default__": {"on_finish_action": "delete_succeeded_pod"},
+        "flaky": {"deferrable": True, "durable": False, "startup_timeout_seconds": 900,
+                  "logging_interval": 60, "poll_interval": 5},
+        "slow": {"on_finish_action": "keep_pod", "schedule_timeout_seconds": 1800,
+                 "termination_grace_period": 120, "active_deadline_seconds": 21600}}
+    # the Airflow settings stay the record's arguments, the pod's stay out of them
+    assert spec.task("train").arguments == {"retries": 2}
+    assert spec.default_args == {"retries": 1}
+
+
+def test_pod_settings_reach_the_pods_airflow_builds(tmp_path):
+    """Imported by Airflow's DagBag, pods built by the real KubernetesPodOperator: each node
+    pod runs by its profile over the DAG-wide settings, which the plugin's pods take too."""
+    from kedro_airflow_k8s.mlflow_run import MlflowSettings
+    from kedro_airflow_k8s.render import render_dag, write_atomically
+    from tests import airflow_check
+
+    raw = with_run(task_settings=POD_SETTINGS, task_defaults=POD_DEFAULTS,
+                   external_dependencies=[{"dag_id": "upstream"}])
+    path = tmp_path / "dags" / "demo.py"
+    write_atomically(path, render_dag(compile_pipeline(
+        _settings_pipeline(), raw, mlflow=MlflowSettings("http://mlflow:5000", "e"))))
+    dag = airflow_check.load_dag(path)
+    manifests = airflow_check.validate_all(dag)
+    tasks = {t.task_id: t for t in dag.tasks}
+
+    def operation(task_id):
+        task = tasks[task_id]
+        return (task.deferrable, task.reattach_on_restart, task.on_finish_action.value,
+                task.startup_timeout_seconds, task.schedule_timeout_seconds,
+                task.logging_interval, task.poll_interval)
+
+    assert operation("load") == (False, True, "delete_succeeded_pod", 1200, 1200, None, 2)
+    assert operation("parse") == (True, False, "delete_pod", 900, 900, 60, 5)
+    assert operation("train") == (False, True, "keep_pod", 1200, 1800, None, 2)
+    for plugin_pod in ("init-data-volume", "start-mlflow-run", "end-mlflow-run"):
+        assert operation(plugin_pod) == (False, True, "delete_pod", 1200, 1200, None, 2)
+    specs = {task_id: m["spec"] for task_id, m in manifests.items() if m["kind"] == "Pod"}
+    assert {task_id: (spec.get("terminationGracePeriodSeconds"),
+                      spec.get("activeDeadlineSeconds")) for task_id, spec in specs.items()} == {
+        "load": (60, None), "parse": (60, None), "train": (120, 21600),
+        "init-data-volume": (60, None), "start-mlflow-run": (60, None),
+        "end-mlflow-run": (60, None)}
+    assert tasks["wait-for-upstream"].deferrable is False  # a sensor takes none of them
+
+
+def test_a_task_of_several_nodes_merges_pod_settings():
+    """The longest timeouts, the finish action that keeps most pods, deferrable and
+    reattach only when every profile allows it (then the intervals are left out)."""
+    settings = {"flaky": {"deferrable": True, "logging_interval": 60, "startup_timeout": 900,
+                          "on_finish_action": "delete_succeeded_pod",
+                          "reattach_on_restart": True, "termination_grace_period": 10},
+                "slow": {"deferrable": False, "startup_timeout": 300, "active_deadline": 3600,
+                         "on_finish_action": "keep_pod", "reattach_on_restart": False}}
+    spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
+                            is_persisted=lambda name: name == "raw")
+    (task,) = spec.tasks_of("node")
+    assert pod_settings(task)["operation"] == "flaky+slow"
+    assert spec.operations == {"flaky+slow": {
+        "deferrable": False, "durable": False, "on_finish_action": "keep_pod",
+        "startup_timeout_seconds": 900, "termination_grace_period": 10,
+        "active_deadline_seconds": 3600}}
+    settings["slow"].update(deferrable=True, poll_interval=1)
+    spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
+                            is_persisted=lambda name: name == "raw")
+    merged = spec.operations["flaky+slow"]
+    assert (merged["deferrable"], merged["logging_interval"], merged["poll_interval"]) == (
+        True, 60, 1)
+
+
+def test_local_execution_leaves_the_pod_settings_out_and_says_so(tmp_path):
+    from kedro_airflow_k8s.render import render_dag, write_atomically
+    from tests import airflow_check
+
+    lines = []
+    spec = compile_pipeline(_settings_pipeline(), with_run(
+        task_settings=POD_SETTINGS, task_defaults=POD_DEFAULTS, execution="local"),
+        notify=lines.append)
+    assert ("Note: local execution runs no pods: task_settings/task_defaults keys "
+            "active_deadline, deferrable, logging_interval, on_finish_action, poll_interval, "
+            "reattach_on_restart, schedule_timeout, startup_timeout, termination_grace_period "
+            "are left out.") in lines
+    assert spec.operations == {}
+    path = tmp_path / "dags" / "demo.py"
+    write_atomically(path, render_dag(spec))
+    dag = airflow_check.load_dag(path)
+    assert {t.task_id: t.retries for t in dag.tasks if t.task_id in ("load", "train")} == {
+        "load": 1, "train": 2}
+
+
 def test_continuous_schedule_keeps_one_active_run():
     pipeline = Pipeline([node(identity, "a", "b", name="n")])
     assert compile_pipeline(pipeline, with_run(max_active_runs=1),

@@ -361,6 +361,74 @@ BAD_CONFIGS += [
      f"{'t' * 101!r}"),
 ]
 
+# The KubernetesPodOperator settings of task_settings / task_defaults.
+BAD_CONFIGS += [
+    (with_run(task_settings={"x": {"startup_timeout": 90.5}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.startup_timeout: must be whole seconds, "
+     "got 90.5"),
+    (with_run(task_settings={"x": {"active_deadline": "0s"}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.active_deadline: Input should be greater "
+     "than or equal to 1"),
+    (with_run(task_defaults={"schedule_timeout": "ten minutes"}),
+     "airflow-k8s.yaml: run_config.task_defaults.schedule_timeout: expected a duration "
+     "(seconds, 30s, 5m, 1h30m, ISO 8601 PT5M), got 'ten minutes'"),
+    (with_run(task_settings={"x": {"termination_grace_period": -1}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.termination_grace_period: Input should be "
+     "greater than or equal to 0"),
+    (with_run(task_settings={"x": {"poll_interval": 0}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.poll_interval: Input should be greater "
+     "than 0"),
+    (with_run(task_settings={"x": {"on_finish_action": "keep"}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.on_finish_action: Input should be "
+     "'delete_pod', 'delete_succeeded_pod', 'delete_active_pod' or 'keep_pod', got 'keep'"),
+    (with_run(task_settings={"x": {"deferrable": "sometimes"}}),
+     "airflow-k8s.yaml: run_config.task_settings.x.deferrable: Input should be a valid "
+     "boolean, unable to interpret input"),
+    (with_run(task_settings={"x": {"deferrable": False, "logging_interval": 60}}),
+     "airflow-k8s.yaml: run_config.task_settings.x: logging_interval acts only on deferrable "
+     "pods, but deferrable is false"),
+    (with_run(task_defaults={"deferrable": False}, task_settings={"x": {"poll_interval": 5}}),
+     "airflow-k8s.yaml: run_config: task_settings.x: poll_interval acts only on deferrable "
+     "pods, but deferrable is false (task_defaults)"),
+    (with_run(startup_time=600, task_defaults={"startup_timeout": "15m"}),
+     "airflow-k8s.yaml: run_config: task_defaults.startup_timeout (900) and startup_time "
+     "(600) both set the DAG's startup timeout: keep one"),
+]
+
+
+def test_pod_settings_take_durations_and_the_providers_names():
+    def operation(**settings):
+        return parse_config(with_run(task_defaults=settings)
+                            ).run_config.task_defaults.operator_arguments()
+
+    assert operation(startup_timeout="5m") == operation(startup_timeout_seconds=300) == {
+        "startup_timeout_seconds": 300}
+    assert operation(active_deadline="PT1H", schedule_timeout_seconds="1h30m") == {
+        "active_deadline_seconds": 3600, "schedule_timeout_seconds": 5400}
+    assert operation(reattach_on_restart=False) == operation(durable=False) == {
+        "durable": False}
+    assert operation(poll_interval=0.5, logging_interval="2m", deferrable=True) == {
+        "poll_interval": 0.5, "logging_interval": 120, "deferrable": True}
+    assert operation(termination_grace_period=0, on_finish_action="keep_pod") == {
+        "termination_grace_period": 0, "on_finish_action": "keep_pod"}
+    # the Airflow settings of the same profile are not the pod's, and the reverse
+    settings = parse_config(with_run(task_defaults={"retries": 2, "deferrable": True})
+                            ).run_config.task_defaults
+    assert (settings.arguments(), settings.operator_arguments()) == (
+        {"retries": 2}, {"deferrable": True})
+
+
+def test_the_dag_wide_startup_timeout_is_startup_time_or_task_defaults():
+    def dag_wide(**changes):
+        return parse_config(with_run(**changes)).run_config.pod_operation()
+
+    assert dag_wide() == {"startup_timeout_seconds": 600, "on_finish_action": "delete_pod"}
+    assert dag_wide(startup_timeout=120)["startup_timeout_seconds"] == 120  # the old alias
+    assert dag_wide(task_defaults={"startup_timeout": "15m"})["startup_timeout_seconds"] == 900
+    assert dag_wide(startup_time=900, task_defaults={"startup_timeout": "15m", "deferrable":
+                                                     True}) == {
+        "startup_timeout_seconds": 900, "on_finish_action": "delete_pod", "deferrable": True}
+
 
 def test_durations_read_as_airflow_users_write_them():
     def delay(value):

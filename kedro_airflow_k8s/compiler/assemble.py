@@ -33,6 +33,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
                    key=lambda t: t.task_id)
     check_ids(tasks, plan.ids.groups.values())
     profiles = dict(b.profile for b in built if b.profile)
+    operations = dict(b.operation for b in built if b.operation)
     pods = [shared.kwargs for t in tasks for shared in t.spread if isinstance(shared, Call)]
     templates = sorted({pod["pod_template"] for pod in pods if pod.get("pod_template")})
     return DagSpec(
@@ -73,6 +74,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         uses_run_hash=bool(shared.pods and shared.pods.volume) or (
             shared.spark is not None and isinstance(shared.spark.runner, SparkFactory)
             and any(t.kind == "spark" for t in tasks)),
+        operations={name: operations[name] for name in sorted(operations)},
     )
 
 

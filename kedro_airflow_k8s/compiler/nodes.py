@@ -23,6 +23,7 @@ from kedro_airflow_k8s.profiles import (
     group_template,
     retries_infrastructure_only,
     settings_arguments,
+    settings_name,
     with_template,
 )
 from kedro_airflow_k8s.spark import (
@@ -46,6 +47,8 @@ from kedro_airflow_k8s.tasks import (
 class BuiltNode:
     task: TaskSpec
     profile: tuple[str, ResourceProfile] | None  # the resource profile its pod uses
+    # the task_settings profile(s) its pod runs by, and the pod arguments they set
+    operation: tuple[str, dict[str, Any]] | None = None
 
 
 def node_tasks(plan: Plan, shared: Shared) -> list[BuiltNode]:
@@ -77,7 +80,9 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
         return BuiltNode(factory_task(task, call), None)
     if retries_infrastructure_only(settings, plan.run.task_defaults):
         task = replace(task, operator=NODE_POD)
-    return _pod_node(task, item, plan, shared, kedro_args)
+    pod = settings.operator_arguments() if settings else {}
+    operation = (settings_name(item.nodes, plan.run), pod) if pod else None
+    return _pod_node(task, item, plan, shared, kedro_args, operation)
 
 
 def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
@@ -92,7 +97,8 @@ def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
 
 
 def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
-              kedro_args: list[Any]) -> BuiltNode:
+              kedro_args: list[Any], operation: tuple[str, dict[str, Any]] | None,
+              ) -> BuiltNode:
     run, pods = plan.run, shared.pods
     assert pods is not None
     profile_name, profile = group_profile(item.nodes, run)
@@ -113,9 +119,10 @@ def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
                            field_env=DRIVER_FIELD_ENV if task.kind == "spark" else None,
                            nodes=kedro_args[len(shared.node_arguments)],
                            annotations=dict(profile.annotations), resources=profile_name,
-                           pod_template=template)
+                           pod_template=template,
+                           operation=operation[0] if operation else None)
     return BuiltNode(replace(task, spread=spread),
-                     (profile_name, profile) if profile_name else None)
+                     (profile_name, profile) if profile_name else None, operation)
 
 
 def _executor_volume(run: RunConfig, pods: PodDefaults) -> tuple[str, str] | None:

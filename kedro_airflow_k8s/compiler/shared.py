@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kedro_airflow_k8s.compiler.plan import Notify, Plan, quiet
-from kedro_airflow_k8s.config import RunConfig
+from kedro_airflow_k8s.config import POD_OPERATION, RunConfig
 from kedro_airflow_k8s.dagspec import RUN_HASH, LocalDefaults, PodDefaults, SecretSpec, VolumeSpec
 from kedro_airflow_k8s.ids import k8s_label
 from kedro_airflow_k8s.mlflow_run import KEEP_OPEN_ENV, RUN_ID_TEMPLATE, task_environment
@@ -62,6 +62,12 @@ def _local_defaults(plan: Plan, notify: Notify) -> LocalDefaults:
     notify("Note: local execution runs each task as a subprocess on the Airflow worker; "
            "the volume, pod templates, resources, secrets and Spark clusters are left out.")
     run = plan.run
+    ignored = sorted({key for settings in [run.task_defaults, *run.task_settings.values()]
+                      for key in settings.model_dump(include=set(POD_OPERATION),
+                                                     exclude_none=True)})
+    if ignored:
+        notify(f"Note: local execution runs no pods: task_settings/task_defaults keys "
+               f"{', '.join(ignored)} are left out.")
     interpreter = run.local.python or plan.source.python or "python"
     command = shlex.join([interpreter, "-m", "kedro", "run", "--env", plan.env, "--pipeline",
                           plan.source.pipeline_name]) + ' --nodes "$KEDRO_NODES"'
@@ -75,11 +81,14 @@ def _local_defaults(plan: Plan, notify: Notify) -> LocalDefaults:
 def _pod_defaults(plan: Plan, identity: dict[str, str]) -> PodDefaults:
     run = plan.run
     volume = _volume(run, plan.dag_id, identity)
+    operation = run.pod_operation()
     return PodDefaults(
         namespace=run.namespace,
         image=plan.image,
         image_pull_policy=run.image_pull_policy,
-        startup_timeout_seconds=run.startup_time,
+        startup_timeout_seconds=operation.pop("startup_timeout_seconds"),
+        on_finish_action=operation.pop("on_finish_action"),
+        operation=operation,
         service_account_name=run.service_account_name,
         image_pull_secrets=list(run.image_pull_secrets),
         secrets=[SecretSpec(**s.model_dump()) for s in run.secrets],

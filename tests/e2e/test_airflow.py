@@ -375,3 +375,39 @@ def test_backfill_wait_times_out_with_exit_3(airflow_server):
     assert error.value.exit_code == 3
     assert re.fullmatch(r"backfill \d+ of DAG 'slow_backfill' had not finished after 0.05 min "
                         r"\(0 of 1 runs ended\)", str(error.value))
+
+
+def _error_frames(airflow, dag_id, run_id, task_id):
+    """The function names of the stack of the exception a task's latest try logged."""
+    from airflow_client.client.api.task_instance_api import TaskInstanceApi
+
+    api = TaskInstanceApi(airflow.api)
+    ti = api.get_task_instance(dag_id, run_id, task_id)
+    response = api.get_log_without_preload_content(
+        dag_id, run_id, task_id, max(ti.try_number, 1), full_content=True,
+        accept="application/json")
+    events = json.loads(response.data)["content"]
+    return [frame.get("name") for event in events if isinstance(event, dict)
+            for error in event.get("error_detail") or [] for frame in error.get("frames", [])]
+
+
+def test_deferrable_pods_are_accepted_and_run_deferrable(demo_project, airflow_server):
+    """Airflow imports the DAG of deferrable pods without an import error, and its worker
+    runs a node task the deferrable way (KubernetesPodOperator.execute_async). No cluster
+    exists here, so the pod is never created and the trigger never starts: the try fails
+    where execute_async asks the Kubernetes API for the pod."""
+    point_at(demo_project, airflow_server, "deferrable-demo", volume={"disabled": True},
+             task_defaults={"deferrable": True, "logging_interval": "1m",
+                            "on_finish_action": "keep_pod", "startup_timeout": "2m"})
+    airflow = client(airflow_server)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "240",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert airflow.import_problems("deferrable-demo.py") == []
+    source = airflow.dag_source("deferrable-demo")
+    assert "deferrable=True" in source and "logging_interval=60" in source
+    run_id = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
+    failed = airflow.progress("deferrable-demo", run_id).failed_tasks
+    assert failed, result.stdout
+    frames = _error_frames(airflow, "deferrable-demo", run_id, failed[0])
+    assert "execute_async" in frames and "execute_sync" not in frames, frames

@@ -90,6 +90,16 @@ DAG_SETTINGS = {"task_settings": SETTINGS,
 RETRY_ON = {"task_settings": {"flaky": {"retries": 5, "retry_on": "any"},
                               "slow": {"execution_timeout": "1h"}},
             "task_defaults": {"retries": 2}}
+# KubernetesPodOperator settings: DAG-wide, per profile, and merged (`parse` + `store`).
+POD_SETTINGS = {"__default__": {"on_finish_action": "delete_succeeded_pod"},
+                "flaky": {"deferrable": True, "logging_interval": "1m", "poll_interval": 5,
+                          "startup_timeout": "15m", "reattach_on_restart": False},
+                "slow": {"deferrable": True, "schedule_timeout": "30m", "active_deadline": "6h",
+                         "termination_grace_period": 120, "on_finish_action": "keep_pod",
+                         "retries": 2}}
+DAG_POD_SETTINGS = {"task_settings": POD_SETTINGS,
+                    "task_defaults": {"startup_timeout": "20m", "termination_grace_period": 60,
+                                      "deferrable": False, "retries": 1}}
 SPARK_TYPES = {"events": "spark.SparkDataset", "sessions": "kedro_datasets.spark.SparkDataset",
                "features": "spark.SparkHiveDataset"}
 DATAPROC = {"type": "dataproc", "project_id": "my-project", "region": "europe-west1",
@@ -232,6 +242,8 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
     "task-settings-retry-on": lambda: compiled(with_settings(), run(**RETRY_ON),
                                                persisted={"raw", "clean", "out"},
                                                group_memory=True),
+    "k8s-pod-settings": lambda: compiled(with_settings(), run(**DAG_POD_SETTINGS),
+                                         persisted={"raw", "clean", "out"}, group_memory=True),
     "local-task-settings": lambda: compiled(with_settings(), run(**DAG_SETTINGS),
                                             persisted={"raw", "clean", "out"},
                                             execution="local", group_memory=True),

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
 from kedro_airflow_k8s import validate
 from kedro_airflow_k8s.dagspec import DagSpec
 from kedro_airflow_k8s.render import render_dag, write_atomically
@@ -24,6 +26,9 @@ SETTINGS = {"retries": 0, "retry_delay": datetime.timedelta(seconds=300),
             "retry_exponential_backoff": 0, "max_retry_delay": None, "execution_timeout": None,
             "pool": "default_pool", "pool_slots": 1, "queue": "default", "priority_weight": 1,
             "weight_rule": "downstream", "owner": "airflow"}
+# How a KubernetesPodOperator runs its pod (run_config.task_settings, task_defaults), where
+# it differs from the provider's defaults (the schedule timeout's is the startup timeout).
+POD_OPERATION = {"deferrable": False, "logging_interval": None, "poll_interval": 2}
 # The same for the DAG's own (max_active_tasks: Airflow's default_max_active_tasks_per_dag).
 DAG_SETTINGS = {"max_active_tasks": 16, "dagrun_timeout": None}
 # The KubernetesPodOperator adds a random suffix to every pod's name.
@@ -80,6 +85,12 @@ def _task(dag: Any, task: Any) -> dict[str, Any]:
                    if hasattr(task, name)})
     record.update({name: plain(getattr(task, name)) for name, default in SETTINGS.items()
                    if plain(getattr(task, name)) != plain(default)})
+    # the provider's class or the file's own subclass (NodePodOperator), not a Spark factory's
+    if type(task) is KubernetesPodOperator or _operator(dag, task).startswith("<dag file>."):
+        record.update({name: plain(getattr(task, name)) for name, default in
+                       POD_OPERATION.items() if getattr(task, name) != default})
+        if task.schedule_timeout_seconds != task.startup_timeout_seconds:
+            record["schedule_timeout_seconds"] = task.schedule_timeout_seconds
     built = validate.manifest(dag, task)
     if built is not None and built.get("kind") == "Pod":
         name = built["metadata"]["name"]
