@@ -199,6 +199,7 @@ class SlackNotifierSpec:
 # The names the DAG file always imports from Airflow's SDK.
 SDK_IMPORTS = (("airflow.sdk", "DAG"), ("airflow.sdk", "TaskGroup"), ("airflow.sdk", "literal"))
 SECRET = ("airflow.providers.cncf.kubernetes.secret", "Secret")
+ASSET = ("airflow.sdk", "Asset")
 SLACK_NOTIFIER = ("airflow.providers.slack.notifications.slack_webhook", "SlackWebhookNotifier")
 
 
@@ -231,6 +232,7 @@ class DagSpec:
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
     field_env: bool = False  # whether some pod reads fields of itself into its environment
     uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)
+    assets: dict[str, str] = field(default_factory=dict)  # dataset -> URI, the file's ASSETS
 
     @property
     def upstream(self) -> dict[str, list[str]]:
@@ -263,4 +265,6 @@ class DagSpec:
             found.add(SECRET)
         if self.failure_notifiers:
             found.add(SLACK_NOTIFIER)
+        if self.assets:
+            found.add(ASSET)
         return sorted(found)

@@ -6,7 +6,7 @@ from kedro.pipeline import Pipeline, node
 from kedro_airflow_k8s.compiler import airflow_id, compile_dag, compile_project, k8s_label
 from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.dagspec import Call, Verbatim
+from kedro_airflow_k8s.dagspec import Call, Ref, Verbatim
 from kedro_airflow_k8s.errors import CompileError
 from tests.spec_helpers import pod_settings, profile_of, split, template_of
 from tests.test_config import FULL, MINIMAL, with_run
@@ -403,7 +403,8 @@ def test_a_task_of_several_nodes_takes_the_largest_settings():
         "max_retry_delay": Call("datetime.timedelta", kwargs={"minutes": 10}),
         "execution_timeout": Call("datetime.timedelta", kwargs={"hours": 1, "minutes": 30}),
         "pool_slots": 2, "priority_weight": 10,
-        "pool": "gpu-pool", "queue": "io", "weight_rule": "absolute"}
+        "pool": "gpu-pool", "queue": "io", "weight_rule": "absolute",
+        "inlets": [Ref("ASSETS", "raw")]}
 
 
 @pytest.mark.parametrize("key, values, message", [

@@ -8,7 +8,14 @@ from typing import Any
 from kedro_airflow_k8s.compiler.plan import NodeTask, Plan, reasons
 from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.config import ResourceProfile, RunConfig
-from kedro_airflow_k8s.dagspec import LocalDefaults, PodDefaults, TaskSpec, Verbatim, check_value
+from kedro_airflow_k8s.dagspec import (
+    LocalDefaults,
+    PodDefaults,
+    Ref,
+    TaskSpec,
+    Verbatim,
+    check_value,
+)
 from kedro_airflow_k8s.ids import k8s_label
 from kedro_airflow_k8s.profiles import (
     group_profile,
@@ -53,7 +60,8 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
     settings = group_settings(item.nodes, plan.run)
     task = TaskSpec(task_id=item.task_id, local_id=item.local_id, group=item.task_group,
                     kind="spark" if spark else "node", operator=POD, node_names=names,
-                    arguments=settings_arguments(settings) if settings else {},
+                    arguments={**(settings_arguments(settings) if settings else {}),
+                               **asset_arguments(item.nodes, plan.assets)},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
                   *(["--params", plan.params] if plan.params else [])]
@@ -68,6 +76,19 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
         assert call is not None
         return BuiltNode(factory_task(task, call), None)
     return _pod_node(task, item, plan, shared, kedro_args)
+
+
+def asset_arguments(nodes: list[Any], assets: dict[str, str]) -> dict[str, Any]:
+    """`inlets` (the declared datasets the task reads and does not write itself) and
+    `outlets` (those it writes), each an item of the file's ASSETS, one per URI."""
+    written = [name for node in nodes for name in node.outputs]
+    read = [name for node in nodes for name in node.inputs if name not in written]
+    arguments = {}
+    for key, names in (("inlets", read), ("outlets", written)):
+        by_uri = {assets[name]: name for name in reversed(names) if name in assets}
+        if by_uri:
+            arguments[key] = [Ref("ASSETS", name) for name in sorted(by_uri.values())]
+    return arguments
 
 
 def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,

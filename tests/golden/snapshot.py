@@ -68,6 +68,9 @@ def _task(dag: Any, task: Any) -> dict[str, Any]:
                    if hasattr(task, name)})
     record.update({name: plain(getattr(task, name)) for name, default in SETTINGS.items()
                    if plain(getattr(task, name)) != plain(default)})
+    for key in ("inlets", "outlets"):  # Assets, as Airflow holds them
+        if getattr(task, key, None):
+            record[key] = [{"name": asset.name, "uri": asset.uri} for asset in getattr(task, key)]
     built = validate.manifest(dag, task)
     if built is not None and built.get("kind") == "Pod":
         name = built["metadata"]["name"]
