@@ -5,7 +5,8 @@ The rule (docs/assets.md), for a persisted dataset of project <package>:
 - a location with a scheme (`s3://`, `gs://`, `abfs://`, `https://`, ...) is its URI, the
   scheme lower-cased and its aliases folded (`s3a`, `s3n` -> `s3`; `gcs` -> `gs`), user
   and password, query and fragment dropped, trailing slashes removed;
-- an absolute local path is `file://<path>`;
+- an absolute local path is `file://<path>`, unless it is on the per-run volume (under
+  its mount path, Kubernetes execution with the volume on);
 - a SQL table on PostgreSQL or MySQL is `postgres://host:port/database/schema/table`
   (schema `public` by default) or `mysql://host:port/database/table`, as Airflow's providers
   write them, without the login; a BigQuery table is `bigquery://project/dataset/table`;
@@ -72,9 +73,13 @@ def dataset_location(config: Mapping[str, Any] | None) -> str | None:
     return f"{scheme}://{url.hostname}:{port or default_port}/{'/'.join(parts)}"
 
 
-def asset_uri(package: str, dataset: str, location: str | None) -> str:
-    """The URI (and name) of a dataset's Asset, by the rule of this module's docstring."""
+def asset_uri(package: str, dataset: str, location: str | None,
+              per_run: str | None = None) -> str:
+    """The URI (and name) of a dataset's Asset, by the rule of this module's docstring;
+    an absolute path under `per_run` (the per-run volume's mount path) is not addressable."""
     if not location:
+        return kedro_uri(package, dataset)
+    if per_run and (location == per_run or location.startswith(per_run.rstrip("/") + "/")):
         return kedro_uri(package, dataset)
     if location.startswith("/") and not location.startswith("//"):
         return "file://" + urllib.parse.quote(location.rstrip("/") or "/", safe="/-_.~:@")
@@ -124,7 +129,8 @@ def matches(name: str, patterns: list[str]) -> bool:
 
 
 def declared(datasets: list[str], config: Any, package: str, is_persisted: Any,
-             location: Any, layer: Any, notify: Any) -> dict[str, str]:
+             location: Any, layer: Any, notify: Any,
+             per_run: str | None = None) -> dict[str, str]:
     """Dataset name -> Asset URI of the pipeline's datasets that `run_config.assets`
     declares: persisted (not in memory, not parameters), included, not excluded, of a
     listed layer. A pattern or layer that selects none of them is noted."""
@@ -143,7 +149,7 @@ def declared(datasets: list[str], config: Any, package: str, is_persisted: Any,
         if config.layers and layers[name] not in config.layers:
             continue
         found[name] = checked_uri(name, asset_uri(package, name.split("@", 1)[0],
-                                                  location(name)))
+                                                  location(name), per_run))
     for key in ("include", "exclude"):
         for pattern in getattr(config, key):
             if not any(fnmatch.fnmatchcase(name, pattern) for name in candidates):

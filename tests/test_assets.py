@@ -51,6 +51,24 @@ def test_no_credential_reaches_an_asset_uri(location):
         assert secret not in uri
 
 
+def test_an_absolute_path_on_the_per_run_volume_is_not_addressable():
+    assert asset_uri("demo", "x", "/home/kedro/data/x.csv", "/home/kedro/data") == \
+        "kedro://demo/x"
+    assert asset_uri("demo", "x", "/home/kedro/database/x.csv", "/home/kedro/data") == \
+        "file:///home/kedro/database/x.csv"
+    raw = {**MINIMAL, "run_config": {**MINIMAL["run_config"]}}
+    locations = {"raw": "/home/kedro/data/raw.csv", "report": "/srv/report.csv"}.get
+    absolute = "file:///home/kedro/data/raw.csv"
+    for execution, volume, uri in [("kubernetes", {}, "kedro://demo/raw"),
+                                   ("kubernetes", {"disabled": True}, absolute),
+                                   ("local", {}, absolute)]:
+        raw["run_config"]["volume"] = volume
+        spec = compile_dag(chain(), parse_config(raw), *split(
+            {"execution": execution}, package="demo", env="base", dataset_location=locations,
+            is_persisted=lambda name: name != "tmp"))
+        assert (spec.assets["raw"], spec.assets["report"]) == (uri, "file:///srv/report.csv")
+
+
 def test_a_dataset_name_that_is_no_uri_path_is_quoted():
     assert asset_uri("demo", "my data/x", None) == "kedro://demo/my%20data%2Fx"
 

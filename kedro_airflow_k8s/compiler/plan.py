@@ -96,7 +96,13 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 params=_params_value(run),
                 assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
                                 source.is_persisted, source.dataset_location,
-                                source.dataset_layer, notify))
+                                source.dataset_layer, notify, _per_run_root(run, options)))
+
+
+def _per_run_root(run: RunConfig, options: CompileOptions) -> str | None:
+    """Where the per-run volume is mounted in the pods, when there is one."""
+    execution = options.execution or run.execution
+    return None if execution != "kubernetes" or run.volume.disabled else run.volume.mount_path
 
 
 def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,
