@@ -83,7 +83,7 @@ def asset_arguments(nodes: list[Any], assets: dict[str, str]) -> dict[str, Any]:
     `outlets` (those it writes), each an item of the file's ASSETS, one per URI."""
     written = [name for node in nodes for name in node.outputs]
     read = [name for node in nodes for name in node.inputs if name not in written]
-    arguments = {}
+    arguments: dict[str, Any] = {}
     for key, names in (("inlets", read), ("outlets", written)):
         by_uri = {assets[name]: name for name in reversed(names) if name in assets}
         if by_uri:
