@@ -17,6 +17,10 @@ CONTEXT_KEYS = frozenset({
     "ts_nodash_with_tz", "var",
 })
 
+# Only in the context of a task with inlets or outlets (a node task reading or writing a
+# declared asset): not offered to macro_params, which every node task passes.
+ASSET_CONTEXT_KEYS = frozenset({"asset_state_store"})
+
 # Airflow 2 names that Airflow 3 removed, and what to use instead (None: nothing does).
 REMOVED = {
     "execution_date": "logical_date",

@@ -210,6 +210,8 @@ def compile(project: KedroProject, output: Path, all_pipelines: bool,  # noqa: A
         path = output / f"{spec.dag_id}.py"
         write_atomically(path, text)
         click.echo(f"Wrote {path} ({len(spec.tasks)} tasks).")
+        click.echo(f"{spec.dag_id} declares {len(set(spec.assets.values()))} Airflow assets "
+                   "(Kedro datasets as its tasks' inlets and outlets, run_config.assets).")
 
 
 @airflow_k8s.command()

@@ -665,6 +665,36 @@ class LocalConfig(_Model):
     )
 
 
+class AssetsConfig(_Model):
+    enabled: bool = Field(
+        True, description="Declare the persisted datasets as Airflow Assets: an outlet of the "
+        "task that writes one, an inlet of the tasks that read it (docs: Assets)."
+    )
+    include: list[str] = Field(
+        default_factory=list, description="Dataset name patterns (fnmatch: *, ?, [...]) to "
+        "declare; empty: every persisted dataset."
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Dataset name patterns never declared; they win "
+        "over include."
+    )
+    layers: list[str] = Field(
+        default_factory=list, description="Declare only datasets of these layers (catalog "
+        "metadata: kedro-viz: layer); empty: any layer or none."
+    )
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        from kedro_airflow_k8s.assets import pattern_problem
+
+        for pattern in value:
+            problem = pattern_problem(pattern)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+
 _CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")  # airflow.models.connection.sanitize_conn_id
 
 
@@ -840,6 +870,10 @@ class RunConfig(_Model):
     group_memory_nodes: bool = Field(
         True, description="Run nodes joined by MemoryDatasets in one task; false makes such "
         "a dataset a compile error."
+    )
+    assets: AssetsConfig = Field(
+        default_factory=AssetsConfig, description="Kedro datasets as Airflow Assets (inlets "
+        "and outlets of the tasks)."
     )
 
     @model_validator(mode="after")

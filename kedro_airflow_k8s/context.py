@@ -47,6 +47,7 @@ class KedroProject:
     _pattern_types: dict[str, str | None] = field(default_factory=dict, init=False,
                                                   repr=False)
     _patterns: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _configs: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def bootstrap(self) -> Any:
         """Bootstrap the project once (settings, pipelines, src on sys.path); its metadata."""
@@ -247,6 +248,30 @@ class KedroProject:
         with _quiet_resolver():
             kind = self.catalog.config_resolver.resolve_pattern(dataset).get("type")
         return kind if isinstance(kind, str) else None
+
+    def dataset_config(self, dataset: str) -> dict[str, Any]:
+        """A dataset's catalog entry as Kedro resolves it (a factory's placeholders filled,
+        credentials resolved: for assets.dataset_location only, which drops them); {} for
+        params and datasets the catalog does not know."""
+        if dataset.startswith("params:") or dataset == "parameters":
+            return {}
+        if dataset not in self._configs:
+            with _quiet_resolver():
+                found = self.catalog.config_resolver.resolve_pattern(dataset)
+            self._configs[dataset] = found if isinstance(found, dict) else {}
+        return self._configs[dataset]
+
+    def dataset_location(self, dataset: str) -> str | None:
+        """Where a dataset lives (path, URI or table, no credentials); None: nowhere named."""
+        from kedro_airflow_k8s.assets import dataset_location
+
+        return dataset_location(self.dataset_config(dataset))
+
+    def dataset_layer(self, dataset: str) -> str | None:
+        """A dataset's layer (catalog `metadata: kedro-viz: layer`)."""
+        from kedro_airflow_k8s.assets import layer_of
+
+        return layer_of(self.dataset_config(dataset))
 
     @cached_property
     def _registered(self) -> set[str]:

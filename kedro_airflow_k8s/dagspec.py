@@ -212,6 +212,7 @@ class SlackNotifierSpec:
 # The names the DAG file always imports from Airflow's SDK.
 SDK_IMPORTS = (("airflow.sdk", "DAG"), ("airflow.sdk", "TaskGroup"), ("airflow.sdk", "literal"))
 SECRET = ("airflow.providers.cncf.kubernetes.secret", "Secret")
+ASSET = ("airflow.sdk", "Asset")
 SLACK_NOTIFIER = ("airflow.providers.slack.notifications.slack_webhook", "SlackWebhookNotifier")
 
 
@@ -248,6 +249,7 @@ class DagSpec:
     uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)
     # task_settings profile(s) -> the pod arguments they set over the DAG's (operation=)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assets: dict[str, str] = field(default_factory=dict)  # dataset -> URI, the file's ASSETS
 
     @property
     def upstream(self) -> dict[str, list[str]]:
@@ -302,4 +304,6 @@ class DagSpec:
             found.add(SECRET)
         if self.failure_notifiers:
             found.add(SLACK_NOTIFIER)
+        if self.assets:
+            found.add(ASSET)
         return sorted(found)

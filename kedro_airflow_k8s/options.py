@@ -34,6 +34,8 @@ class ProjectSource:
     pipeline_name: str = "__default__"
     is_persisted: Callable[[str], bool] = lambda name: True
     dataset_type: Callable[[str], str | None] = lambda name: None
+    dataset_location: Callable[[str], str | None] = lambda name: None  # assets.dataset_location
+    dataset_layer: Callable[[str], str | None] = lambda name: None  # catalog kedro-viz layer
     commit_sha: str | None = None  # the git commit, "<sha>-dirty" when files differ from it
     project_version: str | None = None  # project_version: a hash of the code and conf
     path: str | None = None  # local execution: default project path on the worker

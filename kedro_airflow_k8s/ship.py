@@ -139,7 +139,7 @@ def prepare(project: KedroProject,
     if options.validate:
         from kedro_airflow_k8s.validate import validate_text
 
-        version = validate_text(text, f"{spec.dag_id}.py", options.k8s_version)
+        version = validate_text(text, f"{spec.dag_id}.py", options.k8s_version, spec.assets)
         yield (f"Validated {spec.dag_id}: Airflow imports it, every pod fits Kubernetes "
                f"{version}.")
     return spec, text

@@ -6,7 +6,7 @@ from kedro.pipeline import Pipeline, node
 from kedro_airflow_k8s.compiler import airflow_id, compile_dag, compile_project, k8s_label
 from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.dagspec import Call, Verbatim
+from kedro_airflow_k8s.dagspec import Call, Ref, Verbatim
 from kedro_airflow_k8s.errors import CompileError
 from tests.spec_helpers import pod_settings, profile_of, split, template_of
 from tests.test_config import FULL, MINIMAL, with_run
@@ -455,7 +455,8 @@ def test_a_task_of_several_nodes_takes_the_largest_settings():
         "max_retry_delay": Call("datetime.timedelta", kwargs={"minutes": 10}),
         "execution_timeout": Call("datetime.timedelta", kwargs={"hours": 1, "minutes": 30}),
         "pool_slots": 2, "priority_weight": 10,
-        "pool": "gpu-pool", "queue": "io", "weight_rule": "absolute"}
+        "pool": "gpu-pool", "queue": "io", "weight_rule": "absolute",
+        "inlets": [Ref("ASSETS", "raw")]}
 
 
 @pytest.mark.parametrize("key, values, message", [
@@ -501,7 +502,8 @@ def test_pod_settings_are_recorded_per_profile_over_the_dag_wide_ones():
         "slow": {"on_finish_action": "keep_pod", "schedule_timeout_seconds": 1800,
                  "termination_grace_period": 120, "active_deadline_seconds": 21600}}
     # the Airflow settings stay the record's arguments, the pod's stay out of them
-    assert spec.task("train").arguments == {"retries": 2}
+    assert spec.task("train").arguments == {
+        "retries": 2, "inlets": [Ref("ASSETS", "b")], "outlets": [Ref("ASSETS", "c")]}
     assert spec.default_args == {"retries": 1}
 
 

@@ -239,7 +239,7 @@ def test_schedule_validates_before_uploading(demo_project, tmp_path):
 def test_the_plugins_list_of_context_names_is_the_installed_airflows(demo_project, tmp_path):
     """compile checks macro_params against a hand-kept list (it must not import Airflow):
     the list is exactly what Airflow's own RuntimeTaskInstance gives a task's templates."""
-    from kedro_airflow_k8s.airflow_context import CONTEXT_KEYS, REMOVED
+    from kedro_airflow_k8s.airflow_context import ASSET_CONTEXT_KEYS, CONTEXT_KEYS, REMOVED
     from kedro_airflow_k8s.compiler import compile_project
     from kedro_airflow_k8s.context import KedroProject
     from kedro_airflow_k8s.render import render_dag
@@ -249,7 +249,8 @@ def test_the_plugins_list_of_context_names_is_the_installed_airflows(demo_projec
     path.write_text(render_dag(compile_project(KedroProject(path=demo_project))))
     dag = airflow_check.load_dag(path)
     context = preflight.template_context(dag.get_task("train"))
-    assert set(context) == CONTEXT_KEYS
+    assert set(context) == CONTEXT_KEYS | ASSET_CONTEXT_KEYS  # train writes an asset
+    assert set(preflight.template_context(dag.get_task("create-data-volume"))) == CONTEXT_KEYS
     assert CONTEXT_KEYS.isdisjoint(REMOVED)
 
 

@@ -69,7 +69,8 @@ def compile_project(project: KedroProject, options: CompileOptions = CompileOpti
     source = ProjectSource(
         package=project.package_name, env=project.run_env,
         pipeline_name=project.pipeline_name, is_persisted=project.is_persisted,
-        dataset_type=project.dataset_type, commit_sha=project.commit_sha,
+        dataset_type=project.dataset_type, dataset_location=project.dataset_location,
+        dataset_layer=project.dataset_layer, commit_sha=project.commit_sha,
         project_version=project.project_version,
         path=str(project.path.resolve()), python=sys.executable,
         mlflow=settings_for(project, notify=notify),

@@ -68,6 +68,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
                        if value is not None},
         default_args={**({"owner": run.owner} if run.owner else {}),
                       **settings_arguments(run.task_defaults)},
+        assets=plan.assets,
         kedro_params=plan.params is not None,
         field_env=any("field_env" in pod for pod in pods),
         # a Spark factory's tasks may name per-run resources (its cluster)

@@ -12,6 +12,7 @@ from kedro_airflow_k8s.dagspec import (
     NODE_POD,
     LocalDefaults,
     PodDefaults,
+    Ref,
     TaskSpec,
     Verbatim,
     check_value,
@@ -64,7 +65,8 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
     settings = group_settings(item.nodes, plan.run)
     task = TaskSpec(task_id=item.task_id, local_id=item.local_id, group=item.task_group,
                     kind="spark" if spark else "node", operator=POD, node_names=names,
-                    arguments=settings_arguments(settings) if settings else {},
+                    arguments={**(settings_arguments(settings) if settings else {}),
+                               **asset_arguments(item.nodes, plan.assets)},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
                   *(["--params", plan.params] if plan.params else [])]
@@ -83,6 +85,19 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
     pod = settings.operator_arguments() if settings else {}
     operation = (settings_name(item.nodes, plan.run), pod) if pod else None
     return _pod_node(task, item, plan, shared, kedro_args, operation)
+
+
+def asset_arguments(nodes: list[Any], assets: dict[str, str]) -> dict[str, Any]:
+    """`inlets` (the declared datasets the task reads and does not write itself) and
+    `outlets` (those it writes), each an item of the file's ASSETS, one per URI."""
+    written = [name for node in nodes for name in node.outputs]
+    read = [name for node in nodes for name in node.inputs if name not in written]
+    arguments: dict[str, Any] = {}
+    for key, names in (("inlets", read), ("outlets", written)):
+        by_uri = {assets[name]: name for name in reversed(names) if name in assets}
+        if by_uri:
+            arguments[key] = [Ref("ASSETS", name) for name in sorted(by_uri.values())]
+    return arguments
 
 
 def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,

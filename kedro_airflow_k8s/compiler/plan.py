@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kedro_airflow_k8s.assets import declared
 from kedro_airflow_k8s.config import PluginConfig, RunConfig
 from kedro_airflow_k8s.dagspec import PARAM_FILTER, variable_expression
 from kedro_airflow_k8s.errors import CompileError
@@ -54,6 +55,7 @@ class Plan:
     node_tasks: list[NodeTask]
     ids: Ids
     params: str | None  # the --params value, None without macro or Variable params
+    assets: dict[str, str]  # dataset -> Asset URI (assets.declared)
 
     @property
     def env(self) -> str:
@@ -91,7 +93,16 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 dag_id=dag_id_for(config, source.package, source.pipeline_name,
                                   options.dag_id),
                 execution=options.execution or run.execution, node_tasks=planned, ids=ids,
-                params=_params_value(run))
+                params=_params_value(run),
+                assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
+                                source.is_persisted, source.dataset_location,
+                                source.dataset_layer, notify, _per_run_root(run, options)))
+
+
+def _per_run_root(run: RunConfig, options: CompileOptions) -> str | None:
+    """Where the per-run volume is mounted in the pods, when there is one."""
+    execution = options.execution or run.execution
+    return None if execution != "kubernetes" or run.volume.disabled else run.volume.mount_path
 
 
 def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,

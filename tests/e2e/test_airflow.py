@@ -277,6 +277,30 @@ def test_local_execution_runs_the_demo_to_success(demo_project, airflow_server):
     report = json.loads((demo_project / "data/08_reporting/report.json").read_text())
     assert report == {"customers": 3, "intercept": report["intercept"], "slope": 0.25,
                       "trend": "up"}
+    # each task that succeeded recorded an event of every asset it writes (its outlets)
+    events = api_get(airflow_server, "/api/v2/assets/events?source_dag_id=local-demo"
+                     "&limit=100")["asset_events"]
+    written = {(event["source_task_id"], event["uri"]) for event in events}
+    assert written == {
+        ("clean_orders", "kedro://demo/orders"),
+        ("count_customers", "kedro://demo/customer_count"),
+        ("features.daily_totals", "kedro://demo/features.daily_totals"),
+        ("features.scale", "kedro://demo/scaled_totals"),
+        ("train", "kedro://demo/model"), ("report", "kedro://demo/report")}
+    assets = api_get(airflow_server, "/api/v2/assets?uri_pattern=kedro://demo/&limit=100")
+    consumers = {a["uri"]: sorted(ref["task_id"] for ref in a["consuming_tasks"])
+                 for a in assets["assets"]}
+    assert consumers["kedro://demo/raw_orders"] == ["clean_orders"]
+    assert consumers["kedro://demo/model"] == ["report"]
+
+
+def api_get(server, path):
+    import urllib.request
+
+    request = urllib.request.Request(f"{server.url}{path}",
+                                     headers={"Authorization": f"Bearer {server.token()}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def write_scheduled(server, dag_id, tasks, schedule="@daily"):

@@ -121,6 +121,14 @@ spec:
 """
 
 
+# Where the datasets live, as context.KedroProject.dataset_location gives it (credentials
+# are dropped from the Asset URIs), and their kedro-viz layers.
+LOCATIONS = {"raw": "s3a://user:secret@Bucket/raw/orders.csv/", "clean": "gs://lake/clean",
+             "out": "postgres://db.example.com:5432/shop/public/out",
+             "side": "/mnt/shared/side.parquet", "features": "data/04_feature/features.pq"}
+LAYERS = {"raw": "raw", "clean": "intermediate", "model": "models", "report": "reporting"}
+
+
 RESOURCES = {"__default__": {"requests": {"cpu": "250m", "memory": "256Mi"},
                              "limits": {"memory": "512Mi"}},
              "huge": {"requests": {"cpu": "2", "memory": "4Gi"},
@@ -262,6 +270,15 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
                                              paused_upon_creation=True),
     "schedule-continuous-unpaused": lambda: compiled(
         chain(), run(), schedule="@continuous", dag_id="always-on", paused_upon_creation=False),
+    "assets-locations-memory-groups": lambda: compiled(
+        with_memory(), run(group_memory_nodes=True, assets={"exclude": ["si?e"]}),
+        persisted={"raw", "clean", "out", "side"}, dataset_location=LOCATIONS.get),
+    "assets-off": lambda: compiled(chain(), run(assets={"enabled": False}),
+                                   dataset_location=LOCATIONS.get),
+    "local-assets-layers-include": lambda: compiled(
+        chain(), run(assets={"include": ["c*", "model", "report", "raw"],
+                             "layers": ["raw", "models", "reporting"]}),
+        execution="local", dataset_location=LOCATIONS.get, dataset_layer=LAYERS.get),
     "pipeline-named-image-override": lambda: compiled(
         chain(), run(run_name="demo", start_date="20250101", description="Orders"),
         pipeline_name="data_science", image="registry.example.com/demo:2"),

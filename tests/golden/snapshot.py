@@ -91,6 +91,9 @@ def _task(dag: Any, task: Any) -> dict[str, Any]:
                        POD_OPERATION.items() if getattr(task, name) != default})
         if task.schedule_timeout_seconds != task.startup_timeout_seconds:
             record["schedule_timeout_seconds"] = task.schedule_timeout_seconds
+    for key in ("inlets", "outlets"):  # Assets, as Airflow holds them
+        if getattr(task, key, None):
+            record[key] = [{"name": asset.name, "uri": asset.uri} for asset in getattr(task, key)]
     built = validate.manifest(dag, task)
     if built is not None and built.get("kind") == "Pod":
         name = built["metadata"]["name"]
