@@ -739,6 +739,12 @@ class RunConfig(_Model):
         True, description="Run nodes joined by MemoryDatasets in one task; false makes such "
         "a dataset a compile error."
     )
+    grouping: Literal["node", "namespace", "pipeline"] = Field(
+        "node", description="What shares a task besides MemoryDataset groups: node (a task "
+        "per node), namespace (a task per top-level Kedro namespace; nodes without one keep "
+        "their own) or pipeline (one task). A tag kedro-airflow-k8s.group.<name> joins the "
+        "nodes carrying it in any case; Spark nodes keep their own tasks."
+    )
 
     @model_validator(mode="after")
     def _volume_reaches_the_pods_cluster(self) -> RunConfig:
