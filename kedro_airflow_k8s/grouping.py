@@ -56,7 +56,8 @@ def chosen_groups(pipeline: Any, grouping: str, spark_nodes: set[str]) -> dict[
             chosen[f"namespace {node.namespace.split('.')[0]}"].append(node.name)
         elif grouping == "pipeline":
             chosen["grouping: pipeline"].append(node.name)
-    return {why: names for why, names in chosen.items() if len(names) > 1}
+    return {why: names for why, names in sorted(chosen.items(), key=lambda item: item[0]
+                                                  .startswith("tag ")) if len(names) > 1}
 
 
 def memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> dict[
