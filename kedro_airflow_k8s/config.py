@@ -875,6 +875,12 @@ class RunConfig(_Model):
         default_factory=AssetsConfig, description="Kedro datasets as Airflow Assets (inlets "
         "and outlets of the tasks)."
     )
+    grouping: Literal["node", "namespace", "pipeline"] = Field(
+        "node", description="What shares a task besides MemoryDataset groups: node (a task "
+        "per node), namespace (a task per top-level Kedro namespace; nodes without one keep "
+        "their own) or pipeline (one task). A tag kedro-airflow-k8s.group.<name> joins the "
+        "nodes carrying it in any case; Spark nodes keep their own tasks."
+    )
 
     @model_validator(mode="after")
     def _volume_reaches_the_pods_cluster(self) -> RunConfig:

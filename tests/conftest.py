@@ -94,41 +94,16 @@ def run_kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.
 # -- services for the e2e tests (session-scoped: each starts once) --------------------------
 
 import json  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import time  # noqa: E402
 import urllib.request  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the service behind {url} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
-def stop_process_group(process: subprocess.Popen) -> None:
-    """Stop a service and every process it started (it runs in its own session)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGKILL)
+from tests.services import (  # noqa: E402 - re-exported for the tests
+    free_port,
+    start_airflow,
+    stop_process_group,
+    wait_for_http,
+)
 
 
 @dataclass
@@ -171,39 +146,13 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
     dags.mkdir()
     (home / "config").mkdir()  # on Airflow's sys.path: a cluster policy, as companies set
     (home / "config" / "airflow_local_settings.py").write_text(CLUSTER_POLICY)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-    })
-    log = open(home / "standalone.log", "w")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"],
-                               cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    process, url, username, password = start_airflow(home, dags)
     try:
-        wait_for_http(f"{url}/api/v2/monitor/health", timeout=300, process=process)
-        passwords = home / "simple_auth_manager_passwords.json.generated"
-        deadline = time.monotonic() + 60
-        while not passwords.exists() and time.monotonic() < deadline:
-            time.sleep(1)
-        username, password = next(iter(json.loads(passwords.read_text()).items()))
         SECRET_VALUES.add(password)
         yield AirflowServer(url=url, home=home, dags=dags, username=username,
                             password=password)
     finally:
         stop_process_group(process)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The benchmark script runs and prints every figure (small N; no timing is asserted)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -29,3 +30,46 @@ def test_bench_prints_every_figure(tmp_path):
     assert measured["compile_over_floor_s"] == pytest.approx(
         measured["compile_s"] - measured["floor_s"], abs=0.0015)
     assert measured["tasks"] == 13  # 9 node tasks (two nodes share one) and 4 of the volume
+
+
+def _grouping_bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_grouping", ROOT / "bench" / "grouping.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grouping_bench_projects_compile_to_fewer_tasks(tmp_path):
+    """The projects bench/grouping.py runs (fast: compiled here, run only on opt-in below)."""
+    from kedro_airflow_k8s.compiler import compile_project
+    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.options import CompileOptions
+
+    bench = _grouping_bench()
+    counts = {}
+    for grouping in bench.GROUPINGS:
+        project = bench.copy_demo(tmp_path / grouping / "demo", grouping)
+        for name in [m for m in sys.modules if m == "demo" or m.startswith("demo.")]:
+            del sys.modules[name]
+        spec = compile_project(KedroProject(path=project), CompileOptions(execution="local"))
+        counts[grouping] = [t.node_names for t in spec.tasks_of("node")]
+    assert len(counts["node"]) == 6
+    assert ["features.daily_totals", "features.scale"] in counts["namespace"]
+    assert len(counts["namespace"]) == 5
+    assert [len(names) for names in counts["pipeline"]] == [6]
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not os.environ.get("KAK_BENCH_AIRFLOW"),
+                    reason="opt-in (minutes): KAK_BENCH_AIRFLOW=1 runs bench/grouping.py")
+def test_grouping_bench_runs_each_grouping_on_airflow(tmp_path):
+    out = tmp_path / "grouping.json"
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "grouping.py"), "--json",
+                             str(out)], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["grouping"], r["tasks"]) for r in rows] == [
+        ("node", 6), ("namespace", 5), ("pipeline", 1)]
+    assert all(r["wall_s"] > r["run_s"] > 0 for r in rows)

@@ -117,6 +117,25 @@ def test_compile_error_keeps_the_previous_dag(demo_project):
     assert (demo_project / "dags" / "demo.py").read_bytes() == before
 
 
+def test_grouping_prints_a_line_per_shared_task_and_refuses_a_malformed_group_tag(demo_project):
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"]["grouping"] = "namespace"
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert result.returncode == 0, result.stderr
+    assert "One task runs features.daily_totals, features.scale (namespace features)." in \
+        result.stdout.splitlines()
+    modelling = demo_project / "src/demo/pipelines/modelling/__init__.py"
+    modelling.write_text(modelling.read_text().replace(
+        'name="report"', 'name="report", tags=["kedro-airflow-k8s.group."]'))
+    before = (demo_project / "dags" / "demo.py").read_bytes()
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 2, "node 'report': tag 'kedro-airflow-k8s.group.' is not "
+                                     "kedro-airflow-k8s.group.<name> (letters, digits, '_', "
+                                     "'-', dots between them); fix or remove the tag")
+    assert (demo_project / "dags" / "demo.py").read_bytes() == before
+
+
 def test_unwritable_output_is_one_line(demo_project, monkeypatch):
     """In-process, with the refusal injected: root writes into read-only directories."""
     from click.testing import CliRunner

@@ -169,6 +169,8 @@ BAD_CONFIGS = [
     ({"run_config": {}}, "airflow-k8s.yaml: run_config.image: required key is missing"),
     (with_run(image=""), "airflow-k8s.yaml: run_config.image: String should have at least "
                          "1 character"),
+    (with_run(grouping="namespaces"), "airflow-k8s.yaml: run_config.grouping: Input should be "
+                                      "'node', 'namespace' or 'pipeline', got 'namespaces'"),
     ({**MINIMAL, "hosts": "x"}, "airflow-k8s.yaml: hosts: unknown key"),
     (with_run(volume={"size": "0"}),
      "airflow-k8s.yaml: run_config.volume.size: must be above zero, got '0'"),

@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 from kedro.pipeline import Pipeline, node
 
 from kedro_airflow_k8s.errors import CompileError
-from kedro_airflow_k8s.grouping import group_nodes, memory_edges, strongly_connected
+from kedro_airflow_k8s.grouping import (
+    chosen_groups,
+    group_nodes,
+    memory_edges,
+    strongly_connected,
+)
 from kedro_airflow_k8s.spark import spark_edges
 from tests.spec_helpers import pod_settings, profile_of
 from tests.test_compiler import compile_pipeline
@@ -152,17 +157,20 @@ def pipelines(draw):
         produced += outputs
         specs.append((f"n{i}", inputs, outputs))
     in_memory = draw(st.sets(st.sampled_from(produced)))
-    spark = draw(st.sets(st.sampled_from([name for name, _, _ in specs])))
-    return make(*specs), in_memory, spark
+    names = [name for name, _, _ in specs]
+    spark = draw(st.sets(st.sampled_from(names)))
+    chosen = {f"tag kedro-airflow-k8s.group.g{i}": sorted(group) for i, group in enumerate(
+        draw(st.lists(st.sets(st.sampled_from(names)), max_size=2))) if len(group) > 1}
+    return make(*specs), in_memory, spark, chosen
 
 
 @settings(max_examples=150, deadline=None)
 @given(pipelines())
 def test_grouping_properties(case):
-    pipeline, in_memory, spark = case
+    pipeline, in_memory, spark, chosen = case
     persisted = lambda name: name not in in_memory  # noqa: E731
     joined = spark_edges(pipeline, spark)
-    groups = group_nodes(pipeline, persisted, joined=joined)
+    groups = group_nodes(pipeline, persisted, joined=joined, chosen=chosen)
     task_of = {name: i for i, g in enumerate(groups) for name in g.nodes}
     # every node is in exactly one task
     assert sorted(task_of) == sorted(n.name for n in pipeline.nodes)
@@ -170,6 +178,9 @@ def test_grouping_properties(case):
     # every memory edge ends inside one task
     for producer, consumer in [*memory_edges(pipeline, persisted), *joined]:
         assert task_of[producer] == task_of[consumer]
+    # every chosen group (an explicit group tag) ends inside one task
+    for names in chosen.values():
+        assert len({task_of[name] for name in names}) == 1
     # the task graph is acyclic and keeps every cross-task dependency
     graph = {i: set() for i in range(len(groups))}
     for child, parents in pipeline.node_dependencies.items():
@@ -218,3 +229,195 @@ def test_a_group_pod_never_requests_more_than_its_limits(tmp_path):
     assert pod["spec"]["containers"][0]["resources"] == {
         "requests": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"},
         "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}}
+
+
+def shop():
+    """Two top-level namespaces (one nested), nodes without one, every dataset persisted:
+    `load` -> ingest.{clean, dedupe} -> model.{fit, inner.score} -> report, ingest.audit."""
+    return Pipeline([
+        node(combine, "raw", "loaded", name="load"),
+        node(combine, "loaded", "clean", name="clean", namespace="ingest"),
+        node(combine, "clean", "unique", name="dedupe", namespace="ingest"),
+        node(combine, "unique", "fitted", name="fit", namespace="model"),
+        node(combine, "fitted", "score", name="score", namespace="model.inner"),
+        node(combine, "score", "report", name="report"),
+        node(combine, "clean", "audit", name="audit", namespace="ingest"),
+    ])
+
+
+def task_graph(spec):
+    return {t.task_id: (t.node_names, spec.upstream.get(t.task_id, [])) for t in spec.tasks}
+
+
+def test_namespace_grouping_runs_each_top_level_namespace_in_one_task():
+    lines = []
+    spec = compile_pipeline(shop(), with_run(volume={"disabled": True}, grouping="namespace"),
+                            notify=lines.append)
+    assert task_graph(spec) == {
+        "load": (["load"], []),
+        # the common namespace of the members is the TaskGroup, as for memory groups
+        "ingest.clean__audit__dedupe": (["ingest.clean", "ingest.audit", "ingest.dedupe"],
+                                        ["load"]),
+        "model.fit__inner-score": (["model.fit", "model.inner.score"],
+                                   ["ingest.clean__audit__dedupe"]),
+        "report": (["report"], ["model.fit__inner-score"]),
+    }
+    assert [g.group_id for g in spec.groups] == ["ingest", "model"]
+    assert lines == ["One task runs ingest.clean, ingest.audit, ingest.dedupe (namespace "
+                     "ingest).",
+                     "One task runs model.fit, model.inner.score (namespace model)."]
+    assert "(namespace model)" in spec.task("model.fit__inner-score").doc
+
+
+def test_pipeline_grouping_runs_one_task():
+    lines = []
+    spec = compile_pipeline(shop(), with_run(volume={"disabled": True}, grouping="pipeline"),
+                            notify=lines.append)
+    (task,) = spec.tasks_of("node")
+    assert task.task_id == "load__and_6_more" and task.group is None
+    assert pod_settings(task)["nodes"].text == ",".join(n.name for n in shop().nodes)
+    assert lines == ["One task runs load, ingest.clean, ingest.audit, ingest.dedupe, model.fit "
+                     "and 2 more (run_config.grouping: pipeline)."]
+
+
+def test_node_grouping_is_the_default_a_task_per_node():
+    spec = compile_pipeline(shop(), with_run(volume={"disabled": True}, grouping="node"))
+    assert len(spec.tasks_of("node")) == 7
+    assert spec.tasks == compile_pipeline(shop(), with_run(volume={"disabled": True})).tasks
+
+
+def test_group_tag_joins_its_nodes_whatever_the_grouping():
+    pipeline = make(("a", ["in"], ["x"]), ("b", ["in"], ["y"]), ("c", ["x", "y"], ["z"]))
+    tagged = Pipeline([n.tag(["kedro-airflow-k8s.group.io"]) if n.name in "ab" else n
+                       for n in pipeline.nodes])
+    for grouping in ("node", "namespace"):
+        lines = []
+        spec = compile_pipeline(tagged, with_run(volume={"disabled": True}, grouping=grouping),
+                                notify=lines.append)
+        assert task_graph(spec) == {"a__b": (["a", "b"], []), "c": (["c"], ["a__b"])}
+        assert lines == ["One task runs a, b (tag kedro-airflow-k8s.group.io)."]
+
+
+def test_a_group_tag_that_would_close_a_cycle_is_merged():
+    # a and c share a tag, b runs between them: the task {a, c} would wait for b and b for it
+    pipeline = Pipeline([
+        node(combine, "in", "p", name="a", tags=["kedro-airflow-k8s.group.g"]),
+        node(combine, "p", "q", name="b"),
+        node(combine, "q", "out", name="c", tags=["kedro-airflow-k8s.group.g"]),
+        node(combine, "out", "end", name="d"),
+    ])
+    groups = group_nodes(pipeline, lambda name: True,
+                         chosen=chosen_groups(pipeline, "node", set()))
+    assert [(g.nodes, g.widened) for g in groups] == [(("a", "b", "c"), ("b",)), (("d",), ())]
+    lines = []
+    spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}), notify=lines.append)
+    assert task_graph(spec) == {"a__b__c": (["a", "b", "c"], []), "d": (["d"], ["a__b__c"])}
+    assert lines == ["One task runs a, b, c (tag kedro-airflow-k8s.group.g; b joined to keep "
+                     "the DAG acyclic)."]
+
+
+def test_two_namespaces_in_a_cycle_become_one_task_and_say_so():
+    pipeline = Pipeline([
+        node(combine, "in", "p", name="one", namespace="x"),
+        node(combine, "p", "q", name="one", namespace="y"),
+        node(combine, "q", "r", name="two", namespace="x"),
+        node(combine, "r", "s", name="two", namespace="y"),
+    ])
+    groups = group_nodes(pipeline, lambda name: True,
+                         chosen=chosen_groups(pipeline, "namespace", set()))
+    assert [(g.nodes, g.chosen, g.widened, g.merged) for g in groups] == [
+        (("x.one", "y.one", "x.two", "y.two"), ("namespace x", "namespace y"), (), True)]
+    lines = []
+    compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping="namespace"),
+                     notify=lines.append)
+    assert lines == ["One task runs x.one, y.one, x.two, y.two (namespace x; namespace y; "
+                     "merged to keep the DAG acyclic)."]
+
+
+def test_memory_datasets_inside_a_chosen_group_pass_no_group_memory():
+    persisted = lambda name: name != "clean"  # noqa: E731
+    with pytest.raises(CompileError, match="datasets clean pass between nodes"):
+        compile_pipeline(shop(), with_run(volume={"disabled": True}), is_persisted=persisted,
+                         group_memory=False)
+    spec = compile_pipeline(shop(), with_run(volume={"disabled": True}, grouping="namespace"),
+                            is_persisted=persisted, group_memory=False)
+    # clean goes from ingest.clean to ingest.dedupe and ingest.audit: all in one task now
+    assert ["ingest.clean", "ingest.audit", "ingest.dedupe"] in \
+        [t.node_names for t in spec.tasks]
+
+
+def test_spark_nodes_keep_their_own_tasks_under_pipeline_grouping():
+    pipeline = Pipeline([
+        node(combine, "raw", "a", name="prepare"),
+        node(combine, "raw", "b", name="crunch", tags=["kedro-airflow-k8s.group.pyspark"]),
+        node(combine, "a", "c", name="report"),
+    ])
+    raw = with_run(volume={"disabled": True}, grouping="pipeline", spark={"type": "k8s"})
+    spec = compile_pipeline(pipeline, raw)
+    assert sorted((t.kind, t.node_names) for t in spec.tasks if t.node_names) == [
+        ("node", ["prepare", "report"]), ("spark", ["crunch"])]
+    # a Spark node between grouped nodes is merged in: the task graph stays acyclic
+    between = make(("prepare", ["raw"], ["a"]), ("crunch", ["a"], ["b"]),
+                   ("report", ["b"], ["c"]))
+    groups = group_nodes(between, lambda name: True,
+                         chosen=chosen_groups(between, "pipeline", {"crunch"}))
+    assert [(g.nodes, g.widened) for g in groups] == [
+        (("prepare", "crunch", "report"), ("crunch",))]
+
+
+@pytest.mark.parametrize("tag", ["kedro-airflow-k8s.group", "kedro-airflow-k8s.group.",
+                                 "kedro-airflow-k8s.group..x", "kedro-airflow-k8s.groups.x"])
+def test_a_malformed_group_tag_is_one_line_naming_node_and_tag(tag):
+    pipeline = make(("a", ["in"], ["x"]), ("b", ["x"], ["y"]))
+    pipeline = Pipeline([n.tag([tag]) if n.name == "b" else n for n in pipeline.nodes])
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(pipeline, with_run(volume={"disabled": True}))
+    assert str(error.value) == (
+        f"node 'b': tag '{tag}' is not kedro-airflow-k8s.group.<name> (letters, digits, '_', "
+        "'-', dots between them); fix or remove the tag")
+
+
+def test_notes_on_shared_tasks_stay_short_for_a_large_pipeline():
+    # 1,000 nodes in 100 namespaces of 10: one line per shared task up to 20, then a summary
+    pipeline = Pipeline([node(combine, "raw", f"d{i}", name=f"n{i}", namespace=f"ns{i // 10}")
+                         for i in range(1000)])
+    lines = []
+    spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping="namespace"),
+                            notify=lines.append)
+    assert len(spec.tasks_of("node")) == 100
+    assert len(lines) == 21
+    assert lines[0] == ("One task runs ns0.n0, ns0.n1, ns0.n2, ns0.n3, ns0.n4 and 5 more "
+                        "(namespace ns0).")
+    assert lines[-1] == ("... and 80 more tasks run several nodes (each task's doc says which "
+                         "and why).")
+    lines = []
+    compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping="pipeline"),
+                     notify=lines.append)
+    assert lines == ["One task runs ns0.n0, ns0.n1, ns0.n2, ns0.n3, ns0.n4 and 995 more "
+                     "(run_config.grouping: pipeline)."]
+
+
+def test_grouped_pods_import_in_airflow_and_validate(tmp_path):
+    from tests import airflow_check
+    from tests.test_render import compiled, write
+
+    pipeline = Pipeline([*shop().nodes,
+                         node(combine, "report", "mailed", name="mail",
+                              tags=["kedro-airflow-k8s.group.tail", "resources.big"]),
+                         node(combine, "audit", "archived", name="archive",
+                              tags=["kedro-airflow-k8s.group.tail"])])
+    raw = with_run(grouping="namespace", resources={
+        "__default__": {"requests": {"cpu": "250m"}},
+        "big": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}})
+    dag = airflow_check.load_dag(write(tmp_path, compiled(pipeline, raw)))
+    pods = airflow_check.validate_all(dag)  # schema and API server rules
+    shared = {task_id: pod for task_id, pod in pods.items()
+              if "clean" in task_id or "fit" in task_id or "mail" in task_id}
+    assert sorted(shared) == ["archive__mail", "ingest.clean__audit__dedupe",
+                              "model.fit__inner-score"]
+    container = shared["archive__mail"]["spec"]["containers"][0]
+    assert container["args"][-2:] == ["--nodes", "archive,mail"]
+    # the group's resources: the largest of its members' profiles
+    assert container["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
+    assert dag.get_task("archive__mail").upstream_task_ids == {
+        "report", "ingest.clean__audit__dedupe"}

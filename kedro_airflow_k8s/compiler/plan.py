@@ -12,7 +12,7 @@ from kedro_airflow_k8s.assets import declared
 from kedro_airflow_k8s.config import PluginConfig, RunConfig
 from kedro_airflow_k8s.dagspec import PARAM_FILTER, variable_expression
 from kedro_airflow_k8s.errors import CompileError
-from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
+from kedro_airflow_k8s.grouping import NodeGroup, chosen_groups, group_nodes, memory_edges
 from kedro_airflow_k8s.ids import Ids, airflow_id, assign_ids
 from kedro_airflow_k8s.options import CompileOptions, Execution, ProjectSource
 from kedro_airflow_k8s.spark import is_spark_node, spark_edges
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from kedro_airflow_k8s.context import KedroProject
 
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_GROUP_LINES = 20  # compile's notes on shared tasks stop here; each task's doc says the rest
+_LISTED = 6  # node and dataset names a note lists before "and N more"
 Notify = Callable[[str], None]
 
 
@@ -79,9 +81,7 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
         notify("Note: run_config.spark is set, but no node is a Spark node (tag "
                "kedro-airflow-k8s.group.pyspark, or a kedro_datasets.spark dataset).")
     node_groups = _node_groups(pipeline, run, source, options, spark_nodes)
-    for group in node_groups:
-        if len(group.nodes) > 1:
-            notify(f"One task runs {', '.join(group.nodes)} ({'; '.join(reasons(group))}).")
+    _note_groups(node_groups, notify)
     members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
     ids = assign_ids(members, run, options.with_sensors)
     planned = [NodeTask(nodes=members[group.nodes[0]], group=group,
@@ -108,10 +108,29 @@ def _per_run_root(run: RunConfig, options: CompileOptions) -> str | None:
 def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,
                  options: CompileOptions, spark_nodes: set[str]) -> list[NodeGroup]:
     memory = run.group_memory_nodes if options.group_memory is None else options.group_memory
-    if not memory:
-        _refuse_memory_edges(pipeline, source.is_persisted)
     joined = spark_edges(pipeline, spark_nodes) if run.group_spark_nodes else []
-    return group_nodes(pipeline, source.is_persisted, memory=memory, joined=joined)
+    chosen = chosen_groups(pipeline, run.grouping, spark_nodes)
+    groups = group_nodes(pipeline, source.is_persisted, memory=memory, joined=joined,
+                         chosen=chosen)
+    if not memory:
+        _refuse_memory_edges(pipeline, source.is_persisted, groups)
+    return groups
+
+
+def _note_groups(groups: list[NodeGroup], notify: Notify) -> None:
+    """One line per task that runs several nodes, a few names each, at most _GROUP_LINES."""
+    shared = [group for group in groups if len(group.nodes) > 1]
+    for group in shared[:_GROUP_LINES]:
+        notify(f"One task runs {_listed(group.nodes)} ({'; '.join(reasons(group, _LISTED))}).")
+    if len(shared) > _GROUP_LINES:
+        notify(f"... and {len(shared) - _GROUP_LINES} more tasks run several nodes (each "
+               "task's doc says which and why).")
+
+
+def _listed(names: tuple[str, ...], limit: int | None = _LISTED) -> str:
+    if limit is None or len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit - 1])} and {len(names) - limit + 1} more"
 
 
 def _check_node_names(nodes: list[Any]) -> None:
@@ -125,9 +144,12 @@ def _check_node_names(nodes: list[Any]) -> None:
             )
 
 
-def _refuse_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
-    in_memory = sorted({d for names in memory_edges(pipeline, is_persisted).values()
-                        for d in names})
+def _refuse_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool],
+                         groups: list[NodeGroup]) -> None:
+    task_of = {name: group.nodes[0] for group in groups for name in group.nodes}
+    in_memory = sorted({d for (producer, consumer), names in
+                        memory_edges(pipeline, is_persisted).items()
+                        if task_of[producer] != task_of[consumer] for d in names})
     if in_memory:
         raise CompileError(
             f"datasets {', '.join(in_memory)} pass between nodes that run in separate tasks "
@@ -176,13 +198,17 @@ def project_dag_id(project: KedroProject, dag_name: str | None = None) -> str:
     return dag_id_for(project.config, project.package_name, project.pipeline_name, dag_name)
 
 
-def reasons(group: NodeGroup) -> list[str]:
-    """Why the nodes of a group share one task, for notes and task docs."""
-    reasons = []
+def reasons(group: NodeGroup, limit: int | None = None) -> list[str]:
+    """Why the nodes of a group share one task, for notes and task docs (`limit`: names
+    listed per reason before "and N more")."""
+    reasons = [f"run_config.{why}" if why.startswith("grouping:") else why
+               for why in group.chosen]
     if group.memory_datasets:
-        reasons.append(f"MemoryDatasets {', '.join(group.memory_datasets)}")
+        reasons.append(f"MemoryDatasets {_listed(group.memory_datasets, limit)}")
     if group.joined:
-        reasons.append(f"connected Spark nodes {', '.join(group.joined)}")
+        reasons.append(f"connected Spark nodes {_listed(group.joined, limit)}")
     if group.widened:
-        reasons.append(f"{', '.join(group.widened)} joined to keep the DAG acyclic")
+        reasons.append(f"{_listed(group.widened, limit)} joined to keep the DAG acyclic")
+    elif group.merged:
+        reasons.append("merged to keep the DAG acyclic")
     return reasons

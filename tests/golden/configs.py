@@ -65,6 +65,24 @@ def with_memory() -> Pipeline:
     ])
 
 
+def grouped(tags: bool = True) -> Pipeline:
+    """Two namespaces (one nested), nodes without one, different resources; with `tags`, two
+    group tags: `head` (load, ingest.dedupe: ingest.clean between them is merged in to keep
+    the DAG acyclic) and `tail` (ingest.audit, model.inner.score)."""
+    head, tail = (["kedro-airflow-k8s.group.head"], ["kedro-airflow-k8s.group.tail"]) if tags \
+        else ([], [])
+    return Pipeline([
+        node(step, "raw", "loaded", name="load", tags=head),
+        node(step, "loaded", "clean", name="clean", namespace="ingest"),
+        node(step, "clean", "unique", name="dedupe", namespace="ingest",
+             tags=["resources.huge", *head]),
+        node(step, "unique", "fitted", name="fit", namespace="model"),
+        node(step, "fitted", "score", name="score", namespace="model.inner", tags=tail),
+        node(step, "score", "report", name="report"),
+        node(step, "clean", "audit", name="audit", namespace="ingest", tags=tail),
+    ])
+
+
 def with_settings() -> Pipeline:
     """Nodes tagged with task_settings profiles; `parse` and `store` share a task (`tmp2` is
     a MemoryDataset) and merge theirs."""
@@ -234,6 +252,11 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
     "namespaces": lambda: compiled(namespaced(), run(run_name="grouped")),
     "memory-groups": lambda: compiled(with_memory(), run(group_memory_nodes=True),
                                       persisted={"raw", "clean", "out", "side"}),
+    "grouping-namespace": lambda: compiled(grouped(tags=False), run(grouping="namespace")),
+    "grouping-pipeline": lambda: compiled(grouped(), run(grouping="pipeline")),
+    "grouping-tag": lambda: compiled(grouped(), run()),
+    "local-grouping-namespace": lambda: compiled(grouped(tags=False),
+                                                 run(grouping="namespace"), execution="local"),
     "kubernetes-connection": lambda: compiled(chain(), run(kubernetes_connection={
         "kubernetes_conn_id": "gke_prod", "config_file": "/etc/kube/config"})),
     "kubernetes-connection-context-no-volume": lambda: compiled(chain(), run(
