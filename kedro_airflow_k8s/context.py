@@ -225,6 +225,19 @@ class KedroProject:
         return settings.DATA_CATALOG_CLASS.from_config(catalog=catalog_config,
                                                        credentials=credentials)
 
+    @cached_property
+    def parameters(self) -> dict[str, Any]:
+        """The project's parameters ({} without any), as its config loader reads them for
+        `kedro run`, without a session; an error names the file and the key."""
+        from kedro.framework.project import settings
+
+        self.bootstrap()
+        with quiet_config_loader():
+            loader = settings.CONFIG_LOADER_CLASS(
+                conf_source=str(self.path / settings.CONF_SOURCE), env=self.run_env,
+                runtime_params=self._runtime_params_passed(), **settings.CONFIG_LOADER_ARGS)
+            return self._catalog_part(loader, "parameters")
+
     def is_persisted(self, dataset: str) -> bool:
         """True when a dataset survives between pods (in the catalog, not in memory)."""
         if dataset.startswith("params:") or dataset == "parameters":

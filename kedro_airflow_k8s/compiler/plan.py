@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.config import PluginConfig, RunConfig
-from kedro_airflow_k8s.dagspec import PARAM_FILTER, variable_expression
+from kedro_airflow_k8s.dagspec import CHANGED_PARAMS_FILTER, PARAM_FILTER, variable_expression
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.grouping import NodeGroup, group_nodes, memory_edges
 from kedro_airflow_k8s.ids import Ids, airflow_id, assign_ids
 from kedro_airflow_k8s.options import CompileOptions, Execution, ProjectSource
+from kedro_airflow_k8s.params import TriggerParam, trigger_params
 from kedro_airflow_k8s.spark import is_spark_node, spark_edges
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ class Plan:
     execution: Execution
     node_tasks: list[NodeTask]
     ids: Ids
-    params: str | None  # the --params value, None without macro or Variable params
+    params: str | None  # the --params value, None without macros, Variables or Params
+    trigger_params: list[TriggerParam]  # the DAG's Params: Kedro parameters nodes read
 
     @property
     def env(self) -> str:
@@ -80,6 +82,9 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
     for group in node_groups:
         if len(group.nodes) > 1:
             notify(f"One task runs {', '.join(group.nodes)} ({'; '.join(reasons(group))}).")
+    form = trigger_params(pipeline, source.parameters or {},
+                          [*run.macro_params, *run.variables_params],
+                          notify) if run.params_form else []
     members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
     ids = assign_ids(members, run, options.with_sensors)
     planned = [NodeTask(nodes=members[group.nodes[0]], group=group,
@@ -91,7 +96,7 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 dag_id=dag_id_for(config, source.package, source.pipeline_name,
                                   options.dag_id),
                 execution=options.execution or run.execution, node_tasks=planned, ids=ids,
-                params=_params_value(run))
+                params=_params_value(run, bool(form)), trigger_params=form)
 
 
 def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,
@@ -134,13 +139,15 @@ def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
         )
 
 
-def _params_value(run: RunConfig) -> str | None:
+def _params_value(run: RunConfig, form: bool) -> str | None:
     """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time,
-    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro. A
-    missing Variable fails the task, naming it."""
+    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro (a
+    missing Variable fails the task, naming it), then the Params (`form`) a run changed."""
     pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
     pairs += [f"{name}={{{{ {variable_expression(name)} | {PARAM_FILTER} }}}}"
               for name in run.variables_params]
+    if form:  # Kedro drops the empty item when no Param changed
+        pairs.append(f"{{{{ params | {CHANGED_PARAMS_FILTER} }}}}")
     return ",".join(pairs) or None
 
 
