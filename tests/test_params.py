@@ -72,18 +72,19 @@ CHANGED = {"lr": 0.5, "label": "4,5 ${x}", "model.layers": [1, [2, 3], "a,b"],
            "verbose": False}
 
 
+@pytest.mark.parametrize("macros", [["ds"], []])
 @pytest.mark.parametrize("execution", ["kubernetes", "local"])
-def test_a_run_passes_the_changed_params_to_kedro_intact(tmp_path, execution):
+def test_a_run_passes_the_changed_params_to_kedro_intact(tmp_path, execution, macros):
     from airflow.sdk.definitions.param import process_params
 
     from kedro_airflow_k8s.validate import template_context
 
-    spec = compiled(PIPELINE, with_run(macro_params=["ds"], volume={"disabled": True}),
+    spec = compiled(PIPELINE, with_run(macro_params=macros, volume={"disabled": True}),
                     parameters=PARAMETERS, execution=execution)
     dag = airflow_check.load_dag(write(tmp_path, spec))
     assert {name: param.value for name, param in dag.params.items()} == {
         "epochs": 3, "label": "3", "lr": 0.1, "model.layers": [64, 32], "model.name": "mlp",
-        "verbose": True}
+        "verbose": True, **({} if macros else {"ds": "shadowed by the macro"})}
 
     def rendered(conf):
         task = airflow_check.load_dag(write(tmp_path, spec)).get_task("train")  # unrendered
@@ -92,11 +93,13 @@ def test_a_run_passes_the_changed_params_to_kedro_intact(tmp_path, execution):
         task.render_template_fields(context, dag.get_template_env())
         return task.arguments[-1] if execution == "kubernetes" else task.env["KEDRO_PARAMS"]
 
-    assert kedro_reads(rendered({})) == {"ds": "2026-01-01"}
+    macro = {"ds": "2026-01-01"} if macros else {}
+    assert kedro_reads(rendered({})) == macro
+    assert kedro_reads(rendered({"lr": 0.1, "epochs": 3})) == macro  # the defaults: unchanged
     # OmegaConf reads the escaped "\${" as a literal "${" when Kedro resolves its parameters
     assert kedro_reads(rendered(CHANGED)) == {
-        "ds": "2026-01-01", "lr": 0.5, "label": "4,5 \\${x}",
-        "model": {"layers": [1, [2, 3], "a,b"]}, "verbose": False}
+        **macro, "lr": 0.5, "label": "4,5 \\${x}", "model": {"layers": [1, [2, 3], "a,b"]},
+        "verbose": False}
 
 
 def test_run_once_params_are_parsed_as_kedro_does_and_must_name_a_param():

@@ -146,9 +146,11 @@ def _params_value(run: RunConfig, form: bool) -> str | None:
     pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
     pairs += [f"{name}={{{{ {variable_expression(name)} | {PARAM_FILTER} }}}}"
               for name in run.variables_params]
-    if form:  # Kedro drops the empty item when no Param changed
-        pairs.append(f"{{{{ params | {CHANGED_PARAMS_FILTER} }}}}")
-    return ",".join(pairs) or None
+    text = ",".join(pairs)
+    if form:  # the filter puts the ',' before the changed ones, if any, after the others
+        after = "(',')" if pairs else ""
+        text += f"{{{{ params | {CHANGED_PARAMS_FILTER}{after} }}}}"
+    return text or None
 
 
 def dag_id_for(config: PluginConfig, project: str, pipeline_name: str,
