@@ -188,7 +188,7 @@ class KedroProject:
 
     def for_pipeline(self, name: str) -> KedroProject:
         """This project with another pipeline, sharing what this one has loaded (bootstrap,
-        registry, config, catalog, dataset types, commit)."""
+        registry, config, catalog, dataset types, commit, parameters)."""
         other = copy.copy(self)
         other.pipeline_name = name
         other.__dict__.pop("pipeline", None)
@@ -202,7 +202,8 @@ class KedroProject:
         if not names:
             raise CompileError("--all: the project registers no pipeline but __default__ "
                                "(--with-default compiles it too)")
-        for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha"):
+        for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha",
+                       "parameters"):
             getattr(self, shared)  # loaded here, so that the copies share them
         return [self.for_pipeline(name) for name in names]
 
