@@ -233,9 +233,9 @@ class DagSpec:
     dag_arguments: dict[str, Any] = field(default_factory=dict)  # more of DAG(...)'s, if set
     default_args: dict[str, Any] = field(default_factory=dict)  # every task's, if set
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
-    # Kedro parameter (dotted name) -> (value in the parameters files, Param type): the DAG's
-    # Params, whose changed values tasks pass to --params
-    trigger_params: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    # Kedro parameter (dotted name) -> (value in the parameters files, Param schema): the
+    # DAG's Params, whose changed values tasks pass to --params
+    trigger_params: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     field_env: bool = False  # whether some pod reads fields of itself into its environment
     uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)
 

@@ -19,11 +19,11 @@ _KEY_BREAKERS = set(",=.[]")
 
 @dataclass(frozen=True)
 class TriggerParam:
-    """A Kedro parameter leaf the pipeline reads: its dotted name, value and Param type."""
+    """A Kedro parameter leaf the pipeline reads: its dotted name, value and Param schema."""
 
     name: str
     default: Any
-    type: str
+    schema: dict[str, Any]  # JSON schema: the type, and a list's item type when it has one
 
 
 def read_parameters(pipeline: Any) -> list[str]:
@@ -55,11 +55,11 @@ def trigger_params(pipeline: Any, parameters: dict[str, Any], passed: Iterable[s
     for name in sorted(leaves):
         if name in taken or any(name.startswith(f"{other}.") for other in taken):
             continue
-        kind = next((t for cls, t in _TYPES if isinstance(leaves[name], cls)), None)
-        if kind is None:
+        schema = _schema(leaves[name])
+        if schema is None:
             untyped.append(name)
         else:
-            found.append(TriggerParam(name, leaves[name], kind))
+            found.append(TriggerParam(name, leaves[name], schema))
     if untyped:
         notify(f"Note: parameters {', '.join(untyped)} are null or empty: Airflow's trigger "
                "form leaves them out (give them a value of their type to show them).")
@@ -67,6 +67,19 @@ def trigger_params(pipeline: Any, parameters: dict[str, Any], passed: Iterable[s
 
 
 _ABSENT = object()
+
+
+def _schema(value: Any) -> dict[str, Any] | None:
+    """The Param schema of a value: its type; for a list, its items' types too, so that
+    Airflow's form edits it as JSON and keeps them (it makes text of an untyped list's)."""
+    kind = next((name for cls, name in _TYPES if isinstance(value, cls)), None)
+    if kind is None:
+        return None
+    schema: dict[str, Any] = {"type": kind}
+    if kind == "array" and value:
+        items = sorted({(_schema(item) or {"type": "null"})["type"] for item in value})
+        schema["items"] = {"type": items[0] if len(items) == 1 else items}
+    return schema
 
 
 def _at(parameters: dict[str, Any], path: str) -> Any:

@@ -67,7 +67,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         default_args={**({"owner": run.owner} if run.owner else {}),
                       **settings_arguments(run.task_defaults)},
         kedro_params=bool(run.macro_params or run.variables_params),
-        trigger_params={p.name: (p.default, p.type) for p in plan.trigger_params},
+        trigger_params={p.name: (p.default, p.schema) for p in plan.trigger_params},
         field_env=any("field_env" in pod for pod in pods),
         # a Spark factory's tasks may name per-run resources (its cluster)
         uses_run_hash=bool(shared.pods and shared.pods.volume) or (
@@ -82,7 +82,7 @@ def _params_argument(plan: Plan) -> dict[str, Any]:
     if not plan.trigger_params:
         return {}
     return {"params": {p.name: Call("Param", (Ref("KEDRO_PARAMETERS", p.name),),
-                                    {"type": p.type}) for p in plan.trigger_params}}
+                                    p.schema) for p in plan.trigger_params}}
 
 
 def _max_active_runs(plan: Plan) -> int | None:
