@@ -202,9 +202,10 @@ class KedroProject:
         if not names:
             raise CompileError("--all: the project registers no pipeline but __default__ "
                                "(--with-default compiles it too)")
-        for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha",
-                       "parameters"):
+        for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha"):
             getattr(self, shared)  # loaded here, so that the copies share them
+        if self.config.run_config.params_form:
+            self.parameters  # noqa: B018 - likewise
         return [self.for_pipeline(name) for name in names]
 
     @cached_property
