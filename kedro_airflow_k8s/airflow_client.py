@@ -258,8 +258,9 @@ class AirflowClient:
                                        update_mask=["is_paused"],
                                        _request_timeout=self._timeout)
 
-    def trigger(self, dag_id: str, run_id: str) -> str:
-        """Start run `run_id`; a replayed POST whose first answer was lost is the same run."""
+    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Start run `run_id` (with `conf`, which Airflow checks against the DAG's Params); a
+        replayed POST whose first answer was lost is the same run."""
         from airflow_client.client.api.dag_run_api import DagRunApi
         from airflow_client.client.exceptions import ApiException
         from airflow_client.client.models.trigger_dag_run_post_body import (
@@ -268,8 +269,9 @@ class AirflowClient:
 
         # a logical date, as a scheduled run has: macro params such as ds need one
         now = datetime.datetime.now(datetime.timezone.utc)
-        body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=now)
-        with self._call(f"triggering DAG '{dag_id}'", dag_id):
+        body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=now, conf=conf)
+        what = f"triggering DAG '{dag_id}'" + (" with --params" if conf else "")
+        with self._call(what, dag_id):
             try:
                 return DagRunApi(self.api).trigger_dag_run(
                     dag_id, body, _request_timeout=self._timeout).dag_run_id

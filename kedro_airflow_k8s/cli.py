@@ -291,13 +291,16 @@ def schedule(project: KedroProject, output: str | None, cron_expression: str | N
 @click.option("--wait", is_flag=True, help="Follow the run and exit 0 only if it succeeds.")
 @click.option("--timeout", "timeout_minutes", type=click.FloatRange(min=0, min_open=True),
               default=60.0, show_default=True, help="Minutes --wait follows the run.")
+@click.option("--params", default=None, metavar="KEY=VALUE,...",
+              help="Kedro parameters of this run, as `kedro run --params` takes them "
+                   "(dotted keys); the DAG's Params they name.")
 @_SHAPE
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 @_compile_options
 def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minutes: float,
-             options: CompileOptions) -> None:
+             params: str | None, options: CompileOptions) -> None:
     """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
     from kedro_airflow_k8s.display import RunDisplay
     from kedro_airflow_k8s.ship import drive
@@ -305,7 +308,8 @@ def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minu
 
     with RunDisplay(sys.stdout) as display:
         drive(ship_run_once(project, output, options,
-                            follow_minutes=timeout_minutes if wait else None), display.show)
+                            follow_minutes=timeout_minutes if wait else None, params=params),
+              display.show)
 
 
 @airflow_k8s.command()

@@ -792,6 +792,10 @@ class RunConfig(_Model):
     variables_params: list[str] = Field(
         default_factory=list, description="Airflow Variables passed as Kedro params."
     )
+    params_form: bool = Field(
+        True, description="Airflow Params of the Kedro parameters the pipeline reads (the "
+        "trigger form); a run passes the changed ones to `kedro run --params`."
+    )
     resources: dict[str, ResourceProfile] = Field(
         default_factory=dict,
         description="Pod profiles; a node tagged resources.<name> uses <name>, others "

@@ -189,7 +189,7 @@ class KedroProject:
 
     def for_pipeline(self, name: str) -> KedroProject:
         """This project with another pipeline, sharing what this one has loaded (bootstrap,
-        registry, config, catalog, dataset types, commit, version)."""
+        registry, config, catalog, dataset types, commit, version, parameters)."""
         other = copy.copy(self)
         other.pipeline_name = name
         other.__dict__.pop("pipeline", None)
@@ -206,6 +206,8 @@ class KedroProject:
         for shared in ("config", "catalog", "_registered", "_pattern_configs", "commit_sha",
                        "project_version"):
             getattr(self, shared)  # loaded here, so that the copies share them
+        if self.config.run_config.params_form:
+            self.parameters  # noqa: B018 - likewise
         return [self.for_pipeline(name) for name in names]
 
     @cached_property
@@ -226,6 +228,19 @@ class KedroProject:
                           if CatalogConfigResolver.is_pattern(name)}
         return settings.DATA_CATALOG_CLASS.from_config(catalog=catalog_config,
                                                        credentials=credentials)
+
+    @cached_property
+    def parameters(self) -> dict[str, Any]:
+        """The project's parameters ({} without any), as its config loader reads them for
+        `kedro run`, without a session; an error names the file and the key."""
+        from kedro.framework.project import settings
+
+        self.bootstrap()
+        with quiet_config_loader():
+            loader = settings.CONFIG_LOADER_CLASS(
+                conf_source=str(self.path / settings.CONF_SOURCE), env=self.run_env,
+                runtime_params=self._runtime_params_passed(), **settings.CONFIG_LOADER_ARGS)
+            return self._catalog_part(loader, "parameters")
 
     def is_persisted(self, dataset: str) -> bool:
         """True when a dataset survives between pods (in the catalog, not in memory)."""

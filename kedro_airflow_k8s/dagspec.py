@@ -17,6 +17,9 @@ RUN_HASH = "{{ run_id | %s }}" % RUN_HASH_FILTER
 # A Jinja filter the DAG file defines: a macro or Variable value as `kedro run --params` takes
 # it intact (Kedro splits the option at every ',' and reads each value as YAML).
 PARAM_FILTER = "kedro_param"
+# A Jinja filter the DAG file defines: the run's Params that differ from the parameters files'
+# values (KEDRO_PARAMETERS in the file), as `kedro run --params` pairs.
+CHANGED_PARAMS_FILTER = "kedro_changed_params"
 
 
 def variable_expression(name: str) -> str:
@@ -211,6 +214,7 @@ class SlackNotifierSpec:
 
 # The names the DAG file always imports from Airflow's SDK.
 SDK_IMPORTS = (("airflow.sdk", "DAG"), ("airflow.sdk", "TaskGroup"), ("airflow.sdk", "literal"))
+PARAM = ("airflow.sdk", "Param")
 SECRET = ("airflow.providers.cncf.kubernetes.secret", "Secret")
 ASSET = ("airflow.sdk", "Asset")
 SLACK_NOTIFIER = ("airflow.providers.slack.notifications.slack_webhook", "SlackWebhookNotifier")
@@ -245,6 +249,9 @@ class DagSpec:
     dag_arguments: dict[str, Any] = field(default_factory=dict)  # more of DAG(...)'s, if set
     default_args: dict[str, Any] = field(default_factory=dict)  # every task's, if set
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
+    # Kedro parameter (dotted name) -> (value in the parameters files, Param schema): the
+    # DAG's Params, whose changed values tasks pass to --params
+    trigger_params: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     field_env: bool = False  # whether some pod reads fields of itself into its environment
     uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)
     # task_settings profile(s) -> the pod arguments they set over the DAG's (operation=)
@@ -274,7 +281,19 @@ class DagSpec:
     def filters(self) -> list[str]:
         """The Jinja filters the DAG file defines and registers."""
         return [name for name, used in ((RUN_HASH_FILTER, self.uses_run_hash),
-                                        (PARAM_FILTER, self.kedro_params)) if used]
+                                        (PARAM_FILTER, self.kedro_params),
+                                        (CHANGED_PARAMS_FILTER, bool(self.trigger_params)))
+                if used]
+
+    @property
+    def parameter_defaults(self) -> dict[str, Any]:
+        """Kedro parameter -> its value in the parameters files (the Params' defaults)."""
+        return {name: default for name, (default, _) in self.trigger_params.items()}
+
+    @property
+    def filter_functions(self) -> dict[str, Ref]:
+        """user_defined_filters: each filter by name, the file's function of that name."""
+        return {name: Ref(name) for name in self.filters}
 
     @property
     def node_pod_operator(self) -> bool:
@@ -306,4 +325,6 @@ class DagSpec:
             found.add(SLACK_NOTIFIER)
         if self.assets:
             found.add(ASSET)
+        if self.trigger_params:
+            found.add(PARAM)
         return sorted(found)

@@ -42,3 +42,4 @@ class ProjectSource:
     python: str | None = None  # local execution: default interpreter on the worker
     mlflow: Any = None  # mlflow_run.MlflowSettings; None: MLflow is off
     spark_artifacts_version: str | None = None  # Dataproc: see spark_artifacts
+    parameters: Any = None  # the project's parameters (dict), as its config loader reads them

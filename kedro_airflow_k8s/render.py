@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from kedro_airflow_k8s.dagspec import (
+    CHANGED_PARAMS_FILTER,
     NODE_POD,
     PARAM_FILTER,
     RUN_HASH_FILTER,
@@ -112,19 +113,21 @@ def template_environment(folder: Path = TEMPLATES) -> jinja2.Environment:
     return env
 
 
+_FILTER_NAMES = {"run_hash_filter": RUN_HASH_FILTER, "param_filter": PARAM_FILTER,
+                 "changed_params_filter": CHANGED_PARAMS_FILTER}
+
+
 def render_dag(spec: DagSpec) -> str:
     """The DAG file's text: same spec, same bytes."""
     template = template_environment().get_template("dag.py.j2")
     _check_operator_names(spec, template)
-    return template.render(spec=spec, run_hash_filter=RUN_HASH_FILTER,
-                           param_filter=PARAM_FILTER)
+    return template.render(spec=spec, **_FILTER_NAMES)
 
 
 def _check_operator_names(spec: DagSpec, template: jinja2.Template) -> None:
     """An operator (from a Spark factory) may share a name with what the file binds only by
     being the same import: the file's own names are read from the file without its tasks."""
-    own = template.render(spec=dataclasses.replace(spec, tasks=[]),
-                          run_hash_filter=RUN_HASH_FILTER, param_filter=PARAM_FILTER)
+    own = template.render(spec=dataclasses.replace(spec, tasks=[]), **_FILTER_NAMES)
     bound: dict[str, str | None] = {}  # name -> module it is imported from, None: defined
     for statement in ast.walk(ast.parse(own)):
         if isinstance(statement, ast.ImportFrom):

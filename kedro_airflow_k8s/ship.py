@@ -234,27 +234,33 @@ def new_run_id() -> str:
 
 def start_run(client: AirflowClient, published: Published, *,
               parse_timeout: float = PARSE_TIMEOUT_SECONDS, before: Before | None = None,
-              notify: Callable[[str], None] = lambda line: None) -> str:
-    """Wait until Airflow has parsed the uploaded version, unpause, trigger; the run id."""
+              notify: Callable[[str], None] = lambda line: None,
+              conf: dict[str, Any] | None = None) -> str:
+    """Wait until Airflow has parsed the uploaded version, unpause, trigger (with `conf`);
+    the run id."""
     dag_id = published.spec.dag_id
     wait_for_version(client, dag_id, published.text, timeout=parse_timeout, before=before,
                      notify=notify)
     client.set_paused(dag_id, False)
-    return client.trigger(dag_id, new_run_id())
+    return client.trigger(dag_id, new_run_id(), conf)
 
 
 def run_once(project: KedroProject, output: str | None, options: CompileOptions = CompileOptions(),
-             follow_minutes: float | None = None) -> Steps[str]:
-    """Upload without schedule or sensors, start one run, follow it when asked; its id."""
+             follow_minutes: float | None = None, params: str | None = None) -> Steps[str]:
+    """Upload without schedule or sensors, start one run (its Params set from `params`,
+    `key=value,...` as `kedro run --params` takes them), follow it when asked; its id."""
+    from kedro_airflow_k8s.params import parse_run_params
+
     client = client_for(project)
     location = output_location(project, output)
     spec, text = yield from prepare(project, dataclasses.replace(options, with_sensors=False))
+    conf = parse_run_params(params, spec.trigger_params) if params else None
     before = before_upload(client, spec.dag_id)
     published = yield from _upload(project, spec, text, location)
     yield f"Uploaded {published.location}; waiting for Airflow to load it."
     notes: list[str] = []
     try:
-        run_id = start_run(client, published, before=before, notify=notes.append)
+        run_id = start_run(client, published, before=before, notify=notes.append, conf=conf)
     finally:
         yield from notes
     dag_id = published.spec.dag_id

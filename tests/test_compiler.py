@@ -54,7 +54,8 @@ def test_node_command_runs_exactly_that_node(demo_spec):
     assert pod_settings(task)["nodes"] == Verbatim("features.scale")
     assert [*pods.node_arguments, pod_settings(task)["nodes"], *pods.node_params] == [
         "run", "--env", "local", "--pipeline", "__default__", "--nodes",
-        Verbatim("features.scale"), "--params", "ds={{ ds | kedro_param }}"]
+        Verbatim("features.scale"), "--params",
+        "ds={{ ds | kedro_param }}{{ params | kedro_changed_params(',') }}"]
 
 
 def test_volume_lifecycle_surrounds_the_nodes(demo_spec):

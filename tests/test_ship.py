@@ -163,4 +163,5 @@ def test_every_pipeline_shares_one_bootstrap_and_one_config_load(demo_project, m
     assert [spec.dag_id for spec, _ in prepared] == [
         "demo", "demo-features", "demo-ingest", "demo-modelling"]
     assert [spec.pipeline for spec, _ in prepared] == [p.pipeline_name for p in projects]
-    assert calls == {"bootstrap": 1, "config": 1, "catalog": 2}  # catalog and credentials
+    # catalog, credentials and parameters
+    assert calls == {"bootstrap": 1, "config": 1, "catalog": 3}

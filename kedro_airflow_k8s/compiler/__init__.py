@@ -74,5 +74,6 @@ def compile_project(project: KedroProject, options: CompileOptions = CompileOpti
         project_version=project.project_version,
         path=str(project.path.resolve()), python=sys.executable,
         mlflow=settings_for(project, notify=notify),
-        spark_artifacts_version=artifacts_version)
+        spark_artifacts_version=artifacts_version,
+        parameters=project.parameters if config.run_config.params_form else None)
     return compile_dag(project.pipeline, config, source, options, notify)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 import string
 from dataclasses import replace
+from typing import Any
 
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.compiler.lifecycle import Lifecycle
 from kedro_airflow_k8s.compiler.nodes import BuiltNode
 from kedro_airflow_k8s.compiler.plan import Plan
 from kedro_airflow_k8s.compiler.shared import Shared
-from kedro_airflow_k8s.dagspec import Call, DagSpec, SlackNotifierSpec
+from kedro_airflow_k8s.dagspec import Call, DagSpec, Ref, SlackNotifierSpec
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.ids import check_ids
 from kedro_airflow_k8s.profiles import resource_spec, settings_arguments, timedelta_call
@@ -65,11 +66,12 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         dag_arguments={key: timedelta_call(value) if key == "dagrun_timeout" else value
                        for key, value in (("max_active_tasks", run.max_active_tasks),
                                           ("dagrun_timeout", run.dagrun_timeout))
-                       if value is not None},
+                       if value is not None} | _params_argument(plan),
         default_args={**({"owner": run.owner} if run.owner else {}),
                       **settings_arguments(run.task_defaults)},
         assets=plan.assets,
-        kedro_params=plan.params is not None,
+        kedro_params=bool(run.macro_params or run.variables_params),
+        trigger_params={p.name: (p.default, p.schema) for p in plan.trigger_params},
         field_env=any("field_env" in pod for pod in pods),
         # a Spark factory's tasks may name per-run resources (its cluster)
         uses_run_hash=bool(shared.pods and shared.pods.volume) or (
@@ -77,6 +79,15 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
             and any(t.kind == "spark" for t in tasks)),
         operations={name: operations[name] for name in sorted(operations)},
     )
+
+
+def _params_argument(plan: Plan) -> dict[str, Any]:
+    """DAG(params=...): a Param per Kedro parameter the pipeline reads, its default the
+    file's KEDRO_PARAMETERS entry."""
+    if not plan.trigger_params:
+        return {}
+    return {"params": {p.name: Call("Param", (Ref("KEDRO_PARAMETERS", p.name),),
+                                    p.schema) for p in plan.trigger_params}}
 
 
 def _max_active_runs(plan: Plan) -> int | None:

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.assets import declared
 from kedro_airflow_k8s.config import PluginConfig, RunConfig
-from kedro_airflow_k8s.dagspec import PARAM_FILTER, variable_expression
+from kedro_airflow_k8s.dagspec import CHANGED_PARAMS_FILTER, PARAM_FILTER, variable_expression
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.grouping import NodeGroup, chosen_groups, group_nodes, memory_edges
 from kedro_airflow_k8s.ids import Ids, airflow_id, assign_ids
 from kedro_airflow_k8s.options import CompileOptions, Execution, ProjectSource
+from kedro_airflow_k8s.params import TriggerParam, trigger_params
 from kedro_airflow_k8s.spark import is_spark_node, spark_edges
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ class Plan:
     execution: Execution
     node_tasks: list[NodeTask]
     ids: Ids
-    params: str | None  # the --params value, None without macro or Variable params
+    params: str | None  # the --params value, None without macros, Variables or Params
+    trigger_params: list[TriggerParam]  # the DAG's Params: Kedro parameters nodes read
     assets: dict[str, str]  # dataset -> Asset URI (assets.declared)
 
     @property
@@ -82,6 +84,9 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                "kedro-airflow-k8s.group.pyspark, or a kedro_datasets.spark dataset).")
     node_groups = _node_groups(pipeline, run, source, options, spark_nodes)
     _note_groups(node_groups, notify)
+    form = trigger_params(pipeline, source.parameters or {},
+                          [*run.macro_params, *run.variables_params],
+                          notify) if run.params_form else []
     members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
     ids = assign_ids(members, run, options.with_sensors)
     planned = [NodeTask(nodes=members[group.nodes[0]], group=group,
@@ -93,7 +98,7 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 dag_id=dag_id_for(config, source.package, source.pipeline_name,
                                   options.dag_id),
                 execution=options.execution or run.execution, node_tasks=planned, ids=ids,
-                params=_params_value(run),
+                params=_params_value(run, bool(form)), trigger_params=form,
                 assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
                                 source.is_persisted, source.dataset_location,
                                 source.dataset_layer, notify, _per_run_root(run, options)))
@@ -167,14 +172,18 @@ def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
         )
 
 
-def _params_value(run: RunConfig) -> str | None:
+def _params_value(run: RunConfig, form: bool) -> str | None:
     """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time,
-    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro. A
-    missing Variable fails the task, naming it."""
+    each through the DAG's filter that keeps ',' '=' and the like intact for Kedro (a
+    missing Variable fails the task, naming it), then the Params (`form`) a run changed."""
     pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
     pairs += [f"{name}={{{{ {variable_expression(name)} | {PARAM_FILTER} }}}}"
               for name in run.variables_params]
-    return ",".join(pairs) or None
+    text = ",".join(pairs)
+    if form:  # the filter puts the ',' before the changed ones, if any, after the others
+        after = "(',')" if pairs else ""
+        text += f"{{{{ params | {CHANGED_PARAMS_FILTER}{after} }}}}"
+    return text or None
 
 
 def dag_id_for(config: PluginConfig, project: str, pipeline_name: str,

@@ -83,6 +83,18 @@ def grouped(tags: bool = True) -> Pipeline:
     ])
 
 
+def with_params() -> Pipeline:
+    """Nodes reading parameters: a leaf, a subtree, and a name macro_params passes too."""
+    return Pipeline([
+        node(step, ["raw", "params:threshold", "params:ds"], "clean", name="clean_orders"),
+        node(step, ["clean", "params:model"], "model", name="train"),
+    ])
+
+
+PARAMETERS = {"threshold": 0.5, "ds": "2024-01-01", "unused": 1,
+              "model": {"name": "mlp", "layers": [64, 32], "epochs": 3, "early_stop": True}}
+
+
 def with_settings() -> Pipeline:
     """Nodes tagged with task_settings profiles; `parse` and `store` share a task (`tmp2` is
     a MemoryDataset) and merge theirs."""
@@ -268,6 +280,10 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
         kubernetes_connection={"kubernetes_conn_id": "in_cluster", "in_cluster": True})),
     "params-macro-variable": lambda: compiled(chain(), run(
         macro_params=["ds", "ts", "run_id"], variables_params=["env", "region"])),
+    "params-form": lambda: compiled(with_params(), run(macro_params=["ds"]),
+                                    parameters=PARAMETERS),
+    "local-params-form": lambda: compiled(with_params(), run(), parameters=PARAMETERS,
+                                          execution="local"),
     "task-settings": lambda: compiled(with_settings(), run(**DAG_SETTINGS),
                                       persisted={"raw", "clean", "out"}, group_memory=True),
     "task-settings-retry-on": lambda: compiled(with_settings(), run(**RETRY_ON),

@@ -111,6 +111,10 @@ def _task(dag: Any, task: Any) -> dict[str, Any]:
 def _dag(dag: Any) -> dict[str, Any]:
     settings = {name: plain(getattr(dag, name)) for name, default in DAG_SETTINGS.items()
                 if getattr(dag, name) != default}
+    if dag.params:  # the trigger form's Params (Kedro parameters), when the DAG has some
+        settings["params"] = {name: {"default": plain(dag.params[name]),
+                                     "schema": plain(dag.params.get_param(name).schema)}
+                              for name in sorted(dag.params)}
     return settings | {
         "dag_id": dag.dag_id,
         "description": dag.description,

@@ -1,0 +1,165 @@
+"""Kedro parameters as Airflow Params: which, typed how, refused when, and what a run with a
+changed one passes to `kedro run --params` (rendered by Airflow, read by Kedro's parser)."""
+
+import click
+import pytest
+from kedro.framework.cli.utils import _split_params
+from kedro.pipeline import Pipeline, node
+
+from kedro_airflow_k8s.compiler import compile_project
+from kedro_airflow_k8s.context import KedroProject
+from kedro_airflow_k8s.errors import CompileError, ConfigError
+from kedro_airflow_k8s.params import parse_run_params, trigger_params
+from tests import airflow_check
+from tests.test_config import with_run
+from tests.test_render import compiled, write
+
+
+def step(*xs):
+    return xs[0] if xs else None
+
+
+PARAMETERS = {
+    "lr": 0.1, "epochs": 3, "verbose": True, "label": "3",
+    "model": {"layers": [64, 32], "mixed": [1, [2], "x"], "name": "mlp",
+              "opts": {"dropout": None, "extra": {}}},
+    "unused": {"x": 1},
+    "ds": "shadowed by the macro",
+}
+PIPELINE = Pipeline([
+    node(step, ["a", "params:lr", "params:epochs", "params:model"], "b", name="train"),
+    node(step, ["b", "params:verbose", "params:label", "params:ds"], "c", name="report"),
+])
+
+
+def kedro_reads(value: str) -> dict:
+    """What `kedro run --params <value>` gives the run, by Kedro's own parser."""
+    command = click.Command("run", params=[click.Option(["--params"])])
+    return _split_params(click.Context(command), command.params[0], value)
+
+
+def test_the_leaves_the_pipeline_reads_become_typed_params():
+    notes = []
+    found = trigger_params(PIPELINE, PARAMETERS, passed=["ds"], notify=notes.append)
+    assert [(p.name, p.default, p.schema) for p in found] == [
+        ("epochs", 3, {"type": "integer"}), ("label", "3", {"type": "string"}),
+        ("lr", 0.1, {"type": "number"}),
+        # a list's items are typed, so that Airflow's form edits it as JSON, keeping them
+        ("model.layers", [64, 32], {"type": "array", "items": {"type": "integer"}}),
+        ("model.mixed", [1, [2], "x"],
+         {"type": "array", "items": {"type": ["array", "integer", "string"]}}),
+        ("model.name", "mlp", {"type": "string"}), ("verbose", True, {"type": "boolean"})]
+    assert notes == ["Note: parameters model.opts.dropout, model.opts.extra are null or "
+                     "empty: Airflow's trigger form leaves them out (give them a value of "
+                     "their type to show them)."]
+
+
+def test_the_parameters_input_reads_every_parameter():
+    everything = Pipeline([node(step, ["a", "parameters"], "b", name="all")])
+    names = [p.name for p in trigger_params(everything, PARAMETERS)]
+    assert "unused.x" in names and "ds" in names
+
+
+@pytest.mark.parametrize("key", ["a,b", "a=b", "a.b", "x[0]", " padded"])
+def test_a_key_kedro_run_params_cannot_name_is_a_compile_error(key):
+    parameters = {"model": {key: 1}}
+    with pytest.raises(CompileError) as error:
+        compiled(PIPELINE, with_run(), parameters=parameters)
+    assert str(error.value).startswith(f"parameter {'model.' + key!r}: `kedro run --params` "
+                                       "cannot name this key")
+    assert "run_config.params_form: false" in str(error.value)
+    # the opt-out compiles it, without Params
+    spec = compiled(PIPELINE, with_run(params_form=False), parameters=parameters)
+    assert spec.trigger_params == {}
+
+
+CHANGED = {"lr": 0.5, "label": "4,5 ${x}", "model.mixed": [1, [2, 3], "a,b"],
+           "verbose": False}
+
+
+@pytest.mark.parametrize("macros", [["ds"], []])
+@pytest.mark.parametrize("execution", ["kubernetes", "local"])
+def test_a_run_passes_the_changed_params_to_kedro_intact(tmp_path, execution, macros):
+    from airflow.sdk.definitions.param import process_params
+
+    from kedro_airflow_k8s.validate import template_context
+
+    spec = compiled(PIPELINE, with_run(macro_params=macros, volume={"disabled": True}),
+                    parameters=PARAMETERS, execution=execution)
+    dag = airflow_check.load_dag(write(tmp_path, spec))
+    assert {name: param.value for name, param in dag.params.items()} == {
+        "epochs": 3, "label": "3", "lr": 0.1, "model.layers": [64, 32],
+        "model.mixed": [1, [2], "x"], "model.name": "mlp", "verbose": True, **({} if macros else {"ds": "shadowed by the macro"})}
+
+    def rendered(conf):
+        task = airflow_check.load_dag(write(tmp_path, spec)).get_task("train")  # unrendered
+        context = template_context(task, airflow_check.RUN_ID)
+        context["params"] = process_params(dag, task, conf, suppress_exception=False)
+        task.render_template_fields(context, dag.get_template_env())
+        return task.arguments[-1] if execution == "kubernetes" else task.env["KEDRO_PARAMS"]
+
+    macro = {"ds": "2026-01-01"} if macros else {}
+    assert kedro_reads(rendered({})) == macro
+    assert kedro_reads(rendered({"lr": 0.1, "epochs": 3})) == macro  # the defaults: unchanged
+    # OmegaConf reads the escaped "\${" as a literal "${" when Kedro resolves its parameters
+    assert kedro_reads(rendered(CHANGED)) == {
+        **macro, "lr": 0.5, "label": "4,5 \\${x}", "model": {"mixed": [1, [2, 3], "a,b"]},
+        "verbose": False}
+
+
+def test_run_once_params_are_parsed_as_kedro_does_and_must_name_a_param():
+    known = ["lr", "model.layers", "label"]
+    assert parse_run_params("lr=0.5, label=x,model.layers=[1]", known) == {
+        "lr": 0.5, "label": "x", "model.layers": [1]}
+    with pytest.raises(ConfigError) as error:
+        parse_run_params("lr=0.5,epochs=4", known)
+    assert str(error.value) == ("--params: the DAG has no parameter epochs (it has label, lr, "
+                                "model.layers: Kedro parameters its nodes read)")
+    with pytest.raises(ConfigError) as error:
+        parse_run_params("lr", known)
+    assert str(error.value).startswith("--params: Invalid format of `params` option: Item "
+                                       "`lr` must contain a key and a value")
+
+
+def test_the_demo_project_dag_declares_its_parameter(demo_project, tmp_path):
+    spec = compile_project(KedroProject(path=demo_project))
+    assert spec.trigger_params == {"min_amount": (1.0, {"type": "number"})}
+    dag = airflow_check.load_dag(write(tmp_path, spec))
+    assert dag.params["min_amount"] == 1.0
+    assert dag.params.get_param("min_amount").schema == {"type": "number"}
+
+
+def test_changed_values_reach_a_kedro_node_intact(demo_project, tmp_path):
+    """The rendered --params of a run that changed a string with ',' and '${', a nested
+    list and a boolean, given to Kedro's own `kedro run`: the node reads exactly those."""
+    from airflow.sdk.definitions.param import process_params
+
+    from kedro_airflow_k8s.validate import template_context
+    from tests.conftest import run_kedro
+
+    parameters = demo_project / "conf/base/parameters.yml"
+    parameters.write_text(parameters.read_text() + 'note: "plain"\nshape: [1, [2], "x"]\n'
+                                                   "flag: true\n")
+    (demo_project / "conf/base/catalog.yml").open("a").write(
+        "\nseen:\n  type: demo.datasets.JSONDataset\n  filepath: data/seen.json\n")
+    registry = demo_project / "src/demo/pipeline_registry.py"
+    registry.write_text(registry.read_text().replace(
+        '    pipelines["__default__"]',
+        '    from kedro.pipeline import node\n'
+        '    pipelines["echo"] = Pipeline([node(lambda *v: list(v), ["params:note", '
+        '"params:shape", "params:flag", "params:min_amount"], "seen", name="echo")])\n'
+        '    pipelines["__default__"]'))
+    project = KedroProject(path=demo_project, pipeline_name="echo")
+    spec = compile_project(project)
+    assert set(spec.trigger_params) == {"note", "shape", "flag", "min_amount"}
+    dag = airflow_check.load_dag(write(tmp_path, spec))
+    task = dag.get_task("echo")
+    context = template_context(task, airflow_check.RUN_ID)
+    changed = {"note": "a,b=c ${x} 'q' \"dq\" #", "shape": [[1, "a,b"], 2], "flag": False}
+    context["params"] = process_params(dag, task, changed, suppress_exception=False)
+    task.render_template_fields(context, dag.get_template_env())
+    result = run_kedro(demo_project, "run", "--pipeline", "echo", "--params",
+                       task.arguments[-1])
+    assert result.returncode == 0, result.stderr
+    seen = __import__("json").loads((demo_project / "data/seen.json").read_text())
+    assert seen == [changed["note"], changed["shape"], False, 1.0]
