@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from kedro_airflow_k8s.errors import CompileError
+
 if TYPE_CHECKING:
     from kedro_airflow_k8s.context import KedroProject
 
@@ -86,7 +88,12 @@ def add_content(digest: Any, label: str, content: bytes) -> None:
 
 def add_files(digest: Any, files: Iterable[tuple[str, Path]]) -> None:
     for label, path in files:
-        add_content(digest, label, path.read_bytes())
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            raise CompileError(f"cannot read {path} for the project version: "
+                               f"{error.strerror or error}") from error
+        add_content(digest, label, content)
 
 
 def version_of(project_path: Path, source_dir: Path, conf_dir: Path,

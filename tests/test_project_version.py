@@ -91,3 +91,25 @@ def test_commit_is_dirty_when_a_tracked_file_differs(demo_project, monkeypatch):
 def test_commit_id_variable_wins_over_git(demo_project, monkeypatch):
     monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "build-42")
     assert KedroProject(path=demo_project).commit_sha == "build-42"
+
+
+def test_an_unreadable_file_is_one_line_naming_it(demo_project, monkeypatch):
+    """The tests run as root, which reads any file: EACCES is injected for one file."""
+    import errno
+    from pathlib import Path
+
+    from kedro_airflow_k8s.errors import CompileError
+
+    secret = demo_project / "conf" / "base" / "catalog.yml"
+    read_bytes = Path.read_bytes
+
+    def refuse(path):
+        if path == secret:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(CompileError) as raised:
+        version(demo_project)
+    assert str(raised.value) == (
+        f"cannot read {secret} for the project version: Permission denied")
