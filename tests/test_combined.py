@@ -148,3 +148,24 @@ def test_a_grouped_deferrable_node_pod_from_the_profile_fails_or_retries(
         getattr(task, deferred.value.method_name)(context, event.payload)
     assert isinstance(failed.value, AirflowFailException) is not retried, failed.value
     assert len(server.pods) == 1  # keep_pod: the failed pod stays
+
+
+def test_a_member_retrying_any_failure_by_task_defaults_makes_its_task_retry_any(tmp_path):
+    """retry_on is read a profile's, else task_defaults': `audit` (no profile) and
+    `model.score` (no profile) retry any failure by task_defaults, so the tasks they share
+    with a node whose profile says infrastructure retry any failure too (docs/tags.md: one
+    of them with retry_on: any makes the task retry any failure)."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    from tests.golden.configs import run
+
+    raw = run(**{**SINK, "task_defaults": {**SINK["task_defaults"], "retry_on": "any"}})
+    spec = compiled(kitchen_sink(), raw, parameters=SINK_PARAMETERS)
+    path = tmp_path / "dags" / "demo.py"
+    write_atomically(path, render_dag(spec))
+    dag = airflow_check.load_dag(path)
+    for task_id in NODE_TASKS:
+        assert type(dag.get_task(task_id)) is KubernetesPodOperator, task_id
+    # a task whose every member's profile says infrastructure keeps NodePodOperator
+    alone = compiled(kitchen_sink().only_nodes("model.fit"), raw, parameters=SINK_PARAMETERS)
+    assert alone.task("model.fit").operator.name == "NodePodOperator"
