@@ -169,3 +169,22 @@ def test_a_member_retrying_any_failure_by_task_defaults_makes_its_task_retry_any
     # a task whose every member's profile says infrastructure keeps NodePodOperator
     alone = compiled(kitchen_sink().only_nodes("model.fit"), raw, parameters=SINK_PARAMETERS)
     assert alone.task("model.fit").operator.name == "NodePodOperator"
+
+
+def test_a_spark_driver_pod_retries_any_failure():
+    """Spark on Kubernetes: the driver's pod fails with the node's exit code when the
+    cluster took the executors' pods (Spark gives up after spark.task.maxFailures), so its
+    pod cannot tell infrastructure from code: the Spark task keeps the plain operator and
+    every failure spends a retry; the pandas nodes beside it retry infrastructure only."""
+    from tests.golden.configs import KUBERNETES_SPARK, run
+    from tests.test_spark import spark_shaped
+
+    raw = run(spark=KUBERNETES_SPARK, grouping="namespace",
+              task_defaults={"retries": 2, "retry_on": "infrastructure"})
+    spec = compiled(spark_shaped(), raw)
+    operators = {t.task_id: t.operator.name for t in spec.tasks if t.kind in ("node", "spark")}
+    assert {t.task_id for t in spec.tasks_of("spark")} == {
+        "ingest__sessionize__profile_sessions__featurize__summarize", "score"}
+    for task in spec.tasks_of("spark"):
+        assert operators[task.task_id] == "KubernetesPodOperator", task.task_id
+    assert {operators[t.task_id] for t in spec.tasks_of("node")} == {"NodePodOperator"}
