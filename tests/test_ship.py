@@ -144,8 +144,17 @@ def test_with_all_each_compile_note_names_its_pipeline(demo_project):
     config["run_config"].update(grouping="namespace", assets={"exclude": ["customer_count"]})
     write_config(demo_project, config)
     lines: list = []
-    drive(prepare_each(KedroProject(path=demo_project).every_pipeline(with_default=True)),
-          lines.append)
+    prepared = drive(prepare_each(KedroProject(path=demo_project).every_pipeline(
+        with_default=True)), lines.append)
+    # each pipeline's DAG has its own Params and assets, and the project's one version
+    assert {spec.dag_id: (sorted(spec.trigger_params), sorted(spec.assets))
+            for spec, _ in prepared} == {
+        "demo": (["min_amount"], ["features.daily_totals", "model", "orders", "raw_orders",
+                                  "report", "scaled_totals"]),
+        "demo-features": ([], ["features.daily_totals", "orders", "scaled_totals"]),
+        "demo-ingest": (["min_amount"], ["orders", "raw_orders"]),
+        "demo-modelling": ([], ["model", "report", "scaled_totals"])}
+    assert len({spec.project_version for spec, _ in prepared}) == 1
     assert lines == [
         "pipeline '__default__': One task runs features.daily_totals, features.scale "
         "(namespace features).",
