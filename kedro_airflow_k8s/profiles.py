@@ -176,7 +176,7 @@ def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
               for node in nodes}
     named = {node: run.task_settings[name] for node, name in chosen.items() if name}
     if len(set(chosen[n] for n in named)) <= 1:
-        return next(iter(named.values()), None)
+        return _retry_any_by_defaults(next(iter(named.values()), None), nodes, named, run)
     merged: dict[str, Any] = {}
     for key in _LARGEST:
         values = [getattr(s, key) for s in named.values() if getattr(s, key) is not None]
@@ -195,7 +195,20 @@ def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
     if retry_on:
         merged["retry_on"] = "any" if "any" in retry_on else "infrastructure"
     merged.update(_merged_pod_operation(list(named.values())))
-    return TaskSettings.model_construct(**merged)
+    return _retry_any_by_defaults(TaskSettings.model_construct(**merged), nodes, named, run)
+
+
+def _retry_any_by_defaults(settings: TaskSettings | None, nodes: list[Any],
+                           named: dict[str, TaskSettings], run: RunConfig,
+                           ) -> TaskSettings | None:
+    """retry_on any when a member whose profile leaves retry_on unset (or that has none)
+    retries any failure by task_defaults: retry_on is read a profile's, else task_defaults'."""
+    if settings is None or settings.retry_on != "infrastructure" or \
+            run.task_defaults.retry_on != "any":
+        return settings
+    if all(node.name in named and named[node.name].retry_on for node in nodes):
+        return settings
+    return settings.model_copy(update={"retry_on": "any"})
 
 
 def retries_infrastructure_only(settings: TaskSettings | None, defaults: TaskSettings) -> bool:

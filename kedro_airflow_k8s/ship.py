@@ -127,14 +127,15 @@ def _upload(project: KedroProject, spec: DagSpec, text: str, location: str) -> S
                      location=upload_dag(text, location, f"{spec.dag_id}.py"))
 
 
-def prepare(project: KedroProject,
-            options: CompileOptions = CompileOptions()) -> Steps[tuple[DagSpec, str]]:
-    """The DAG's model and text; with `validate`, checked by Airflow and Kubernetes' schema."""
+def prepare(project: KedroProject, options: CompileOptions = CompileOptions(),
+            label: str = "") -> Steps[tuple[DagSpec, str]]:
+    """The DAG's model and text; with `validate`, checked by Airflow and Kubernetes' schema.
+    `label` starts each of the compiler's notes (which pipeline, with --all)."""
     notes: list[str] = []
     try:
         spec = compile_project(project, options, notes.append)
     finally:
-        yield from notes
+        yield from (label + note for note in notes)
     text = render_dag(spec)
     if options.validate:
         from kedro_airflow_k8s.validate import validate_text
@@ -153,7 +154,8 @@ def prepare_each(projects: list[KedroProject],
     made: dict[str, str] = {}
     for project in projects:
         try:
-            spec, text = yield from prepare(project, options)
+            label = f"pipeline '{project.pipeline_name}': " if len(projects) > 1 else ""
+            spec, text = yield from prepare(project, options, label)
         except PluginError as exc:
             if len(projects) > 1:
                 exc.args = (f"pipeline '{project.pipeline_name}': {exc}",)

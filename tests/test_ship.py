@@ -133,6 +133,40 @@ def test_schedule_all_without_a_host(demo_project, tmp_path):
         assert "schedule='@daily'," in (out / f"{dag_id}.py").read_text()
 
 
+def test_with_all_each_compile_note_names_its_pipeline(demo_project):
+    """--all with run_config.assets and grouping: a note of one pipeline's compile (an
+    assets pattern selecting none of its datasets, a shared task) says which pipeline; a
+    single pipeline's notes stay as they were."""
+    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.ship import drive, prepare, prepare_each
+
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"].update(grouping="namespace", assets={"exclude": ["customer_count"]})
+    write_config(demo_project, config)
+    lines: list = []
+    prepared = drive(prepare_each(KedroProject(path=demo_project).every_pipeline(
+        with_default=True)), lines.append)
+    # each pipeline's DAG has its own Params and assets, and the project's one version
+    assert {spec.dag_id: (sorted(spec.trigger_params), sorted(spec.assets))
+            for spec, _ in prepared} == {
+        "demo": (["min_amount"], ["features.daily_totals", "model", "orders", "raw_orders",
+                                  "report", "scaled_totals"]),
+        "demo-features": ([], ["features.daily_totals", "orders", "scaled_totals"]),
+        "demo-ingest": (["min_amount"], ["orders", "raw_orders"]),
+        "demo-modelling": ([], ["model", "report", "scaled_totals"])}
+    assert len({spec.project_version for spec, _ in prepared}) == 1
+    assert lines == [
+        "pipeline '__default__': One task runs features.daily_totals, features.scale "
+        "(namespace features).",
+        "pipeline 'features': One task runs features.daily_totals, features.scale (namespace "
+        "features).",
+        "pipeline 'features': Note: run_config.assets.exclude: 'customer_count' matches no "
+        "persisted dataset of the pipeline."]
+    lines.clear()
+    drive(prepare(KedroProject(path=demo_project, pipeline_name="features")), lines.append)
+    assert lines[0].startswith("One task runs")
+
+
 def test_every_pipeline_shares_one_bootstrap_and_one_config_load(demo_project, monkeypatch):
     """--all compiles each pipeline from one bootstrapped project: Kedro's bootstrap, the
     plugin's config and the catalog are loaded once, not once per pipeline."""

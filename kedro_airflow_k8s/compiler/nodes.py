@@ -80,7 +80,8 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
         call = checked_call(spark.runner, "submit", job, printable=check_value)
         assert call is not None
         return BuiltNode(factory_task(task, call), None)
-    if retries_infrastructure_only(settings, plan.run.task_defaults):
+    # a Spark driver's pod cannot tell executors the cluster took from the node's error
+    if retries_infrastructure_only(settings, plan.run.task_defaults) and not spark:
         task = replace(task, operator=NODE_POD)
     pod = settings.operator_arguments() if settings else {}
     operation = (settings_name(item.nodes, plan.run), pod) if pod else None

@@ -130,6 +130,43 @@ POD_SETTINGS = {"__default__": {"on_finish_action": "delete_succeeded_pod"},
 DAG_POD_SETTINGS = {"task_settings": POD_SETTINGS,
                     "task_defaults": {"startup_timeout": "20m", "termination_grace_period": 60,
                                       "deferrable": False, "retries": 1}}
+# Every key of the new features at once (tests/test_combined.py): namespace grouping and a
+# group tag, task_settings with retries, retry_on, deferrable and keep_pod, task_defaults,
+# assets include/exclude, and Params from nested parameters.
+def kitchen_sink() -> Pipeline:
+    """Two namespaces (grouping: namespace makes a task of each), two nodes outside them
+    sharing the group tag `tail`; `ingest.loaded` is written and read inside one task."""
+    return Pipeline([
+        node(step, ["raw", "params:ingest.min_rows"], "ingest.loaded", name="load",
+             namespace="ingest", tags=["task_settings.flaky"]),
+        node(step, ["ingest.loaded", "params:ingest.drop"], "clean", name="clean",
+             namespace="ingest", tags=["task_settings.slow"]),
+        node(step, ["clean", "params:model"], "model.fitted", name="fit", namespace="model",
+             tags=["task_settings.flaky"]),
+        node(step, "model.fitted", "scored", name="score", namespace="model"),
+        node(step, ["scored", "params:threshold"], "report", name="report",
+             tags=["kedro-airflow-k8s.group.tail", "task_settings.flaky"]),
+        node(step, "clean", "audit", name="audit", tags=["kedro-airflow-k8s.group.tail"]),
+    ])
+
+
+SINK_PARAMETERS = {"threshold": 0.5, "unused": 1,
+                   "ingest": {"min_rows": 10, "drop": ["a", "b"]},
+                   "model": {"name": "mlp", "layers": [64, 32], "opt": {"lr": 0.01}}}
+SINK_LOCATIONS = {"raw": "s3://lake/raw.csv", "clean": "gs://lake/clean",
+                  "report": "/mnt/shared/report.html"}
+SINK = {"grouping": "namespace",
+        "task_settings": {"flaky": {"retries": 3, "retry_on": "infrastructure",
+                                    "deferrable": True, "on_finish_action": "keep_pod",
+                                    "poll_interval": 5},
+                          "slow": {"retries": 1, "retry_on": "any",
+                                   "execution_timeout": "1h"}},
+        "task_defaults": {"retries": 2, "retry_delay": "1m", "deferrable": False,
+                          "startup_timeout": "10m"},
+        "assets": {"include": ["*"], "exclude": ["audit"]},
+        "params_form": True}
+
+
 SPARK_TYPES = {"events": "spark.SparkDataset", "sessions": "kedro_datasets.spark.SparkDataset",
                "features": "spark.SparkHiveDataset"}
 DATAPROC = {"type": "dataproc", "project_id": "my-project", "region": "europe-west1",
@@ -318,6 +355,11 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
         chain(), run(assets={"include": ["c*", "model", "report", "raw"],
                              "layers": ["raw", "models", "reporting"]}),
         execution="local", dataset_location=LOCATIONS.get, dataset_layer=LAYERS.get),
+    "kitchen-sink": lambda: compiled(kitchen_sink(), run(**SINK), parameters=SINK_PARAMETERS,
+                                     dataset_location=SINK_LOCATIONS.get),
+    "local-kitchen-sink": lambda: compiled(kitchen_sink(), run(**SINK), execution="local",
+                                           parameters=SINK_PARAMETERS,
+                                           dataset_location=SINK_LOCATIONS.get),
     "pipeline-named-image-override": lambda: compiled(
         chain(), run(run_name="demo", start_date="20250101", description="Orders"),
         pipeline_name="data_science", image="registry.example.com/demo:2"),
