@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 import string
 from dataclasses import replace
+from typing import Any
 
 from kedro_airflow_k8s import __version__
+from kedro_airflow_k8s.asset_schedule import schedule_value
 from kedro_airflow_k8s.compiler.lifecycle import Lifecycle
 from kedro_airflow_k8s.compiler.nodes import BuiltNode
 from kedro_airflow_k8s.compiler.plan import Plan
@@ -39,7 +41,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
     return DagSpec(
         dag_id=plan.dag_id,
         description=run.description,
-        schedule=plan.options.schedule,
+        schedule=_schedule(plan),
         start_date=run.start_date or DEFAULT_START_DATE,
         tags=_tags(plan),
         project=plan.source.package,
@@ -69,6 +71,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         default_args={**({"owner": run.owner} if run.owner else {}),
                       **settings_arguments(run.task_defaults)},
         assets=plan.assets,
+        schedule_assets=plan.schedule_assets,
         kedro_params=plan.params is not None,
         field_env=any("field_env" in pod for pod in pods),
         # a Spark factory's tasks may name per-run resources (its cluster)
@@ -77,6 +80,14 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
             and any(t.kind == "spark" for t in tasks)),
         operations={name: operations[name] for name in sorted(operations)},
     )
+
+
+def _schedule(plan: Plan) -> Any:
+    """The cron, or the schedule on data (with the cron, when there is one, as either)."""
+    if plan.options.schedule_on is None:
+        return plan.options.schedule
+    return schedule_value(plan.options.schedule_on, plan.schedule_assets, plan.assets,
+                          plan.options.schedule)
 
 
 def _max_active_runs(plan: Plan) -> int | None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kedro_airflow_k8s.asset_schedule import reference_uri
 from kedro_airflow_k8s.assets import declared
 from kedro_airflow_k8s.config import PluginConfig, RunConfig
 from kedro_airflow_k8s.dagspec import PARAM_FILTER, variable_expression
@@ -58,6 +59,7 @@ class Plan:
     ids: Ids
     params: str | None  # the --params value, None without macro or Variable params
     assets: dict[str, str]  # dataset -> Asset URI (assets.declared)
+    schedule_assets: dict[str, str]  # schedule_on's reference -> Asset URI
 
     @property
     def env(self) -> str:
@@ -96,7 +98,18 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 params=_params_value(run),
                 assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
                                 source.is_persisted, source.dataset_location,
-                                source.dataset_layer, notify, _per_run_root(run, options)))
+                                source.dataset_layer, notify, _per_run_root(run, options)),
+                schedule_assets=_schedule_assets(source, options, _per_run_root(run, options)))
+
+
+def _schedule_assets(source: ProjectSource, options: CompileOptions,
+                     per_run: str | None) -> dict[str, str]:
+    """The Asset URI of every reference of the schedule on data."""
+    if options.schedule_on is None:
+        return {}
+    return {reference: reference_uri(reference, source.package, source.is_persisted,
+                                     source.dataset_location, per_run, "schedule_on")
+            for reference in options.schedule_on.references()}
 
 
 def _per_run_root(run: RunConfig, options: CompileOptions) -> str | None:
