@@ -50,18 +50,22 @@ _SAMPLE_PREVIOUS = ("prev_data_interval_start_success", "prev_data_interval_end_
 SAMPLE_LOGICAL_DATE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
 
-def template_context(task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
-    """The context Airflow itself builds for `task` in a run with a logical date (its
-    RuntimeTaskInstance), with stand-ins only for what needs the metadata database."""
+def template_context(task: Any, run_id: str = SAMPLE_RUN_ID,
+                     dated: bool = True) -> dict[str, Any]:
+    """The context Airflow itself builds for `task` in a run with a logical date (without
+    one, as an asset-triggered run, when not `dated`; its RuntimeTaskInstance), with
+    stand-ins only for what needs the metadata database."""
     import uuid
 
     from airflow.sdk.api.datamodels._generated import DagRun, TIRunContext
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
     date = SAMPLE_LOGICAL_DATE
-    run = DagRun(dag_id=task.dag_id, run_id=run_id, logical_date=date,
-                 data_interval_start=date, data_interval_end=date, run_after=date,
-                 start_date=date, end_date=None, run_type="manual", state="running",
+    logical = date if dated else None
+    run = DagRun(dag_id=task.dag_id, run_id=run_id, logical_date=logical,
+                 data_interval_start=logical, data_interval_end=logical, run_after=date,
+                 start_date=date, end_date=None,
+                 run_type="manual" if dated else "asset_triggered", state="running",
                  consumed_asset_events=[], partition_key=None)
     class PreflightTaskInstance(RuntimeTaskInstance):
         def xcom_pull(self, task_ids: Any = None, *args: Any, **kwargs: Any) -> str:

@@ -140,6 +140,16 @@ def test_a_reference_with_no_asset_is_a_compile_error(expression, problem):
     assert str(error.value) == problem
 
 
+def test_a_macro_param_of_the_logical_date_is_refused_on_data():
+    # asset-triggered runs have no logical date: `ds` would fail every node task
+    with pytest.raises(CompileError) as error:
+        compiled("report", macro_params=["run_id", "ts", "ds"])
+    assert str(error.value) == (
+        "run_config.macro_params: 'ds' is undefined in the runs a schedule on data starts "
+        "(Airflow gives them no logical date): leave it out, or pass run_id")
+    assert compiled("report", macro_params=["run_id"]).schedule_assets
+
+
 def test_without_schedule_on_the_schedule_is_the_cron():
     assert compile_dag(chain(), parse_config(MINIMAL), *split(
         {"schedule": "@daily"}, package="demo", env="base")).schedule == "@daily"
@@ -156,6 +166,7 @@ def point_at_nothing(project, **run):
     path = project / "conf/base/airflow-k8s.yaml"
     config = yaml.safe_load(path.read_text())
     config["host"] = None  # schedule uploads without asking Airflow
+    config["run_config"]["macro_params"] = []  # `ds`: refused on data
     config["run_config"].update(run)
     path.write_text(yaml.safe_dump(config))
 

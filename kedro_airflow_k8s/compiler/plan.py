@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kedro_airflow_k8s.airflow_context import LOGICAL_DATE_KEYS
 from kedro_airflow_k8s.asset_schedule import reference_uri
 from kedro_airflow_k8s.assets import declared
 from kedro_airflow_k8s.config import PluginConfig, RunConfig
@@ -99,14 +100,20 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
                                 source.is_persisted, source.dataset_location,
                                 source.dataset_layer, notify, _per_run_root(run, options)),
-                schedule_assets=_schedule_assets(source, options, _per_run_root(run, options)))
+                schedule_assets=_schedule_assets(source, options, _per_run_root(run, options),
+                                                 run.macro_params))
 
 
-def _schedule_assets(source: ProjectSource, options: CompileOptions,
-                     per_run: str | None) -> dict[str, str]:
+def _schedule_assets(source: ProjectSource, options: CompileOptions, per_run: str | None,
+                     macro_params: list[str]) -> dict[str, str]:
     """The Asset URI of every reference of the schedule on data."""
     if options.schedule_on is None:
         return {}
+    dated = sorted(LOGICAL_DATE_KEYS.intersection(macro_params))
+    if dated:
+        raise CompileError(f"run_config.macro_params: {dated[0]!r} is undefined in the runs a "
+                           "schedule on data starts (Airflow gives them no logical date): "
+                           "leave it out, or pass run_id")
     return {reference: reference_uri(reference, source.package, source.is_persisted,
                                      source.dataset_location, per_run, "schedule_on")
             for reference in options.schedule_on.references()}
