@@ -92,8 +92,10 @@ def test_references_become_the_uris_of_the_asset_rule():
         "S3A://Lake/x/": "s3://Lake/x",  # a URI, normalised as a location is
         "other": "kedro://demo/other"}  # in the catalog, not in this pipeline
     # the assets the file declares are reused, the others defined in the schedule
-    assert spec.schedule == [Ref("ASSETS", "orders"), Call("Asset", ("kedro://ingest/raw_orders",)),
-                             Call("Asset", ("s3://Lake/x",)), Call("Asset", ("kedro://demo/other",))]
+    assert spec.schedule == [Ref("ASSETS", "orders"),
+                             Call("Asset", ("kedro://ingest/raw_orders",)),
+                             Call("Asset", ("s3://Lake/x",)),
+                             Call("Asset", ("kedro://demo/other",))]
 
 
 def test_the_dag_airflow_builds_runs_on_the_condition(tmp_path):
