@@ -17,6 +17,14 @@ CONTEXT_KEYS = frozenset({
     "ts_nodash_with_tz", "var",
 })
 
+# Not in the context of a run without a logical date, as the runs a schedule on data starts
+# (airflow.sdk.execution_time.task_runner: "keys that depend on logical_date").
+LOGICAL_DATE_KEYS = frozenset({
+    "data_interval_end", "data_interval_start", "ds", "ds_nodash", "logical_date",
+    "prev_data_interval_end_success", "prev_data_interval_start_success", "ts",
+    "ts_nodash", "ts_nodash_with_tz",
+})
+
 # Only in the context of a task with inlets or outlets (a node task reading or writing a
 # declared asset): not offered to macro_params, which every node task passes.
 ASSET_CONTEXT_KEYS = frozenset({"asset_state_store"})

@@ -259,7 +259,12 @@ def upload_pipeline(project: KedroProject, output: str | None, all_pipelines: bo
 @airflow_k8s.command()
 @_OUTPUT
 @click.option("-c", "--cron-expression", default=None,
-              help="Schedule [default: run_config.cron_expression].")
+              help="Schedule [default: run_config.cron_expression]; with a schedule on data, "
+                   "the DAG also runs on it.")
+@click.option("--on-assets", default=None, metavar="EXPR",
+              help="Schedule on data in place of the cron: datasets of this project, "
+                   "<package>:<dataset> of another or asset URIs, joined by ',' (all of) and "
+                   "'|' (any of) [default: run_config.schedule_on].")
 @_DAG_NAME
 @_ALL
 @_IMAGE
@@ -271,16 +276,13 @@ def upload_pipeline(project: KedroProject, output: str | None, all_pipelines: bo
 @_one_line_errors
 @_compile_options
 def schedule(project: KedroProject, output: str | None, cron_expression: str | None,
-             all_pipelines: bool, with_default: bool, paused: bool,
+             on_assets: str | None, all_pipelines: bool, with_default: bool, paused: bool,
              options: CompileOptions) -> None:
     """Upload the DAG with a schedule, unpaused once Airflow has loaded it."""
-    import dataclasses
+    from kedro_airflow_k8s.ship import drive, schedule_each, schedule_options
 
-    from kedro_airflow_k8s.ship import drive, schedule_each
-
+    options = schedule_options(project, options, cron_expression, on_assets, paused)
     projects = _pipelines(project, all_pipelines, with_default, options)
-    cron = cron_expression or project.config.run_config.cron_expression
-    options = dataclasses.replace(options, schedule=cron, paused_upon_creation=paused)
     drive(schedule_each(projects, output, options), click.echo)
 
 

@@ -769,6 +769,16 @@ class RunConfig(_Model):
         "other than __default__); default: the project's package name."
     )
     cron_expression: str = Field("@daily", description="Schedule used by `schedule`.")
+    schedule_on: str | list[str | dict[str, Any]] | dict[str, Any] | None = Field(
+        None, description="Schedule on data, used by `schedule` in place of cron_expression: "
+        "the DAG runs when these datasets were updated (docs: Assets). A list (all of), "
+        "{all: [...]} or {any: [...]}, nested at will; each item a dataset of this project's "
+        "catalog, <package>:<dataset> of another Kedro project, or an asset URI."
+    )
+    schedule_on_or_cron: bool = Field(
+        False, description="With schedule_on: also run on cron_expression, whichever comes "
+        "first (Airflow's AssetOrTimeSchedule)."
+    )
     start_date: datetime.date | None = Field(
         None, description="First logical date, YYYYMMDD; default 2024-01-01 (no backfill)."
     )
@@ -936,6 +946,14 @@ class RunConfig(_Model):
     @classmethod
     def _cron(cls, value: str) -> str:
         return validate_cron(value)
+
+    @field_validator("schedule_on", mode="before")
+    @classmethod
+    def _schedule_on(cls, value: Any) -> Any:
+        from kedro_airflow_k8s.asset_schedule import from_config
+
+        from_config(value)
+        return value
 
     @field_validator("start_date", mode="before")
     @classmethod

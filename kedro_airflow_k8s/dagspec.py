@@ -218,13 +218,21 @@ PARAM = ("airflow.sdk", "Param")
 SECRET = ("airflow.providers.cncf.kubernetes.secret", "Secret")
 ASSET = ("airflow.sdk", "Asset")
 SLACK_NOTIFIER = ("airflow.providers.slack.notifications.slack_webhook", "SlackWebhookNotifier")
+# What a schedule on data calls (asset_schedule.schedule_value), by the name it calls
+SCHEDULE_CALLS = {
+    "Asset": ASSET,
+    "AssetAll": ("airflow.sdk", "AssetAll"),
+    "AssetAny": ("airflow.sdk", "AssetAny"),
+    "AssetOrTimeSchedule": ("airflow.timetables.assets", "AssetOrTimeSchedule"),
+    "CronTriggerTimetable": ("airflow.timetables.trigger", "CronTriggerTimetable"),
+}
 
 
 @dataclass
 class DagSpec:
     dag_id: str
     description: str | None
-    schedule: str | None
+    schedule: Any  # a cron or preset; a schedule on data (asset_schedule); None: triggered
     start_date: datetime.date
     tags: list[str]
     project: str
@@ -257,6 +265,8 @@ class DagSpec:
     # task_settings profile(s) -> the pod arguments they set over the DAG's (operation=)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     assets: dict[str, str] = field(default_factory=dict)  # dataset -> URI, the file's ASSETS
+    # schedule on data: reference (as schedule_on / --on-assets write it) -> Asset URI
+    schedule_assets: dict[str, str] = field(default_factory=dict)
 
     @property
     def upstream(self) -> dict[str, list[str]]:
@@ -327,4 +337,14 @@ class DagSpec:
             found.add(ASSET)
         if self.trigger_params:
             found.add(PARAM)
+        found.update(SCHEDULE_CALLS[name] for name in _calls(self.schedule))
         return sorted(found)
+
+
+def _calls(value: Any) -> set[str]:
+    """The names a value printed as code calls."""
+    if isinstance(value, Call):
+        return {value.function}.union(*map(_calls, (*value.args, *value.kwargs.values())))
+    if isinstance(value, (list, tuple)):
+        return set().union(*map(_calls, value))
+    return set()

@@ -19,6 +19,9 @@ class CompileOptions:
     execution: Execution | None = None  # --execution: run_config.execution
     group_memory: bool | None = None  # --no-group-memory: run_config.group_memory_nodes
     schedule: str | None = None  # schedule's cron; None: the DAG runs when triggered
+    # schedule's data (asset_schedule.AssetCondition): --on-assets, run_config.schedule_on;
+    # with `schedule` too, the DAG runs on either
+    schedule_on: Any = None
     with_sensors: bool = True  # run-once leaves run_config.external_dependencies out
     paused_upon_creation: bool | None = None  # schedule --paused; None: Airflow's default
     validate: bool = False  # --validate: DagBag and the Kubernetes schema before writing

@@ -140,7 +140,8 @@ def prepare(project: KedroProject, options: CompileOptions = CompileOptions(),
     if options.validate:
         from kedro_airflow_k8s.validate import validate_text
 
-        version = validate_text(text, f"{spec.dag_id}.py", options.k8s_version, spec.assets)
+        version = validate_text(text, f"{spec.dag_id}.py", options.k8s_version, spec.assets,
+                                spec.schedule_assets)
         yield (f"Validated {spec.dag_id}: Airflow imports it, every pod fits Kubernetes "
                f"{version}.")
     return spec, text
@@ -290,13 +291,30 @@ def schedule(project: KedroProject, output: str | None, options: CompileOptions,
     return published[0]
 
 
+def schedule_options(project: KedroProject, options: CompileOptions, cron_expression: str | None,
+                     on_assets: str | None, paused: bool) -> CompileOptions:
+    """What `schedule` compiles with: on data when --on-assets or run_config.schedule_on says
+    so (and on the cron too when -c is given or run_config.schedule_on_or_cron), else on
+    the cron of -c or run_config.cron_expression."""
+    from kedro_airflow_k8s.asset_schedule import from_config, from_expression
+
+    run = project.config.run_config
+    on = from_expression(on_assets) if on_assets is not None else from_config(run.schedule_on)
+    cron = cron_expression or run.cron_expression
+    if on is not None and not cron_expression and not run.schedule_on_or_cron:
+        cron = None
+    return dataclasses.replace(options, schedule=cron, schedule_on=on,
+                               paused_upon_creation=paused)
+
+
 def schedule_each(projects: list[KedroProject], output: str | None, options: CompileOptions,
                   parse_timeout: float = PARSE_TIMEOUT_SECONDS) -> Steps[list[Published]]:
     """`schedule` for several pipelines of one project: every DAG compiled before any upload,
     all uploaded, then each waited for and set paused or unpaused."""
     cron = options.schedule
-    assert cron is not None
-    _check_cron(cron)
+    assert cron is not None or options.schedule_on is not None
+    if cron is not None:
+        _check_cron(cron)
     paused = bool(options.paused_upon_creation)
     project = projects[0]
     location = output_location(project, output)
@@ -314,7 +332,7 @@ def schedule_each(projects: list[KedroProject], output: str | None, options: Com
     published: list[Published] = []
     for spec, text in prepared:
         published.append((yield from _upload(project, spec, text, location)))
-        yield f"Uploaded {published[-1].location}, scheduled {cron}."
+        yield f"Uploaded {published[-1].location}, scheduled {_schedule_line(spec, cron)}."
     if client is None:
         yield (f"Not checked with Airflow ({unreachable}): a new DAG starts {state}; an "
                "existing one keeps its paused state.")
@@ -331,6 +349,15 @@ def schedule_each(projects: list[KedroProject], output: str | None, options: Com
         client.set_paused(dag_id, paused)
         yield f"Airflow loaded it; DAG '{dag_id}' is {state}: {client.ui_url(dag_id)}"
     return published
+
+
+def _schedule_line(spec: DagSpec, cron: str | None) -> str:
+    """How `schedule` says when the DAG runs."""
+    if not spec.schedule_assets:
+        return str(cron)
+    uris = ", ".join(dict.fromkeys(spec.schedule_assets.values()))
+    on = f"on updates of {uris}"
+    return f"{on}, or {cron}" if cron else on
 
 
 def known_dag(client: AirflowClient, dag_id: str) -> Any:

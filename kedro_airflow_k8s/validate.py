@@ -50,18 +50,22 @@ _SAMPLE_PREVIOUS = ("prev_data_interval_start_success", "prev_data_interval_end_
 SAMPLE_LOGICAL_DATE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
 
-def template_context(task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
-    """The context Airflow itself builds for `task` in a run with a logical date (its
-    RuntimeTaskInstance), with stand-ins only for what needs the metadata database."""
+def template_context(task: Any, run_id: str = SAMPLE_RUN_ID,
+                     dated: bool = True) -> dict[str, Any]:
+    """The context Airflow itself builds for `task` in a run with a logical date (without
+    one, as an asset-triggered run, when not `dated`; its RuntimeTaskInstance), with
+    stand-ins only for what needs the metadata database."""
     import uuid
 
     from airflow.sdk.api.datamodels._generated import DagRun, TIRunContext
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
     date = SAMPLE_LOGICAL_DATE
-    run = DagRun(dag_id=task.dag_id, run_id=run_id, logical_date=date,
-                 data_interval_start=date, data_interval_end=date, run_after=date,
-                 start_date=date, end_date=None, run_type="manual", state="running",
+    logical = date if dated else None
+    run = DagRun(dag_id=task.dag_id, run_id=run_id, logical_date=logical,
+                 data_interval_start=logical, data_interval_end=logical, run_after=date,
+                 start_date=date, end_date=None,
+                 run_type="manual" if dated else "asset_triggered", state="running",
                  consumed_asset_events=[], partition_key=None)
     class PreflightTaskInstance(RuntimeTaskInstance):
         def xcom_pull(self, task_ids: Any = None, *args: Any, **kwargs: Any) -> str:
@@ -164,30 +168,40 @@ def schema_problems(manifest: dict[str, Any], k8s_version: str) -> list[str]:
     return []
 
 
-def asset_problems(assets: dict[str, str]) -> list[str]:
-    """Each dataset whose Asset Airflow refuses, as it builds it from the file: the URI
-    through the scheme's normaliser of every provider installed here."""
+def asset_problems(assets: dict[str, str],
+                   schedule: dict[str, str] | None = None) -> list[str]:
+    """Each dataset (and reference of the schedule on data) whose Asset Airflow refuses, as
+    it builds it from the file: the URI through the scheme's normaliser of every provider
+    installed here."""
     import warnings
 
     from airflow.sdk import Asset
 
     problems = []
-    for dataset, uri in assets.items():
+    for (kind, name), uri in [*(((None, k), v) for k, v in assets.items()),
+                              *((("schedule", k), v) for k, v in (schedule or {}).items())]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # a dropped password is a problem too
                 Asset(uri)
         except (ValueError, TypeError, UserWarning) as exc:
-            problems.append(f"dataset '{dataset}': Airflow refuses its asset URI {uri!r}: "
+            if kind == "schedule":
+                problems.append(f"schedule_on: {name!r}: Airflow refuses its asset URI "
+                                f"{uri!r}: {exc} (change --on-assets or "
+                                "run_config.schedule_on)")
+                continue
+            problems.append(f"dataset '{name}': Airflow refuses its asset URI {uri!r}: "
                             f"{exc} (change its location in the catalog or leave it out with "
                             "run_config.assets.exclude)")
     return problems
 
 
-def check_file(path: Path, k8s_version: str, assets: dict[str, str] | None = None) -> list[str]:
+def check_file(path: Path, k8s_version: str, assets: dict[str, str] | None = None,
+               schedule: dict[str, str] | None = None) -> list[str]:
     """Every problem found in the DAG file, each naming the task and the field; with
-    `assets` (dataset -> URI, the file's ASSETS), each Airflow refuses, naming the dataset."""
-    problems = asset_problems(assets or {})
+    `assets` (dataset -> URI, the file's ASSETS), each Airflow refuses, naming the dataset;
+    with `schedule` (reference -> URI), each of the schedule on data."""
+    problems = asset_problems(assets or {}, schedule)
     if problems:
         return problems
     dag, problems = load_dag(path)
@@ -215,12 +229,14 @@ def default_k8s_version() -> str:
 
 
 def validate_in_subprocess(path: Path, k8s_version: str | None,
-                           assets: dict[str, str] | None = None) -> str:
+                           assets: dict[str, str] | None = None,
+                           schedule: dict[str, str] | None = None) -> str:
     """Raise CompileError naming the first problem; the Kubernetes version checked against."""
     version = k8s_version or default_k8s_version()
     result = subprocess.run(
         [sys.executable, "-m", "kedro_airflow_k8s.validate", str(path), "--k8s-version",
-         version, "--assets", json.dumps(assets or {})], capture_output=True, text=True,
+         version, "--assets", json.dumps(assets or {}),
+         "--schedule-assets", json.dumps(schedule or {})], capture_output=True, text=True,
         timeout=600,
     )
     if result.returncode == 3:
@@ -237,14 +253,15 @@ def validate_in_subprocess(path: Path, k8s_version: str | None,
 
 
 def validate_text(text: str, filename: str, k8s_version: str | None,
-                  assets: dict[str, str] | None = None) -> str:
+                  assets: dict[str, str] | None = None,
+                  schedule: dict[str, str] | None = None) -> str:
     """Check a DAG file's text before it is written anywhere; the Kubernetes version used."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="kedro-airflow-k8s-validate-") as folder:
         path = Path(folder) / filename
         path.write_text(text, encoding="utf-8")
-        return validate_in_subprocess(path, k8s_version, assets)
+        return validate_in_subprocess(path, k8s_version, assets, schedule)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,13 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k8s-version", required=True)
     parser.add_argument("--assets", type=json.loads, default={},
                         help="JSON: dataset name -> Asset URI, as the file declares them")
+    parser.add_argument("--schedule-assets", type=json.loads, default={},
+                        help="JSON: schedule_on reference -> Asset URI")
     args = parser.parse_args(argv)
     try:
         import airflow.providers.cncf.kubernetes  # noqa: F401
         import kubernetes_validate  # noqa: F401
     except ImportError:
         return 3
-    problems = check_file(args.path, args.k8s_version, args.assets)
+    problems = check_file(args.path, args.k8s_version, args.assets, args.schedule_assets)
     print(json.dumps(problems))
     return 1 if problems else 0
 

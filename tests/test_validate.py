@@ -239,7 +239,12 @@ def test_schedule_validates_before_uploading(demo_project, tmp_path):
 def test_the_plugins_list_of_context_names_is_the_installed_airflows(demo_project, tmp_path):
     """compile checks macro_params against a hand-kept list (it must not import Airflow):
     the list is exactly what Airflow's own RuntimeTaskInstance gives a task's templates."""
-    from kedro_airflow_k8s.airflow_context import ASSET_CONTEXT_KEYS, CONTEXT_KEYS, REMOVED
+    from kedro_airflow_k8s.airflow_context import (
+        ASSET_CONTEXT_KEYS,
+        CONTEXT_KEYS,
+        LOGICAL_DATE_KEYS,
+        REMOVED,
+    )
     from kedro_airflow_k8s.compiler import compile_project
     from kedro_airflow_k8s.context import KedroProject
     from kedro_airflow_k8s.render import render_dag
@@ -252,6 +257,9 @@ def test_the_plugins_list_of_context_names_is_the_installed_airflows(demo_projec
     assert set(context) == CONTEXT_KEYS | ASSET_CONTEXT_KEYS  # train writes an asset
     assert set(preflight.template_context(dag.get_task("create-data-volume"))) == CONTEXT_KEYS
     assert CONTEXT_KEYS.isdisjoint(REMOVED)
+    # what a run without a logical date (a schedule on data starts them) lacks
+    undated = preflight.template_context(dag.get_task("create-data-volume"), dated=False)
+    assert CONTEXT_KEYS - set(undated) == LOGICAL_DATE_KEYS
 
 
 def test_validate_renders_with_airflows_context_only(demo_project):

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from kedro_airflow_k8s import __version__
+from kedro_airflow_k8s.asset_schedule import schedule_value
 from kedro_airflow_k8s.compiler.lifecycle import Lifecycle
 from kedro_airflow_k8s.compiler.nodes import BuiltNode
 from kedro_airflow_k8s.compiler.plan import Plan
@@ -40,7 +41,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
     return DagSpec(
         dag_id=plan.dag_id,
         description=run.description,
-        schedule=plan.options.schedule,
+        schedule=_schedule(plan),
         start_date=run.start_date or DEFAULT_START_DATE,
         tags=_tags(plan),
         project=plan.source.package,
@@ -70,6 +71,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         default_args={**({"owner": run.owner} if run.owner else {}),
                       **settings_arguments(run.task_defaults)},
         assets=plan.assets,
+        schedule_assets=plan.schedule_assets,
         kedro_params=bool(run.macro_params or run.variables_params),
         trigger_params={p.name: (p.default, p.schema) for p in plan.trigger_params},
         field_env=any("field_env" in pod for pod in pods),
@@ -88,6 +90,14 @@ def _params_argument(plan: Plan) -> dict[str, Any]:
         return {}
     return {"params": {p.name: Call("Param", (Ref("KEDRO_PARAMETERS", p.name),),
                                     p.schema) for p in plan.trigger_params}}
+
+
+def _schedule(plan: Plan) -> Any:
+    """The cron, or the schedule on data (with the cron, when there is one, as either)."""
+    if plan.options.schedule_on is None:
+        return plan.options.schedule
+    return schedule_value(plan.options.schedule_on, plan.schedule_assets, plan.assets,
+                          plan.options.schedule)
 
 
 def _max_active_runs(plan: Plan) -> int | None:

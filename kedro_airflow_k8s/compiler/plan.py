@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kedro_airflow_k8s.airflow_context import LOGICAL_DATE_KEYS
+from kedro_airflow_k8s.asset_schedule import reference_uri
 from kedro_airflow_k8s.assets import declared
 from kedro_airflow_k8s.config import PluginConfig, RunConfig
 from kedro_airflow_k8s.dagspec import CHANGED_PARAMS_FILTER, PARAM_FILTER, variable_expression
@@ -60,6 +62,7 @@ class Plan:
     params: str | None  # the --params value, None without macros, Variables or Params
     trigger_params: list[TriggerParam]  # the DAG's Params: Kedro parameters nodes read
     assets: dict[str, str]  # dataset -> Asset URI (assets.declared)
+    schedule_assets: dict[str, str]  # schedule_on's reference -> Asset URI
 
     @property
     def env(self) -> str:
@@ -101,7 +104,24 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 params=_params_value(run, bool(form)), trigger_params=form,
                 assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
                                 source.is_persisted, source.dataset_location,
-                                source.dataset_layer, notify, _per_run_root(run, options)))
+                                source.dataset_layer, notify, _per_run_root(run, options)),
+                schedule_assets=_schedule_assets(source, options, _per_run_root(run, options),
+                                                 run.macro_params))
+
+
+def _schedule_assets(source: ProjectSource, options: CompileOptions, per_run: str | None,
+                     macro_params: list[str]) -> dict[str, str]:
+    """The Asset URI of every reference of the schedule on data."""
+    if options.schedule_on is None:
+        return {}
+    dated = sorted(LOGICAL_DATE_KEYS.intersection(macro_params))
+    if dated:
+        raise CompileError(f"run_config.macro_params: {dated[0]!r} is undefined in the runs a "
+                           "schedule on data starts (Airflow gives them no logical date): "
+                           "leave it out, or pass run_id")
+    return {reference: reference_uri(reference, source.package, source.is_persisted,
+                                     source.dataset_location, per_run, "schedule_on")
+            for reference in options.schedule_on.references()}
 
 
 def _per_run_root(run: RunConfig, options: CompileOptions) -> str | None:

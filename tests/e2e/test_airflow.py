@@ -294,6 +294,38 @@ def test_local_execution_runs_the_demo_to_success(demo_project, airflow_server):
     assert consumers["kedro://demo/model"] == ["report"]
 
 
+def test_a_dag_scheduled_on_data_runs_after_the_dag_that_writes_it(demo_project,
+                                                                     airflow_server):
+    # the runs a schedule on data starts have no logical date, so no `ds`
+    point_at(demo_project, airflow_server, "on-data", execution="local", macro_params=[])
+    # B: the features pipeline, on the two datasets the ingest pipeline writes
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "features", "schedule",
+                       "--on-assets", "orders,customer_count", env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert ("scheduled on updates of kedro://demo/orders, kedro://demo/customer_count."
+            in result.stdout)
+    assert "DAG 'on-data-features' is unpaused" in result.stdout
+    # A: one run of the ingest pipeline
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "ingest", "run-once", "--wait",
+                       "--timeout", "10", env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    deadline = time.monotonic() + 300
+    while True:  # B starts by itself once A's run recorded both asset events
+        runs = api_get(airflow_server, "/api/v2/dags/on-data-features/dagRuns")["dag_runs"]
+        if runs and all(run["state"] in ("success", "failed") for run in runs):
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(3)
+    airflow = client(airflow_server)
+    failed = [task for task, state in airflow.progress(
+        "on-data-features", runs[0]["dag_run_id"]).tasks.items() if state == "failed"]
+    assert [(run["run_type"], run["state"]) for run in runs] == [
+        ("asset_triggered", "success")], failed and airflow.log_tail(
+            "on-data-features", runs[0]["dag_run_id"], failed[0])
+    scaled = json.loads((demo_project / "data/03_features/scaled_totals.json").read_text())
+    assert max(scaled.values()) == 1.0
+
+
 def api_get(server, path):
     import urllib.request
 

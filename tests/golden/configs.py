@@ -13,6 +13,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
+from kedro_airflow_k8s.asset_schedule import from_config
 from kedro_airflow_k8s.compiler import compile_dag
 from kedro_airflow_k8s.config import parse_config
 from kedro_airflow_k8s.dagspec import DagSpec
@@ -346,6 +347,13 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
                                              paused_upon_creation=True),
     "schedule-continuous-unpaused": lambda: compiled(
         chain(), run(), schedule="@continuous", dag_id="always-on", paused_upon_creation=False),
+    "schedule-on-assets": lambda: compiled(
+        chain(), run(), dataset_location=LOCATIONS.get, paused_upon_creation=False,
+        schedule_on=from_config({"any": ["clean", {"all": ["ingest:orders@pandas",
+                                                           "s3a://lake/Prices/"]}]})),
+    "local-schedule-on-assets-or-cron": lambda: compiled(
+        chain(), run(), execution="local", schedule="0 6 * * *",
+        schedule_on=from_config(["raw", "ingest:orders"]), dataset_location=LOCATIONS.get),
     "assets-locations-memory-groups": lambda: compiled(
         with_memory(), run(group_memory_nodes=True, assets={"exclude": ["si?e"]}),
         persisted={"raw", "clean", "out", "side"}, dataset_location=LOCATIONS.get),

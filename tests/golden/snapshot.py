@@ -51,6 +51,14 @@ def plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
         return f"timedelta(seconds={value.total_seconds()})"
+    kind = type(value).__name__.removeprefix("Serialized")
+    if kind in ("AssetAll", "AssetAny"):  # a schedule on data
+        return {kind[5:].lower(): [plain(item) for item in value.objects]}
+    if kind == "Asset":
+        return {"asset": value.uri, "name": value.name}
+    if hasattr(value, "asset_condition") and hasattr(value, "summary"):  # asset-or-time
+        return {"class": _class_name(value), "summary": value.summary,
+                "assets": plain(value.asset_condition)}
     if hasattr(value, "to_dict"):  # kubernetes client models
         return plain(value.to_dict())
     if hasattr(value, "template_fields"):  # notifiers
