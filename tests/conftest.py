@@ -140,13 +140,14 @@ def dag_policy(dag):
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory) -> AirflowServer:
     """A real `airflow standalone` (SQLite, LocalExecutor) on 127.0.0.1, stopped at the end.
-    Its cluster policy rejects DAGs whose description holds POLICY_MARK (an import error)."""
+    Its cluster policy rejects DAGs whose description holds POLICY_MARK (an import error);
+    its OpenLineage events go to home/openlineage.jsonl (file transport)."""
     home = tmp_path_factory.mktemp("airflow-standalone")
     dags = home / "dags"
     dags.mkdir()
     (home / "config").mkdir()  # on Airflow's sys.path: a cluster policy, as companies set
     (home / "config" / "airflow_local_settings.py").write_text(CLUSTER_POLICY)
-    process, url, username, password = start_airflow(home, dags)
+    process, url, username, password = start_airflow(home, dags, openlineage=True)
     try:
         SECRET_VALUES.add(password)
         yield AirflowServer(url=url, home=home, dags=dags, username=username,

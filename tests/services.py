@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+OPENLINEAGE_LOG = "openlineage.jsonl"
 
 
 def free_port() -> int:
@@ -46,9 +47,12 @@ def stop_process_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def start_airflow(home: Path, dags: Path) -> tuple[subprocess.Popen, str, str, str]:
+def start_airflow(home: Path, dags: Path,
+                  openlineage: bool = False) -> tuple[subprocess.Popen, str, str, str]:
     """`airflow standalone` (SQLite, LocalExecutor) on 127.0.0.1 with its home in `home`,
-    its log in home/standalone.log: the process, its URL, a user and its password."""
+    its log in home/standalone.log: the process, its URL, a user and its password. With
+    `openlineage`, the OpenLineage provider (when installed) writes its events as JSON lines
+    to home/OPENLINEAGE_LOG."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update({
@@ -64,6 +68,9 @@ def start_airflow(home: Path, dags: Path) -> tuple[subprocess.Popen, str, str, s
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     })
+    if openlineage:
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+            {"type": "file", "log_file_path": str(home / OPENLINEAGE_LOG), "append": True})
     with open(home / "standalone.log", "w") as log:  # the child keeps its own copy
         process = subprocess.Popen([str(BIN / "airflow"), "standalone"], cwd=home, env=env,
                                    stdout=log, stderr=subprocess.STDOUT,
