@@ -1,5 +1,6 @@
 """Nodes joined by MemoryDatasets share a task; the task graph stays acyclic."""
 
+from collections import defaultdict
 from graphlib import CycleError, TopologicalSorter
 
 import pytest
@@ -43,6 +44,7 @@ def spaceflights():
     )
 
 
+SPARK = ["kedro-airflow-k8s.group.pyspark"]
 SPACEFLIGHTS_MEMORY = {"X_train", "X_test", "y_train", "y_test", "regressor", "metrics"}
 
 
@@ -199,6 +201,37 @@ def test_grouping_properties(case):
             parent_task = next(t.task_id for t in spec.tasks if parent.name in t.node_names)
             if parent_task != child_task:
                 assert parent_task in spec.upstream[child_task]
+
+
+@settings(max_examples=100, deadline=None)
+@given(pipelines(), st.sampled_from(["namespace", "pipeline"]), st.data())
+def test_chosen_grouping_never_mixes_spark_and_pandas_nodes_on_its_own(case, grouping, data):
+    # Spark nodes tagged, group tags as tags, a namespace for some nodes: the real compile
+    pipeline, in_memory, spark, chosen = case
+    tags = defaultdict(list)
+    for why, names in chosen.items():
+        for name in names:
+            tags[name].append(why.removeprefix("tag "))
+    pipeline = Pipeline([
+        node(combine, n.inputs, n.outputs, name=n.name, tags=[
+            *tags[n.name], *(SPARK if n.name in spark else [])],
+             namespace=data.draw(st.sampled_from([None, "x", "y"])))
+        for n in pipeline.nodes])
+    spark = {n.name for n in pipeline.nodes if n.tags & set(SPARK)}
+    persisted = lambda name: name not in in_memory  # noqa: E731
+
+    def tasks(grouping):
+        spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping=grouping,
+                                                   spark={"type": "k8s"}),
+                                is_persisted=persisted)
+        tasks = [frozenset(t.node_names) for t in spec.tasks if t.node_names]
+        assert sorted(n for t in tasks for n in t) == sorted(n.name for n in pipeline.nodes)
+        return tasks
+
+    # the tasks that run Spark nodes are exactly those memory groups, connected Spark nodes
+    # and group tags make: the grouping moves no other node onto Spark, none off it
+    assert {t for t in tasks(grouping) if t & spark} == \
+        {t for t in tasks("node") if t & spark}
 
 
 def test_a_group_pod_never_requests_more_than_its_limits(tmp_path):
@@ -363,9 +396,6 @@ def test_spark_nodes_keep_their_own_tasks_under_pipeline_grouping():
                          chosen=chosen_groups(between, "pipeline", {"crunch"}))
     assert [(g.nodes, g.widened, g.split_around) for g in groups] == [
         (("prepare",), (), ("crunch",)), (("crunch",), (), ()), (("report",), (), ("crunch",))]
-
-
-SPARK = ["kedro-airflow-k8s.group.pyspark"]
 
 
 def around_spark(namespace=None):
