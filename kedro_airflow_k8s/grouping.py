@@ -184,10 +184,10 @@ def _split_around_spark(pipeline: Any, hard: list[tuple[str, str]],
     """The chosen groups as (why, nodes, Spark nodes it was split around). A group tag is
     kept whole. A namespace or pipeline group leaves out the nodes already in a Spark task
     (joined to a Spark node in memory, by a tag or by a cycle) and is split by the set of
-    Spark tasks upstream of each node: nodes with the same set share a task. Two nodes of
-    one part cannot reach each other through a Spark task S (S would be upstream of the
-    first, itself downstream of S), so no part forms a cycle with a Spark task, and the
-    cycles merged afterwards never take one in."""
+    Spark tasks upstream of each node: nodes with the same set share a task. No path
+    a -> S -> b joins two nodes of one part through a Spark task S: S would be upstream of
+    b, so of a (the same set), and downstream of a, a cycle. So no part forms a cycle with a
+    Spark task, and the cycles merged afterwards never take one in."""
     soft = {why: names for why, names in chosen.items() if not is_tag_group(why)}
     parts = [(why, list(names), set()) for why, names in chosen.items() if is_tag_group(why)]
     if not spark or not soft:

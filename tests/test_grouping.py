@@ -225,6 +225,7 @@ def test_chosen_grouping_never_mixes_spark_and_pandas_nodes_on_its_own(case, gro
                                                    spark={"type": "k8s"}),
                                 is_persisted=persisted)
         tasks = [frozenset(t.node_names) for t in spec.tasks if t.node_names]
+        list(TopologicalSorter(spec.upstream).static_order())  # CycleError if not acyclic
         assert sorted(n for t in tasks for n in t) == sorted(n.name for n in pipeline.nodes)
         return tasks
 
