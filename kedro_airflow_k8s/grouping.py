@@ -6,6 +6,10 @@ Nodes joined by a MemoryDataset (a dataset the catalog does not persist) must ru
 `kedro run --nodes a,b,c`; connected Spark nodes run as one Spark job. Grouping them can
 close a cycle between tasks (a -mem-> c with a -> b -> c through persisted data and b outside
 the group); every cycle is then merged into one task, which keeps the task graph acyclic.
+
+A namespace or pipeline group (`grouping`) never takes a Spark task into a cycle, so it never
+moves a pandas node onto Spark: it is split by the Spark tasks upstream of its nodes (see
+`_split_around_spark`). Memory groups, connected Spark nodes and group tags are kept whole.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from graphlib import TopologicalSorter
 from typing import Any
 
 from kedro_airflow_k8s.errors import CompileError
@@ -33,6 +38,7 @@ class NodeGroup:
     widened: tuple[str, ...] = ()  # nodes merged in only to keep the task graph acyclic
     chosen: tuple[str, ...] = ()  # the user's choices that joined them ("namespace etl", ...)
     merged: bool = False  # groups of their own, merged to keep the task graph acyclic
+    split_around: tuple[str, ...] = ()  # Spark nodes a chosen group was split around
 
 
 def chosen_groups(pipeline: Any, grouping: str, spark_nodes: set[str]) -> dict[
@@ -73,46 +79,73 @@ def memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> dict[
     return edges
 
 
-def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool], *, memory: bool = True,
-                joined: Iterable[tuple[str, str]] = (),
-                chosen: Mapping[str, list[str]] | None = None) -> list[NodeGroup]:
-    """Partition the pipeline's nodes into tasks: every memory edge (unless `memory` is
-    false), every `joined` edge and every `chosen` set of nodes ends inside one task; cycles
-    between tasks are merged."""
-    order = [node.name for node in pipeline.nodes]  # Kedro keeps them topologically sorted
-    position = {name: i for i, name in enumerate(order)}
-    leader = {name: name for name in order}
+def is_tag_group(why: str) -> bool:
+    """A chosen group the user asked for by name (a group tag), kept whole; the others
+    (namespace, pipeline) are split around Spark tasks."""
+    return why.startswith("tag ")
 
-    def find(name: str) -> str:
+
+class _Partition:
+    """Union-find over the pipeline's node names; a class leads by its earliest node."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.order = [node.name for node in pipeline.nodes]  # Kedro sorts them topologically
+        self.position = {name: i for i, name in enumerate(self.order)}
+        self.leader = {name: name for name in self.order}
+
+    def find(self, name: str) -> str:
+        leader = self.leader
         while leader[name] != name:
             leader[name] = leader[leader[name]]
             name = leader[name]
         return name
 
-    def union(a: str, b: str) -> None:
-        a, b = find(a), find(b)
+    def union(self, a: str, b: str) -> None:
+        a, b = self.find(a), self.find(b)
         if a != b:
-            leader[max(a, b, key=position.get)] = min(a, b, key=position.get)
+            self.leader[max(a, b, key=self.position.get)] = min(a, b, key=self.position.get)
 
+    def union_all(self, names: Iterable[str]) -> None:
+        names = list(names)
+        for name in names[1:]:
+            self.union(names[0], name)
+
+    def successors(self) -> dict[str, set[str]]:
+        """Class -> the classes that depend on it."""
+        successors: dict[str, set[str]] = defaultdict(set)
+        for child, parents in self.pipeline.node_dependencies.items():
+            for parent in parents:
+                if self.find(parent.name) != self.find(child.name):
+                    successors[self.find(parent.name)].add(self.find(child.name))
+        return successors
+
+    def merge_cycles(self) -> None:
+        leaders = sorted({self.find(name) for name in self.order}, key=self.position.get)
+        for component in strongly_connected(leaders, self.successors()):
+            self.union_all(component)
+
+
+def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool], *, memory: bool = True,
+                joined: Iterable[tuple[str, str]] = (),
+                chosen: Mapping[str, list[str]] | None = None,
+                spark: Iterable[str] = ()) -> list[NodeGroup]:
+    """Partition the pipeline's nodes into tasks: every memory edge (unless `memory` is
+    false), every `joined` edge and every `chosen` set of nodes ends inside one task, except
+    that a namespace or pipeline group is split around the tasks of `spark` nodes; cycles
+    between tasks are merged."""
     edges = memory_edges(pipeline, is_persisted) if memory else {}
     joined = list(joined)
     chosen = chosen or {}
+    chosen_parts = _split_around_spark(pipeline, [*edges, *joined], chosen, set(spark))
+    partition = _Partition(pipeline)
+    order, position, find = partition.order, partition.position, partition.find
     for producer, consumer in [*edges, *joined]:
-        union(producer, consumer)
-    for names in chosen.values():
-        for name in names[1:]:
-            union(names[0], name)
+        partition.union(producer, consumer)
+    for _, names, _ in chosen_parts:
+        partition.union_all(names)
     before = {name: find(name) for name in order}
-
-    successors: dict[str, set[str]] = defaultdict(set)
-    for child, parents in pipeline.node_dependencies.items():
-        for parent in parents:
-            if find(parent.name) != find(child.name):
-                successors[find(parent.name)].add(find(child.name))
-    for component in strongly_connected(sorted(set(before.values()), key=position.get),
-                                        successors):
-        for other in component[1:]:
-            union(component[0], other)
+    partition.merge_cycles()
 
     members: dict[str, list[str]] = defaultdict(list)
     for name in order:
@@ -124,8 +157,11 @@ def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool], *, memory: b
     for producer, consumer in joined:
         joined_nodes[find(producer)] |= {producer, consumer}
     reasons: dict[str, list[str]] = defaultdict(list)
-    for why, names in chosen.items():
-        reasons[find(names[0])].append(why)
+    split: dict[str, set[str]] = defaultdict(set)
+    for why, names, around in chosen_parts:
+        if why not in reasons[find(names[0])]:
+            reasons[find(names[0])].append(why)
+        split[find(names[0])] |= around
     before_size: dict[str, int] = defaultdict(int)
     for name in order:
         before_size[before[name]] += 1
@@ -137,8 +173,57 @@ def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool], *, memory: b
         parts = {before[n] for n in names if before_size[before[n]] > 1}
         groups.append(NodeGroup(tuple(names), tuple(sorted(datasets[lead])),
                                 tuple(n for n in names if n in kept), widened,
-                                tuple(reasons[lead]), len(parts) > 1))
+                                tuple(reasons[lead]), len(parts) > 1,
+                                tuple(sorted(split[lead], key=position.__getitem__))))
     return groups
+
+
+def _split_around_spark(pipeline: Any, hard: list[tuple[str, str]],
+                        chosen: Mapping[str, list[str]], spark: set[str]) -> list[
+                            tuple[str, list[str], set[str]]]:
+    """The chosen groups as (why, nodes, Spark nodes it was split around). A group tag is
+    kept whole. A namespace or pipeline group leaves out the nodes already in a Spark task
+    (joined to a Spark node in memory, by a tag or by a cycle) and is split by the set of
+    Spark tasks upstream of each node: nodes with the same set share a task. No path
+    a -> S -> b joins two nodes of one part through a Spark task S: S would be upstream of
+    b, so of a (the same set), and downstream of a, a cycle. So no part forms a cycle with a
+    Spark task, and the cycles merged afterwards never take one in."""
+    soft = {why: names for why, names in chosen.items() if not is_tag_group(why)}
+    parts = [(why, list(names), set()) for why, names in chosen.items() if is_tag_group(why)]
+    if not spark or not soft:
+        return [*((why, list(names), set()) for why, names in soft.items()), *parts]
+    tasks = _Partition(pipeline)  # the tasks as memory, Spark edges and group tags make them
+    for producer, consumer in hard:
+        tasks.union(producer, consumer)
+    for _, names, _ in parts:
+        tasks.union_all(names)
+    tasks.merge_cycles()
+    find, order = tasks.find, tasks.order
+    on_spark = {find(name) for name in spark}
+    spark_nodes: dict[str, set[str]] = defaultdict(set)
+    for name in spark:
+        spark_nodes[find(name)].add(name)
+    upstream: dict[str, frozenset[str]] = {}  # task -> the Spark tasks upstream of it
+    parents: dict[str, set[str]] = defaultdict(set)
+    for task, children in tasks.successors().items():
+        for child in children:
+            parents[child].add(task)
+    graph = {find(name): parents[find(name)] for name in order}
+    for task in TopologicalSorter(graph).static_order():  # acyclic: cycles are merged
+        upstream[task] = frozenset().union(
+            *(upstream[p] | ({p} if p in on_spark else set()) for p in parents[task]))
+    split = []
+    for why, names in soft.items():
+        by_upstream: dict[frozenset[str], list[str]] = defaultdict(list)
+        for name in names:
+            if find(name) not in on_spark:
+                by_upstream[upstream[find(name)]].append(name)
+        sets = list(by_upstream)
+        around = set().union(*sets) - frozenset.intersection(*sets) if sets else set()
+        names_around = set().union(*(spark_nodes[task] for task in around))
+        split += [(why, part, names_around) for part in by_upstream.values()
+                  if len(part) > 1 or names_around]
+    return [*split, *parts]
 
 
 def strongly_connected(vertices: list[str], successors: dict[str, set[str]]) -> list[list[str]]:

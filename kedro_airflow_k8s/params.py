@@ -107,10 +107,12 @@ def _flatten(name: str, value: Any, into: dict[str, Any]) -> None:
         _flatten(f"{name}.{key}" if name else key, item, into)
 
 
-def parse_run_params(text: str, known: Iterable[str]) -> dict[str, Any]:
+def parse_run_params(text: str, known: Iterable[str], *, macros: Iterable[str] = (),
+                     variables: Iterable[str] = ()) -> dict[str, Any]:
     """`run-once --params key=value,...` as `kedro run --params` reads it (values as YAML,
     dotted keys nested), flattened back to the dotted names of the DAG's Params, which it
-    must name."""
+    must name; `macros` and `variables` (run_config.macro_params, variables_params) are set
+    by Airflow, not by a run."""
     import click
     from kedro.framework.cli.utils import _split_params
 
@@ -125,6 +127,15 @@ def parse_run_params(text: str, known: Iterable[str]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     _flatten("", nested, flat)
     names = set(known)
+    for source, key, what in ((macros, "macro_params", "macro"),
+                              (variables, "variables_params", "Variable")):
+        fixed = sorted(set(flat) & set(source))
+        if fixed:
+            it = "it" if len(fixed) == 1 else "them"
+            raise ConfigError(
+                f"--params: {', '.join(fixed)} cannot be set by a run: run_config.{key} sets "
+                f"{it} from the Airflow {what} of that name when the run starts; remove {it} "
+                "from --params")
     unknown = sorted(set(flat) - names)
     if unknown:
         raise ConfigError(

@@ -257,7 +257,9 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
     client = client_for(project)
     location = output_location(project, output)
     spec, text = yield from prepare(project, dataclasses.replace(options, with_sensors=False))
-    conf = parse_run_params(params, spec.trigger_params) if params else None
+    run = project.config.run_config
+    conf = parse_run_params(params, spec.trigger_params, macros=run.macro_params,
+                            variables=run.variables_params) if params else None
     before = before_upload(client, spec.dag_id)
     published = yield from _upload(project, spec, text, location)
     yield f"Uploaded {published.location}; waiting for Airflow to load it."

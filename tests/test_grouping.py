@@ -1,5 +1,6 @@
 """Nodes joined by MemoryDatasets share a task; the task graph stays acyclic."""
 
+from collections import defaultdict
 from graphlib import CycleError, TopologicalSorter
 
 import pytest
@@ -43,6 +44,7 @@ def spaceflights():
     )
 
 
+SPARK = ["kedro-airflow-k8s.group.pyspark"]
 SPACEFLIGHTS_MEMORY = {"X_train", "X_test", "y_train", "y_test", "regressor", "metrics"}
 
 
@@ -201,6 +203,38 @@ def test_grouping_properties(case):
                 assert parent_task in spec.upstream[child_task]
 
 
+@settings(max_examples=100, deadline=None)
+@given(pipelines(), st.sampled_from(["namespace", "pipeline"]), st.data())
+def test_chosen_grouping_never_mixes_spark_and_pandas_nodes_on_its_own(case, grouping, data):
+    # Spark nodes tagged, group tags as tags, a namespace for some nodes: the real compile
+    pipeline, in_memory, spark, chosen = case
+    tags = defaultdict(list)
+    for why, names in chosen.items():
+        for name in names:
+            tags[name].append(why.removeprefix("tag "))
+    pipeline = Pipeline([
+        node(combine, n.inputs, n.outputs, name=n.name, tags=[
+            *tags[n.name], *(SPARK if n.name in spark else [])],
+             namespace=data.draw(st.sampled_from([None, "x", "y"])))
+        for n in pipeline.nodes])
+    spark = {n.name for n in pipeline.nodes if n.tags & set(SPARK)}
+    persisted = lambda name: name not in in_memory  # noqa: E731
+
+    def tasks(grouping):
+        spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping=grouping,
+                                                   spark={"type": "k8s"}),
+                                is_persisted=persisted)
+        tasks = [frozenset(t.node_names) for t in spec.tasks if t.node_names]
+        list(TopologicalSorter(spec.upstream).static_order())  # CycleError if not acyclic
+        assert sorted(n for t in tasks for n in t) == sorted(n.name for n in pipeline.nodes)
+        return tasks
+
+    # the tasks that run Spark nodes are exactly those memory groups, connected Spark nodes
+    # and group tags make: the grouping moves no other node onto Spark, none off it
+    assert {t for t in tasks(grouping) if t & spark} == \
+        {t for t in tasks("node") if t & spark}
+
+
 def test_a_group_pod_never_requests_more_than_its_limits(tmp_path):
     # the API server refuses a request above its limit: before, "one" (limit cpu 1) and
     # "two" (request cpu 2, no limit) gave the task's pod requests 2 / limits 1
@@ -356,13 +390,91 @@ def test_spark_nodes_keep_their_own_tasks_under_pipeline_grouping():
     spec = compile_pipeline(pipeline, raw)
     assert sorted((t.kind, t.node_names) for t in spec.tasks if t.node_names) == [
         ("node", ["prepare", "report"]), ("spark", ["crunch"])]
-    # a Spark node between grouped nodes is merged in: the task graph stays acyclic
+    # a Spark node between grouped nodes splits the group: nothing moves onto Spark
     between = make(("prepare", ["raw"], ["a"]), ("crunch", ["a"], ["b"]),
                    ("report", ["b"], ["c"]))
-    groups = group_nodes(between, lambda name: True,
+    groups = group_nodes(between, lambda name: True, spark={"crunch"},
                          chosen=chosen_groups(between, "pipeline", {"crunch"}))
-    assert [(g.nodes, g.widened) for g in groups] == [
-        (("prepare", "crunch", "report"), ("crunch",))]
+    assert [(g.nodes, g.widened, g.split_around) for g in groups] == [
+        (("prepare",), (), ("crunch",)), (("crunch",), (), ()), (("report",), (), ("crunch",))]
+
+
+def around_spark(namespace=None):
+    """a -> s (Spark) -> b -> d, and c beside them; all pandas but s."""
+    return Pipeline([node(combine, "raw", "a", name="a", namespace=namespace),
+                     node(combine, "a", "s", name="s", namespace=namespace, tags=SPARK),
+                     node(combine, "s", "b", name="b", namespace=namespace),
+                     node(combine, "raw", "c", name="c", namespace=namespace),
+                     node(combine, "b", "d", name="d", namespace=namespace)])
+
+
+@pytest.mark.parametrize("spark", [{"type": "k8s"}, pytest.param(
+    {"type": "dataproc", "project_id": "p", "region": "europe-west1", "cluster_name": "c",
+     "artifacts_path": "gs://bucket/spark"}, id="dataproc")])
+def test_pipeline_grouping_never_moves_pandas_nodes_onto_spark(spark):
+    # before, {a, b, c, d} and s waited on each other and were merged: one task on Spark
+    lines = []
+    spec = compile_pipeline(around_spark(), with_run(
+        volume={"disabled": True}, grouping="pipeline", spark=spark), notify=lines.append)
+    nodes = {t.task_id for t in spec.tasks if t.node_names}  # dataproc adds cluster tasks
+    assert {t.task_id: (t.kind, t.node_names,
+                        [u for u in spec.upstream.get(t.task_id, []) if u in nodes])
+            for t in spec.tasks if t.node_names} == {
+        "a__c": ("node", ["a", "c"], []), "s": ("spark", ["s"], ["a__c"]),
+        "b__d": ("node", ["b", "d"], ["s"])}
+    assert lines == [
+        "One task runs a, c (run_config.grouping: pipeline; split around Spark node s to "
+        "keep it on its own).",
+        "One task runs b, d (run_config.grouping: pipeline; split around Spark node s to "
+        "keep it on its own)."]
+    assert "split around Spark node s" in spec.task("b__d").doc
+
+
+def test_namespace_grouping_never_moves_pandas_nodes_onto_spark():
+    lines = []
+    spec = compile_pipeline(around_spark("etl"), with_run(
+        volume={"disabled": True}, grouping="namespace", spark={"type": "k8s"}),
+        notify=lines.append)
+    assert sorted((t.kind, t.node_names) for t in spec.tasks if t.node_names) == [
+        ("node", ["etl.a", "etl.c"]), ("node", ["etl.b", "etl.d"]), ("spark", ["etl.s"])]
+    # a part of one node still says why it did not join the others
+    pipeline = Pipeline([n for n in around_spark("etl").nodes if n.name != "etl.d"])
+    lines = []
+    compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping="namespace",
+                                        spark={"type": "k8s"}), notify=lines.append)
+    assert lines == [
+        "One task runs etl.a, etl.c (namespace etl; split around Spark node etl.s to keep it "
+        "on its own).",
+        "etl.b runs in a task of its own (namespace etl; split around Spark node etl.s to "
+        "keep it on its own)."]
+
+
+def test_pipeline_grouping_without_spark_nodes_is_one_task_still():
+    pipeline = Pipeline([n for n in around_spark().nodes if n.name != "s"] +
+                        [node(combine, "a", "s", name="s")])
+    spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping="pipeline",
+                                               spark={"type": "k8s"}))
+    assert [(t.kind, t.node_names) for t in spec.tasks if t.node_names] == [
+        ("node", ["a", "c", "s", "b", "d"])]
+
+
+def test_memory_datasets_and_group_tags_still_join_pandas_nodes_to_spark():
+    # b reads s in memory: b runs in the Spark task (a memory group is never split), and so
+    # does c, tagged with s; pipeline grouping then keeps a and d off Spark
+    pipeline = Pipeline([
+        node(combine, "raw", "a", name="a"),
+        node(combine, "a", "s", name="s", tags=[*SPARK, "kedro-airflow-k8s.group.job"]),
+        node(combine, "s", "b", name="b"),
+        node(combine, "raw", "c", name="c", tags=["kedro-airflow-k8s.group.job"]),
+        node(combine, "b", "d", name="d"),
+    ])
+    spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping="pipeline",
+                                               spark={"type": "k8s"}),
+                            is_persisted=lambda name: name != "s")
+    assert {t.task_id: (t.kind, t.node_names, spec.upstream.get(t.task_id, []))
+            for t in spec.tasks if t.node_names} == {
+        "a": ("node", ["a"], []), "c__s__b": ("spark", ["c", "s", "b"], ["a"]),
+        "d": ("node", ["d"], ["c__s__b"])}
 
 
 @pytest.mark.parametrize("tag", ["kedro-airflow-k8s.group", "kedro-airflow-k8s.group.",

@@ -115,6 +115,17 @@ def test_run_once_params_are_parsed_as_kedro_does_and_must_name_a_param():
         parse_run_params("lr=0.5,epochs=4", known)
     assert str(error.value) == ("--params: the DAG has no parameter epochs (it has label, lr, "
                                 "model.layers: Kedro parameters its nodes read)")
+    # before, "the DAG has no parameter ds": true, but the macro sets it
+    with pytest.raises(ConfigError) as error:
+        parse_run_params("lr=0.5,ds=2024-01-01", known, macros=["ds"], variables=["env"])
+    assert str(error.value) == ("--params: ds cannot be set by a run: run_config.macro_params "
+                                "sets it from the Airflow macro of that name when the run "
+                                "starts; remove it from --params")
+    with pytest.raises(ConfigError) as error:
+        parse_run_params("env=x,region=y", known, macros=["ds"], variables=["env", "region"])
+    assert str(error.value) == ("--params: env, region cannot be set by a run: run_config."
+                                "variables_params sets them from the Airflow Variable of that "
+                                "name when the run starts; remove them from --params")
     with pytest.raises(ConfigError) as error:
         parse_run_params("lr", known)
     assert str(error.value).startswith("--params: Invalid format of `params` option: Item "
@@ -163,3 +174,22 @@ def test_changed_values_reach_a_kedro_node_intact(demo_project, tmp_path):
     assert result.returncode == 0, result.stderr
     seen = __import__("json").loads((demo_project / "data/seen.json").read_text())
     assert seen == [changed["note"], changed["shape"], False, 1.0]
+
+
+def test_run_once_refuses_a_macro_param_before_any_upload(demo_project, tmp_path):
+    # no Airflow here: the refusal comes after compiling, before the first request (the
+    # host is a closed port, so reaching it would be a different error)
+    import yaml
+
+    from tests.conftest import run_kedro, write_config
+
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config.update(host="http://127.0.0.1:9", output=str(tmp_path / "dags"))
+    config["run_config"]["macro_params"] = ["ds"]
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--params", "ds=2024-01-01")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: --params: ds cannot be set by a run: run_config.macro_params sets it from the "
+        "Airflow macro of that name when the run starts; remove it from --params")
+    assert not (tmp_path / "dags").exists()

@@ -136,7 +136,7 @@ def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,
     joined = spark_edges(pipeline, spark_nodes) if run.group_spark_nodes else []
     chosen = chosen_groups(pipeline, run.grouping, spark_nodes)
     groups = group_nodes(pipeline, source.is_persisted, memory=memory, joined=joined,
-                         chosen=chosen)
+                         chosen=chosen, spark=spark_nodes)
     if not memory:
         _refuse_memory_edges(pipeline, source.is_persisted, groups)
     return groups
@@ -144,9 +144,11 @@ def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,
 
 def _note_groups(groups: list[NodeGroup], notify: Notify) -> None:
     """One line per task that runs several nodes, a few names each, at most _GROUP_LINES."""
-    shared = [group for group in groups if len(group.nodes) > 1]
+    shared = [group for group in groups if len(group.nodes) > 1 or group.split_around]
     for group in shared[:_GROUP_LINES]:
-        notify(f"One task runs {_listed(group.nodes)} ({'; '.join(reasons(group, _LISTED))}).")
+        runs = f"One task runs {_listed(group.nodes)}" if len(group.nodes) > 1 else \
+            f"{group.nodes[0]} runs in a task of its own"
+        notify(f"{runs} ({'; '.join(reasons(group, _LISTED))}).")
     if len(shared) > _GROUP_LINES:
         notify(f"... and {len(shared) - _GROUP_LINES} more tasks run several nodes (each "
                "task's doc says which and why).")
@@ -232,6 +234,11 @@ def reasons(group: NodeGroup, limit: int | None = None) -> list[str]:
     listed per reason before "and N more")."""
     reasons = [f"run_config.{why}" if why.startswith("grouping:") else why
                for why in group.chosen]
+    if group.split_around:
+        spark = _listed(group.split_around, limit)
+        reasons.append(f"split around Spark node {spark} to keep it on its own"
+                       if len(group.split_around) == 1 else
+                       f"split around Spark nodes {spark} to keep them on their own")
     if group.memory_datasets:
         reasons.append(f"MemoryDatasets {_listed(group.memory_datasets, limit)}")
     if group.joined:

@@ -305,6 +305,10 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
     "grouping-namespace": lambda: compiled(grouped(tags=False), run(grouping="namespace")),
     "grouping-pipeline": lambda: compiled(grouped(), run(grouping="pipeline")),
     "grouping-tag": lambda: compiled(grouped(), run()),
+    # pandas nodes before and after the Spark tasks: split around them, none moves onto Spark
+    "grouping-pipeline-spark-kubernetes": lambda: compiled(Pipeline([
+        *spark_shaped().nodes, node(step, "report", "published", name="publish")]), run(
+        grouping="pipeline", spark=KUBERNETES_SPARK)),
     "local-grouping-namespace": lambda: compiled(grouped(tags=False),
                                                  run(grouping="namespace"), execution="local"),
     "kubernetes-connection": lambda: compiled(chain(), run(kubernetes_connection={
