@@ -449,12 +449,11 @@ def test_a_task_of_several_nodes_takes_the_largest_settings():
     spec = compile_pipeline(pipeline, with_run(task_settings=SETTINGS),
                             is_persisted=lambda name: name == "raw")
     (task,) = spec.tasks_of("node")
+    # retry_delay: load and train wait Airflow's 5 minutes (left as the default); flaky sets
+    # no execution_timeout and slow no max_retry_delay: unlimited, so the task's are unset
     assert task.arguments == {
         "retries": 5,
-        "retry_delay": Call("datetime.timedelta", kwargs={"seconds": 30}),
         "retry_exponential_backoff": 2.0,
-        "max_retry_delay": Call("datetime.timedelta", kwargs={"minutes": 10}),
-        "execution_timeout": Call("datetime.timedelta", kwargs={"hours": 1, "minutes": 30}),
         "pool_slots": 2, "priority_weight": 10,
         "pool": "gpu-pool", "queue": "io", "weight_rule": "absolute",
         "inlets": [Ref("ASSETS", "raw")]}
@@ -546,7 +545,8 @@ def test_pod_settings_reach_the_pods_airflow_builds(tmp_path):
 
 def test_a_task_of_several_nodes_merges_pod_settings():
     """The longest timeouts, the finish action that keeps most pods, deferrable and
-    reattach only when every profile allows it (then the intervals are left out)."""
+    reattach only when every member allows it (then the intervals are left out); `load`
+    has no profile: its values are task_defaults', else the DAG's, else the provider's."""
     settings = {"flaky": {"deferrable": True, "logging_interval": 60, "startup_timeout": 900,
                           "on_finish_action": "delete_succeeded_pod",
                           "reattach_on_restart": True, "termination_grace_period": 10},
@@ -555,15 +555,16 @@ def test_a_task_of_several_nodes_merges_pod_settings():
     spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
                             is_persisted=lambda name: name == "raw")
     (task,) = spec.tasks_of("node")
-    assert pod_settings(task)["operation"] == "flaky+slow"
-    assert spec.operations == {"flaky+slow": {
+    assert pod_settings(task)["operation"] == "flaky+slow+task_defaults"
+    # termination_grace_period: load's and slow's are Kubernetes' 30 (left as the default);
+    # active_deadline: flaky's and load's are unlimited
+    assert spec.operations == {"flaky+slow+task_defaults": {
         "deferrable": False, "durable": False, "on_finish_action": "keep_pod",
-        "startup_timeout_seconds": 900, "termination_grace_period": 10,
-        "active_deadline_seconds": 3600}}
+        "startup_timeout_seconds": 900}}
     settings["slow"].update(deferrable=True, poll_interval=1)
     spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
                             is_persisted=lambda name: name == "raw")
-    merged = spec.operations["flaky+slow"]
+    merged = spec.operations["flaky+slow+task_defaults"]
     assert (merged["deferrable"], merged["logging_interval"], merged["poll_interval"]) == (
         True, 60, 1)
 
