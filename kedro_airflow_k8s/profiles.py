@@ -17,16 +17,29 @@ DEFAULT = "__default__"
 RESOURCES_TAG = ("resources.", "resources:")
 TEMPLATE_TAG = ("k8s_template.", "k8s_template:")
 SETTINGS_TAG = ("task_settings.", "task_settings:")
-# A group's tasks take the largest of these; two different values of the others are an error.
+# A group's task takes, per key, the largest of its members' effective values of these;
+# pools, queues and weight rules are a profile's explicit choice (two different: an error).
 _LARGEST = ("retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay",
             "execution_timeout", "pool_slots", "priority_weight")
 _ONE_OF = ("pool", "queue", "weight_rule")
 # Pod settings of a group: the longest timeouts, the shortest intervals, deferrable and
-# reattach only when no member's profile says false, the finish action that keeps most pods.
+# reattach only when no member's effective value is false, the finish action that keeps most.
 _POD_LARGEST = ("startup_timeout", "schedule_timeout", "termination_grace_period",
                 "active_deadline")
-_POD_SMALLEST = ("logging_interval", "poll_interval", "deferrable", "reattach_on_restart")
+_POD_SMALLEST = ("logging_interval", "poll_interval")
+_ALLOWED_BY_ALL = ("deferrable", "reattach_on_restart")
 _KEEPS_MORE = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
+_MERGED = (*_LARGEST, *_POD_LARGEST, *_POD_SMALLEST, *_ALLOWED_BY_ALL, "on_finish_action",
+           "retry_on")
+# What a key neither a profile nor task_defaults sets is: Airflow's BaseOperator defaults
+# (retries: [core] default_task_retries, 0 unless changed), the provider's and Kubernetes'.
+# Unset (None): unlimited timeouts and delays, no periodic logs, Airflow's default_deferrable,
+# the provider's durable (true).
+_DEFAULTS: dict[str, Any] = {
+    "retries": 0, "retry_delay": datetime.timedelta(minutes=5),
+    "retry_exponential_backoff": 0.0, "pool_slots": 1, "priority_weight": 1,
+    "termination_grace_period": 30, "poll_interval": 2.0, "on_finish_action": "delete_pod",
+    "retry_on": "infrastructure"}
 
 
 def _tag_value(node: Any, prefixes: tuple[str, ...]) -> str | None:
@@ -168,20 +181,46 @@ def group_template(nodes: list[Any], run: RunConfig) -> str | None:
 
 
 def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
-    """The Airflow settings of a task running `nodes`: per key, the largest of their
-    profiles' (retries, delays, timeouts, priority); different pools, queues or weight
-    rules are a compile error; one member retrying any failure (retry_on: any) makes the
-    task retry any. Members without a profile add nothing."""
+    """The Airflow and pod settings of a task running `nodes`. Each member's effective value
+    of a key is its profile's, else task_defaults' (pod keys: else the DAG-wide value, e.g.
+    startup_time), else Airflow's/the provider's default; the task takes, per key, the
+    largest (retries, delays, timeouts, priority, pool_slots), the smallest (logging and poll
+    intervals), the finish action that keeps most pods, deferrable/reattach only when no
+    member's is false, retry_on any when one member's is any. An unset execution_timeout,
+    max_retry_delay or active_deadline is unlimited: one member without any makes the task's
+    unset. Only the keys that differ from what the DAG-wide defaults give are kept. Pools,
+    queues and weight rules are a profile's explicit choice, not merged with task_defaults:
+    two different ones are a compile error."""
     chosen = {node.name: pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
               for node in nodes}
     named = {node: run.task_settings[name] for node, name in chosen.items() if name}
-    if len(set(chosen[n] for n in named)) <= 1:
-        return _retry_any_by_defaults(next(iter(named.values()), None), nodes, named, run)
+    if not named:
+        return None
+    if len(named) == len(nodes) and len(set(chosen.values())) == 1:
+        return next(iter(named.values()))  # every member's effective values are the same
+    effective = [{key: _effective(named.get(node.name), run, key) for key in _MERGED}
+                 for node in nodes]
     merged: dict[str, Any] = {}
-    for key in _LARGEST:
-        values = [getattr(s, key) for s in named.values() if getattr(s, key) is not None]
-        if values:
-            merged[key] = max(values)
+    for key in _LARGEST + _POD_LARGEST:
+        values = [e[key] for e in effective]
+        merged[key] = None if None in values else max(values)  # unset: unlimited
+    for key in _POD_SMALLEST:
+        values = [e[key] for e in effective if e[key] is not None]
+        merged[key] = min(values) if values else None  # no logging_interval: logs at the end
+    for key in _ALLOWED_BY_ALL:
+        values = {e[key] for e in effective}
+        merged[key] = False if False in values else True if True in values else None
+    merged["on_finish_action"] = max((e["on_finish_action"] for e in effective),
+                                     key=_KEEPS_MORE.index)
+    merged["retry_on"] = "any" if any(e["retry_on"] == "any" for e in effective) else \
+        "infrastructure"
+    if merged["deferrable"] is False:  # the intervals act only on deferrable pods
+        merged["logging_interval"] = merged["poll_interval"] = None
+    baseline = {key: _effective(None, run, key) for key in merged}
+    if run.task_defaults.schedule_timeout is None:  # the provider's: the task's startup timeout
+        baseline["schedule_timeout"] = merged["startup_timeout"]
+    kept = {key: value for key, value in merged.items()
+            if value is not None and value != baseline[key]}
     for key in _ONE_OF:
         values = {node: getattr(s, key) for node, s in named.items()
                   if getattr(s, key) is not None}
@@ -190,25 +229,23 @@ def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
             raise CompileError(f"nodes run in one task but their task_settings want different "
                                f"{key}s: {listing}")
         if values:
-            merged[key] = next(iter(values.values()))
-    retry_on = {s.retry_on for s in named.values()} - {None}
-    if retry_on:
-        merged["retry_on"] = "any" if "any" in retry_on else "infrastructure"
-    merged.update(_merged_pod_operation(list(named.values())))
-    return _retry_any_by_defaults(TaskSettings.model_construct(**merged), nodes, named, run)
+            kept[key] = next(iter(values.values()))
+    return TaskSettings.model_construct(**kept)
 
 
-def _retry_any_by_defaults(settings: TaskSettings | None, nodes: list[Any],
-                           named: dict[str, TaskSettings], run: RunConfig,
-                           ) -> TaskSettings | None:
-    """retry_on any when a member whose profile leaves retry_on unset (or that has none)
-    retries any failure by task_defaults: retry_on is read a profile's, else task_defaults'."""
-    if settings is None or settings.retry_on != "infrastructure" or \
-            run.task_defaults.retry_on != "any":
-        return settings
-    if all(node.name in named and named[node.name].retry_on for node in nodes):
-        return settings
-    return settings.model_copy(update={"retry_on": "any"})
+def _effective(profile: TaskSettings | None, run: RunConfig, key: str) -> Any:
+    """A key's value for a node of `profile` (None: none): the profile's, else
+    task_defaults', else the DAG's (startup_time), else Airflow's or the provider's."""
+    own = getattr(profile, key) if profile is not None else None
+    if own is not None:
+        return own
+    if getattr(run.task_defaults, key) is not None:
+        return getattr(run.task_defaults, key)
+    if key == "schedule_timeout":  # the provider's default: the pod's startup timeout
+        return _effective(profile, run, "startup_timeout")
+    if key == "startup_timeout":
+        return run.startup_time
+    return _DEFAULTS.get(key)
 
 
 def retries_infrastructure_only(settings: TaskSettings | None, defaults: TaskSettings) -> bool:
@@ -220,25 +257,11 @@ def retries_infrastructure_only(settings: TaskSettings | None, defaults: TaskSet
     return bool(value("retries")) and (value("retry_on") or "infrastructure") == "infrastructure"
 
 
-def _merged_pod_operation(profiles: list[TaskSettings]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for keys, pick_one in ((_POD_LARGEST, max), (_POD_SMALLEST, min)):
-        for key in keys:
-            values = [getattr(s, key) for s in profiles if getattr(s, key) is not None]
-            if values:
-                merged[key] = pick_one(values)
-    actions = [s.on_finish_action for s in profiles if s.on_finish_action is not None]
-    if actions:
-        merged["on_finish_action"] = max(actions, key=_KEEPS_MORE.index)
-    if merged.get("deferrable") is False:  # the intervals act only on deferrable pods
-        merged.pop("logging_interval", None)
-        merged.pop("poll_interval", None)
-    return merged
-
-
 def settings_name(nodes: list[Any], run: RunConfig) -> str | None:
     """The task_settings profiles of a task running `nodes`, joined by '+'."""
     names = {pick(node, SETTINGS_TAG, run.task_settings, "task_settings") for node in nodes}
+    if None in names and len(names) > 1:  # its settings differ from the profiles' alone
+        names = names - {None} | {"task_defaults"}
     return "+".join(sorted(n for n in names if n)) or None
 
 

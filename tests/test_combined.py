@@ -68,10 +68,12 @@ def test_every_new_key_at_once_compiles_imports_and_builds_valid_pods(tmp_path):
     assert type(tasks["model.fit__score"]).__name__ == "NodePodOperator"
     assert type(tasks["audit__report"]).__name__ == "NodePodOperator"
     assert [tasks[t].retries for t in NODE_TASKS] == [3, 3, 3]
-    # the flaky profile's pod settings over task_defaults'
+    # the flaky profile's pod settings merged with those of the members without it: each
+    # task has one whose deferrable is task_defaults' false, so none is deferrable (and the
+    # intervals are left out); keep_pod keeps most pods
     for task in tasks.values():
-        assert task.deferrable is True and task.on_finish_action.value == "keep_pod"
-        assert task.poll_interval == 5 and task.startup_timeout_seconds == 600
+        assert task.deferrable is False and task.on_finish_action.value == "keep_pod"
+        assert task.poll_interval == 2 and task.startup_timeout_seconds == 600
     assert dag.get_task("init-data-volume").deferrable is False  # task_defaults
     # assets: an asset written and read inside one task is its outlet only; audit excluded
     uris = {t: ([a.uri for a in tasks[t].inlets], [a.uri for a in tasks[t].outlets])
@@ -108,7 +110,8 @@ def test_local_execution_keeps_groups_assets_and_settings(tmp_path):
     tasks = {task_id: dag.get_task(task_id) for task_id in NODE_TASKS}
     assert {type(t).__name__ for t in tasks.values()} == {"BashOperator"}
     assert [tasks[t].retries for t in NODE_TASKS] == [3, 3, 3]
-    assert tasks["ingest.load__clean"].execution_timeout.total_seconds() == 3600
+    # slow's 1h beside load, which has no execution_timeout anywhere: unlimited
+    assert tasks["ingest.load__clean"].execution_timeout is None
     assert [a.uri for a in tasks["audit__report"].outlets] == ["file:///mnt/shared/report.html"]
     assert tasks["audit__report"].env["KEDRO_NODES"].value == "audit,report"
 
@@ -125,8 +128,10 @@ def test_a_grouped_deferrable_node_pod_from_the_profile_fails_or_retries(
     from tests.test_node_pod import CODE_ERROR, OOM_KILLED, _context
 
     server, config = kubernetes({"code-error": CODE_ERROR, "oom-killed": OOM_KILLED}[status])
+    # without task_defaults' deferrable false, `score` (no profile) lets flaky's stand
+    defaults = {k: v for k, v in SINK["task_defaults"].items() if k != "deferrable"}
     raw = run(**{**SINK, "volume": {"disabled": True},
-                 "task_defaults": {**SINK["task_defaults"], "startup_timeout": 1},
+                 "task_defaults": {**defaults, "startup_timeout": 1},
                  "kubernetes_connection": {"config_file": str(config)}})
     spec = compiled(kitchen_sink(), raw, parameters=SINK_PARAMETERS)
     path = tmp_path / "dags" / "demo.py"

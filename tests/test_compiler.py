@@ -449,12 +449,11 @@ def test_a_task_of_several_nodes_takes_the_largest_settings():
     spec = compile_pipeline(pipeline, with_run(task_settings=SETTINGS),
                             is_persisted=lambda name: name == "raw")
     (task,) = spec.tasks_of("node")
+    # retry_delay: load and train wait Airflow's 5 minutes (left as the default); flaky sets
+    # no execution_timeout and slow no max_retry_delay: unlimited, so the task's are unset
     assert task.arguments == {
         "retries": 5,
-        "retry_delay": Call("datetime.timedelta", kwargs={"seconds": 30}),
         "retry_exponential_backoff": 2.0,
-        "max_retry_delay": Call("datetime.timedelta", kwargs={"minutes": 10}),
-        "execution_timeout": Call("datetime.timedelta", kwargs={"hours": 1, "minutes": 30}),
         "pool_slots": 2, "priority_weight": 10,
         "pool": "gpu-pool", "queue": "io", "weight_rule": "absolute",
         "inlets": [Ref("ASSETS", "raw")]}
@@ -546,7 +545,8 @@ def test_pod_settings_reach_the_pods_airflow_builds(tmp_path):
 
 def test_a_task_of_several_nodes_merges_pod_settings():
     """The longest timeouts, the finish action that keeps most pods, deferrable and
-    reattach only when every profile allows it (then the intervals are left out)."""
+    reattach only when every member allows it (then the intervals are left out); `load`
+    has no profile: its values are task_defaults', else the DAG's, else the provider's."""
     settings = {"flaky": {"deferrable": True, "logging_interval": 60, "startup_timeout": 900,
                           "on_finish_action": "delete_succeeded_pod",
                           "reattach_on_restart": True, "termination_grace_period": 10},
@@ -555,17 +555,103 @@ def test_a_task_of_several_nodes_merges_pod_settings():
     spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
                             is_persisted=lambda name: name == "raw")
     (task,) = spec.tasks_of("node")
-    assert pod_settings(task)["operation"] == "flaky+slow"
-    assert spec.operations == {"flaky+slow": {
+    assert pod_settings(task)["operation"] == "flaky+slow+task_defaults"
+    # termination_grace_period: load's and slow's are Kubernetes' 30 (left as the default);
+    # active_deadline: flaky's and load's are unlimited
+    assert spec.operations == {"flaky+slow+task_defaults": {
         "deferrable": False, "durable": False, "on_finish_action": "keep_pod",
-        "startup_timeout_seconds": 900, "termination_grace_period": 10,
-        "active_deadline_seconds": 3600}}
+        "startup_timeout_seconds": 900}}
     settings["slow"].update(deferrable=True, poll_interval=1)
     spec = compile_pipeline(_settings_pipeline(), with_run(task_settings=settings),
                             is_persisted=lambda name: name == "raw")
-    merged = spec.operations["flaky+slow"]
+    merged = spec.operations["flaky+slow+task_defaults"]
     assert (merged["deferrable"], merged["logging_interval"], merged["poll_interval"]) == (
         True, 60, 1)
+
+
+def _quick_and_long():
+    """`quick` (task_settings.quick) and `long` (no profile) share a task: `a` is a
+    MemoryDataset."""
+    return Pipeline([node(identity, "raw", "a", name="quick", tags=["task_settings.quick"]),
+                     node(identity, "a", "b", name="long")])
+
+
+def _shared_task(tmp_path, task_settings, task_defaults):
+    """The spec's one node task and the same task imported by Airflow's DagBag."""
+    from kedro_airflow_k8s.render import render_dag, write_atomically
+    from tests import airflow_check
+
+    spec = compile_pipeline(_quick_and_long(), with_run(
+        task_settings=task_settings, task_defaults=task_defaults),
+        is_persisted=lambda name: name in ("raw", "b"))
+    (task,) = spec.tasks_of("node")
+    path = tmp_path / "dags" / "demo.py"
+    write_atomically(path, render_dag(spec))
+    return spec, task, airflow_check.load_dag(path).get_task(task.task_id)
+
+
+def test_a_member_without_a_profile_keeps_its_task_defaults_execution_timeout(tmp_path):
+    """quick's 5m beside long's task_defaults 2h: the task may run 2h (it printed 5m,
+    killing `long` after 5 minutes); 2h is the DAG's default_args, so nothing is printed."""
+    import datetime
+
+    spec, task, imported = _shared_task(tmp_path, {"quick": {"execution_timeout": "5m"}},
+                                        {"execution_timeout": "2h"})
+    assert task.task_id == "quick__long" and "execution_timeout" not in task.arguments
+    assert imported.execution_timeout == datetime.timedelta(hours=2)
+
+
+def test_a_profile_of_no_retries_beside_a_member_with_task_defaults_retries(tmp_path):
+    spec, task, imported = _shared_task(tmp_path, {"quick": {"retries": 0}}, {"retries": 3})
+    assert "retries" not in task.arguments and imported.retries == 3
+    spec, task, imported = _shared_task(tmp_path, {"quick": {"retries": 5}}, {"retries": 3})
+    assert task.arguments["retries"] == 5 and imported.retries == 5
+
+
+def test_task_defaults_deferrable_false_holds_for_a_member_without_a_profile(tmp_path):
+    spec, task, imported = _shared_task(
+        tmp_path, {"quick": {"deferrable": True, "poll_interval": 5,
+                             "on_finish_action": "keep_pod"}},
+        {"deferrable": False})
+    assert pod_settings(task)["operation"] == "quick+task_defaults"
+    assert spec.operations == {"quick+task_defaults": {"on_finish_action": "keep_pod"}}
+    assert (imported.deferrable, imported.on_finish_action.value, imported.poll_interval) == (
+        False, "keep_pod", 2)
+
+
+def test_one_profile_beside_a_member_without_one_is_not_taken_whole(tmp_path):
+    """The single-profile shortcut took quick's profile for the whole task."""
+    import datetime
+
+    spec, task, imported = _shared_task(
+        tmp_path, {"quick": {"retries": 5, "retry_delay": "10s", "startup_timeout": 60,
+                             "termination_grace_period": 5}},
+        {"retry_delay": "2m", "startup_timeout": "10m"})
+    assert task.arguments["retries"] == 5 and "retry_delay" not in task.arguments
+    assert (imported.retries, imported.retry_delay, imported.startup_timeout_seconds) == (
+        5, datetime.timedelta(minutes=2), 600)
+    assert spec.operations == {}  # long's 600s startup and Kubernetes' 30s grace period
+
+
+def test_a_member_with_no_execution_timeout_anywhere_makes_the_task_unlimited(tmp_path):
+    spec, task, imported = _shared_task(
+        tmp_path, {"quick": {"execution_timeout": "5m", "active_deadline": 600,
+                             "max_retry_delay": "1h"}}, {})
+    assert not {"execution_timeout", "max_retry_delay"} & set(task.arguments)
+    assert (imported.execution_timeout, imported.max_retry_delay) == (None, None)
+    assert spec.operations == {}  # no active_deadline: unlimited
+
+
+def test_a_profiles_pool_and_queue_are_its_explicit_choice_over_task_defaults(tmp_path):
+    """Pools, queues and weight rules are not merged with task_defaults: the profile's
+    choice stands for the whole task (as before this merge rule)."""
+    spec, task, imported = _shared_task(
+        tmp_path, {"quick": {"pool": "gpu-pool", "queue": "gpu", "weight_rule": "absolute"}},
+        {"pool": "shared", "queue": "cpu", "weight_rule": "upstream"})
+    assert (task.arguments["pool"], task.arguments["queue"], task.arguments["weight_rule"]) == (
+        "gpu-pool", "gpu", "absolute")
+    assert (imported.pool, imported.queue, imported.weight_rule) == (
+        "gpu-pool", "gpu", "absolute")
 
 
 def test_local_execution_leaves_the_pod_settings_out_and_says_so(tmp_path):
