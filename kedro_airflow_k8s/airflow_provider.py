@@ -51,11 +51,11 @@ def uri_problem(parts: urllib.parse.SplitResult) -> str | None:
     """Why a `kedro` URI names no dataset of a project; None when it does."""
     package, dataset = parts.netloc, parts.path[1:]
     if not package:
-        return "it names no package (kedro://<package>/<dataset>)"
+        return "it names no package"
     if not _PACKAGE.match(package):
         return f"its package {package!r} is no Python package name"
     if not dataset:
-        return f"it names no dataset of package {package!r} (kedro://<package>/<dataset>)"
+        return f"it names no dataset of package {package!r}"
     if "/" in dataset:
         return (f"its path {parts.path!r} is more than one dataset name (a '/' in a dataset "
                 "name is written %2F)")

@@ -159,3 +159,14 @@ def test_airflow_lists_the_provider(tmp_path):
     providers = {p["package_name"]: p for p in json.loads(result.stdout)}
     assert "kedro-airflow-k8s" in providers, sorted(providers)
     assert "kedro-airflow-k8s" not in result.stderr  # no warning about it
+
+
+def test_validate_names_a_schedule_reference_to_no_kedro_dataset():
+    from kedro_airflow_k8s import validate as preflight
+
+    assert preflight.asset_problems({}, {"kedro://ingest": "kedro://ingest"}) == [
+        "schedule_on: 'kedro://ingest': Airflow refuses its asset URI 'kedro://ingest': URI "
+        "format kedro:// is kedro://<package>/<dataset>: it names no dataset of package "
+        "'ingest' (change --on-assets or "
+        "run_config.schedule_on)"]
+    assert preflight.asset_problems({"orders": "kedro://ingest/orders"}) == []
