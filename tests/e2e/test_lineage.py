@@ -3,6 +3,8 @@
 The demo runs in local execution (a BashOperator per task, whose OpenLineage extractor
 names no dataset, so the provider takes the task's inlets and outlets) on the suite's
 `airflow standalone`, whose OpenLineage file transport writes every event to its home.
+`kedro://` assets (relative paths) are datasets through this package's Airflow provider,
+installed with it in Airflow's environment.
 """
 
 import json
@@ -50,14 +52,18 @@ def test_local_node_tasks_name_their_datasets_in_openlineage_events(
         assert named(train["inputs"]) == []  # scaled_totals: not declared
         assert named(train["outputs"]) == [model]
         reporting = by_task["lineage-demo.report"][kind]
-        assert named(reporting["inputs"]) == [model]  # customer_count: kedro://
         assert named(reporting["outputs"]) == [report]
-    # a kedro:// asset (a relative path) is an outlet, with Airflow's asset event, but no
-    # OpenLineage dataset
+    # a kedro:// asset (a relative path) is an outlet, with Airflow's asset event, and an
+    # OpenLineage dataset: namespace kedro://<package>, name the dataset
     events = api_get(airflow_server, "/api/v2/assets/events?source_dag_id=lineage-demo"
                      "&source_task_id=count_customers")["asset_events"]
     assert [event["uri"] for event in events] == ["kedro://demo/customer_count"]
-    counting = by_task["lineage-demo.count_customers"]["COMPLETE"]
-    assert counting["inputs"] == [] and counting["outputs"] == []
-    assert not any(d["namespace"].startswith("kedro") for e in ours
-                   for d in e.get("inputs", []) + e.get("outputs", []))
+    customers = ("kedro://demo", "customer_count")
+    for kind in ("START", "COMPLETE"):
+        counting = by_task["lineage-demo.count_customers"][kind]
+        assert named(counting["inputs"]) == []  # orders: not declared
+        assert named(counting["outputs"]) == [customers]
+        reporting = by_task["lineage-demo.report"][kind]
+        assert named(reporting["inputs"]) == sorted([model, customers])
+    assert {(d["namespace"], d["name"]) for e in ours
+            for d in e.get("inputs", []) + e.get("outputs", [])} == {model, report, customers}
