@@ -15,10 +15,12 @@ or one reference. On the command line: references joined by `,` (all of) and `|`
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
+from kedro_airflow_k8s.airflow_provider import uri_problem
 from kedro_airflow_k8s.assets import asset_uri, checked_uri, kedro_uri
 from kedro_airflow_k8s.dagspec import Call, Ref
 from kedro_airflow_k8s.errors import CompileError, ConfigError
@@ -147,6 +149,9 @@ def reference_uri(reference: str, package: str, is_persisted: Callable[[str], bo
         if uri.startswith("kedro://") and not reference.lower().startswith("kedro://"):
             raise CompileError(f"{where}: {reference!r} is no asset URI Airflow can key an "
                                "event by (a scheme and a host or bucket)")
+        if uri.startswith("kedro://") and (problem := uri_problem(urllib.parse.urlsplit(uri))):
+            raise CompileError(f"{where}: {reference!r} is no kedro://<package>/<dataset> "
+                               f"URI: {problem}")
     elif _PROJECT_DATASET.match(reference):
         other, dataset = _PROJECT_DATASET.match(reference).groups()  # type: ignore[union-attr]
         uri = kedro_uri(other, dataset.split("@", 1)[0])

@@ -135,6 +135,12 @@ def test_a_cron_with_the_assets_runs_on_either(tmp_path):
                       "refused by Airflow (the scheme 'airflow' is Airflow's own): change "
                       "its location in the catalog or leave it out with "
                       "run_config.assets.exclude"),
+    ("kedro://ingest", "schedule_on: 'kedro://ingest' is no kedro://<package>/<dataset> URI: "
+                       "it names no dataset of package 'ingest'"),
+    ("kedro://ingest/raw/orders", "schedule_on: 'kedro://ingest/raw/orders' is no "
+                                  "kedro://<package>/<dataset> URI: its path '/raw/orders' is "
+                                  "more than one dataset name (a '/' in a dataset name is "
+                                  "written %2F)"),
 ])
 def test_a_reference_with_no_asset_is_a_compile_error(expression, problem):
     with pytest.raises(CompileError) as error:
