@@ -208,3 +208,18 @@ def mlflow_server(tmp_path_factory) -> MlflowServer:
     finally:
         stop_process_group(process)
         log.close()
+
+
+def add_echo_pipeline(project: Path, inputs: list[str]) -> None:
+    """Register pipeline `echo` in the project: one node `echo` returning `inputs` as a list
+    into the JSON dataset `seen` (data/seen.json), to see what values a node receives."""
+    (project / "conf/base/catalog.yml").open("a").write(
+        "\nseen:\n  type: demo.datasets.JSONDataset\n  filepath: data/seen.json\n")
+    registry = project / "src/demo/pipeline_registry.py"
+    listed = ", ".join(f'"{name}"' for name in inputs)
+    registry.write_text(registry.read_text().replace(
+        '    pipelines["__default__"]',
+        '    from kedro.pipeline import node\n'
+        f'    pipelines["echo"] = Pipeline([node(lambda *v: list(v), [{listed}], "seen", '
+        'name="echo")])\n'
+        '    pipelines["__default__"]'))

@@ -146,20 +146,13 @@ def test_changed_values_reach_a_kedro_node_intact(demo_project, tmp_path):
     from airflow.sdk.definitions.param import process_params
 
     from kedro_airflow_k8s.validate import template_context
-    from tests.conftest import run_kedro
+    from tests.conftest import add_echo_pipeline, run_kedro
 
     parameters = demo_project / "conf/base/parameters.yml"
     parameters.write_text(parameters.read_text() + 'note: "plain"\nshape: [1, [2], "x"]\n'
                                                    "flag: true\n")
-    (demo_project / "conf/base/catalog.yml").open("a").write(
-        "\nseen:\n  type: demo.datasets.JSONDataset\n  filepath: data/seen.json\n")
-    registry = demo_project / "src/demo/pipeline_registry.py"
-    registry.write_text(registry.read_text().replace(
-        '    pipelines["__default__"]',
-        '    from kedro.pipeline import node\n'
-        '    pipelines["echo"] = Pipeline([node(lambda *v: list(v), ["params:note", '
-        '"params:shape", "params:flag", "params:min_amount"], "seen", name="echo")])\n'
-        '    pipelines["__default__"]'))
+    add_echo_pipeline(demo_project, ["params:note", "params:shape", "params:flag",
+                                     "params:min_amount"])
     project = KedroProject(path=demo_project, pipeline_name="echo")
     spec = compile_project(project)
     assert set(spec.trigger_params) == {"note", "shape", "flag", "min_amount"}

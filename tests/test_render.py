@@ -462,7 +462,7 @@ def test_macro_and_variable_values_reach_kedro_run_params_intact(demo_project, t
     """A Variable holding ',' and '=' (and quotes, '#', '${', spaces): rendered by Airflow
     (the pod's arguments and the local task's KEDRO_PARAMS), then given to Kedro's own
     `kedro run --params`, the node sees exactly that text."""
-    from tests.conftest import run_kedro
+    from tests.conftest import add_echo_pipeline, run_kedro
 
     monkeypatch.setenv("AIRFLOW_VAR_NOTE", NOTE)  # Airflow's environment Variables backend
     raw = with_run(macro_params=["ds", "run_id"], variables_params=["note"],
@@ -479,15 +479,7 @@ def test_macro_and_variable_values_reach_kedro_run_params_intact(demo_project, t
     assert rendered["kubernetes"] == rendered["local"]
     assert rendered["kubernetes"].startswith("ds=2026-01-01,run_id=")
 
-    (demo_project / "conf/base/catalog.yml").open("a").write(
-        "\nseen:\n  type: demo.datasets.JSONDataset\n  filepath: data/seen.json\n")
-    registry = demo_project / "src/demo/pipeline_registry.py"
-    registry.write_text(registry.read_text().replace(
-        '    pipelines["__default__"]',
-        '    from kedro.pipeline import node\n'
-        '    pipelines["echo"] = Pipeline([node(lambda *v: list(v), ["params:ds", '
-        '"params:run_id", "params:note"], "seen", name="echo")])\n'
-        '    pipelines["__default__"]'))
+    add_echo_pipeline(demo_project, ["params:ds", "params:run_id", "params:note"])
     result = run_kedro(demo_project, "run", "--pipeline", "echo", "--params",
                        rendered["kubernetes"])
     assert result.returncode == 0, result.stderr
