@@ -29,7 +29,8 @@ _PACKAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def provider_info() -> dict[str, Any]:
-    """What Airflow's ProvidersManager reads of this package (airflow/provider_info.schema.json)."""
+    """What Airflow's ProvidersManager reads of this package
+    (airflow/provider_info.schema.json)."""
     from kedro_airflow_k8s import __version__
 
     module = __name__

@@ -89,7 +89,8 @@ def test_a_run_passes_the_changed_params_to_kedro_intact(tmp_path, execution, ma
     dag = airflow_check.load_dag(write(tmp_path, spec))
     assert {name: param.value for name, param in dag.params.items()} == {
         "epochs": 3, "label": "3", "lr": 0.1, "model.layers": [64, 32],
-        "model.mixed": [1, [2], "x"], "model.name": "mlp", "verbose": True, **({} if macros else {"ds": "shadowed by the macro"})}
+        "model.mixed": [1, [2], "x"], "model.name": "mlp", "verbose": True,
+        **({} if macros else {"ds": "shadowed by the macro"})}
 
     def rendered(conf):
         task = airflow_check.load_dag(write(tmp_path, spec)).get_task("train")  # unrendered

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import (
@@ -126,3 +127,13 @@ def validate_cron(value: str) -> str:
     if value in _CRON_PRESETS or croniter.is_valid(value):
         return value
     raise ValueError(f"expected a cron expression or a preset like @daily, got {value!r}")
+
+
+def each_checked(values: list[str], problem: Callable[[str], str | None]) -> list[str]:
+    """`values`, unless `problem` has a sentence for one of them: then that sentence, as the
+    ValueError pydantic reports for the key."""
+    for value in values:
+        found = problem(value)
+        if found:
+            raise ValueError(found)
+    return values

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from kedro_airflow_k8s.config.base import _Model
+from kedro_airflow_k8s.config.base import _Model, each_checked
 
 DEFAULT_SLACK_MESSAGE = (
     ":red_circle: Task Failed.\n*Task*: {task}\n*Dag*: {dag}\n"
@@ -224,8 +224,4 @@ class AssetsConfig(_Model):
     def _patterns(cls, value: list[str]) -> list[str]:
         from kedro_airflow_k8s.assets import pattern_problem
 
-        for pattern in value:
-            problem = pattern_problem(pattern)
-            if problem:
-                raise ValueError(problem)
-        return value
+        return each_checked(value, pattern_problem)

@@ -9,7 +9,14 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 
 from kedro_airflow_k8s import kubernetes_rules
-from kedro_airflow_k8s.config.base import CONFIG_FILE, _IDENTIFIER, Duration, _Model, validate_cron
+from kedro_airflow_k8s.config.base import (
+    _IDENTIFIER,
+    CONFIG_FILE,
+    Duration,
+    _Model,
+    each_checked,
+    validate_cron,
+)
 from kedro_airflow_k8s.config.integrations import (
     AssetsConfig,
     AuthenticationConfig,
@@ -275,11 +282,7 @@ class RunConfig(_Model):
     def _airflow_3_names(cls, values: list[str]) -> list[str]:
         from kedro_airflow_k8s.airflow_context import unknown_name
 
-        for name in values:
-            problem = unknown_name(name)
-            if problem:
-                raise ValueError(problem)
-        return values
+        return each_checked(values, unknown_name)
 
     @field_validator("env_vars", mode="before")
     @classmethod
