@@ -48,9 +48,22 @@ def pool_uses(specs: Iterable[DagSpec]) -> dict[str, PoolUse]:
     return uses
 
 
-def _keys(run: RunConfig, key: str, wanted: object, pool: str | None = None) -> list[str]:
+def airflow_pool_uses(tasks: dict[str, tuple[str | None, int | None]]) -> dict[str, PoolUse]:
+    """`pool_uses` of a DAG as Airflow serves it: task id -> (pool, pool_slots)."""
+    uses: dict[str, PoolUse] = {}
+    for task_id, (name, slots) in sorted(tasks.items()):
+        use = uses.setdefault(name or DEFAULT_POOL, PoolUse(name or DEFAULT_POOL))
+        use.tasks.append(task_id)
+        use.slots[task_id] = slots or DEFAULT_SLOTS
+    return uses
+
+
+def _keys(run: RunConfig | None, key: str, wanted: object,
+          pool: str | None = None) -> list[str]:
     """The config keys setting `key` to `wanted` (with `pool`: only in the settings whose
-    tasks take that pool, their own or task_defaults')."""
+    tasks take that pool, their own or task_defaults'); none without a configuration."""
+    if run is None:
+        return []
     settings = [("run_config.task_defaults", run.task_defaults),
                 *((f"run_config.task_settings.{name}", profile)
                   for name, profile in sorted(run.task_settings.items()))]
@@ -70,16 +83,17 @@ def _tasks(tasks: list[str], shown: int = 3) -> str:
     return ", ".join(tasks[:shown]) + more
 
 
-def pool_problems(uses: dict[str, PoolUse], pools: dict[str, float], run: RunConfig,
-                  host: str) -> list[str]:
+def pool_problems(uses: dict[str, PoolUse], pools: dict[str, float], run: RunConfig | None,
+                  host: str, where: str = "") -> list[str]:
     """One line per pool the tasks cannot run in: missing in Airflow, or smaller in all than
-    the slots a task takes (`pools`: name -> slots, inf for unlimited)."""
+    the slots a task takes (`pools`: name -> slots, inf for unlimited). Each starts with the
+    config keys that set it, else with `where` and the key."""
     problems = []
     for name, use in sorted(uses.items()):
         if name not in pools:
             if name == DEFAULT_POOL:  # Airflow's own, always there
                 continue
-            keys = ", ".join(_keys(run, "pool", name)) or "pool"
+            keys = ", ".join(_keys(run, "pool", name)) or f"{where}pool"
             problems.append(
                 f"{keys}: pool '{name}' does not exist in Airflow at {host}, so task(s) "
                 f"{_tasks(use.tasks)} would stay scheduled forever: create it with "
@@ -93,7 +107,7 @@ def pool_problems(uses: dict[str, PoolUse], pools: dict[str, float], run: RunCon
         wanted = max(over.values())
         keys = ", ".join(dict.fromkeys(
             k for slots in sorted(set(over.values()))
-            for k in _keys(run, "pool_slots", slots, name))) or "pool_slots"
+            for k in _keys(run, "pool_slots", slots, name))) or f"{where}pool_slots"
         problems.append(
             f"{keys}: task(s) {_tasks(sorted(over))} take {wanted} slots of pool '{name}', "
             f"which has {total:g} in Airflow at {host}, so they would never run: raise its "
@@ -106,7 +120,17 @@ def check_pools(client: AirflowClient, specs: Iterable[DagSpec],
                 run: RunConfig) -> Generator[str, None, None]:
     """Raise ConfigError (nothing uploaded yet) when a task's pool is missing in Airflow or
     too small for it; a note, and no check, when the credential may not read pools."""
-    uses = pool_uses(specs)
+    yield from _check(client, pool_uses(specs), run, "")
+
+
+def check_dag_pools(client: AirflowClient, dag_id: str) -> Generator[str, None, None]:
+    """`check_pools` for a DAG Airflow already has (backfill), from its tasks as served."""
+    yield from _check(client, airflow_pool_uses(client.task_pools(dag_id)), None,
+                      f"DAG '{dag_id}': ")
+
+
+def _check(client: AirflowClient, uses: dict[str, PoolUse], run: RunConfig | None,
+           where: str) -> Generator[str, None, None]:
     if set(uses) == {DEFAULT_POOL} and all(s == DEFAULT_SLOTS for u in uses.values()
                                            for s in u.slots.values()):
         return  # Airflow's default pool, one slot a task: nothing that can be missing
@@ -116,7 +140,7 @@ def check_pools(client: AirflowClient, specs: Iterable[DagSpec],
                "(HTTP 403); the credential's role needs the Pools read permission "
                "(can_read on Pools) for this check.")
         return
-    problems = pool_problems(uses, pools, run, client.host)
+    problems = pool_problems(uses, pools, run, client.host, where)
     if problems:
         raise ConfigError("; ".join(problems))
 

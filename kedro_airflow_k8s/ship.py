@@ -454,6 +454,9 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
     if dag.is_paused:
         raise AirflowApiError(f"DAG '{dag_id}' is paused: Airflow runs no task of a paused "
                               "DAG, backfills included; unpause it first")
+    from kedro_airflow_k8s.pools import check_dag_pools
+
+    yield from check_dag_pools(client, dag_id)
     dates = client.backfill_dry_run(dag_id, start, end, reprocess)
     span = f"{start.isoformat()} to {end.isoformat()}"
     if not dates:

@@ -16,7 +16,7 @@ import yaml
 
 from kedro_airflow_k8s.airflow_client import AirflowClient
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
 from kedro_airflow_k8s.ship import backfill, drive, follow_run, wait_for_version
 from tests.conftest import POLICY_MARK, commit_all, run_kedro, write_config
@@ -482,8 +482,9 @@ def test_a_missing_or_too_small_pool_is_refused_before_upload(demo_project, airf
     point_at(demo_project, airflow_server, "pool-demo",
              task_defaults={"pool": pool, "pool_slots": 2})
     dag_file = airflow_server.dags / "pool-demo.py"
-    for command in ("upload-pipeline", "run-once"):
-        result = run_kedro(demo_project, "airflow-k8s", command, env=airflow_server.auth_env())
+    for command in (["upload-pipeline"], ["run-once"], ["schedule", "-c", "0 3 * * *"]):
+        result = run_kedro(demo_project, "airflow-k8s", *command,
+                           env=airflow_server.auth_env())
         assert result.returncode == 2, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
         errors = [e for e in result.stderr.splitlines() if e.startswith("Error")]
@@ -515,3 +516,27 @@ def test_a_missing_or_too_small_pool_is_refused_before_upload(demo_project, airf
     found = paged.pools()
     assert found[pool] == 2 and found["kat_e2e_other"] == float("inf")
     assert found["default_pool"] > 0
+
+
+def test_backfill_refuses_a_dag_whose_pool_is_missing_or_too_small(airflow_server):
+    """backfill uploads nothing: it reads the pools of the DAG's tasks as Airflow serves them
+    and starts no run that Airflow's scheduler would never run."""
+    from airflow_client.client.api.pool_api import PoolApi
+    from airflow_client.client.models.pool_body import PoolBody
+
+    airflow = write_scheduled(
+        airflow_server, "pooled",
+        "BashOperator(task_id='a', bash_command='true', pool='kat_bf_pool', pool_slots=3) >> "
+        "BashOperator(task_id='b', bash_command='true')")
+    airflow.set_paused("pooled", False)
+    with pytest.raises(ConfigError) as error:
+        drive(backfill(airflow, "pooled", JAN[0], JAN[1]))
+    assert str(error.value).startswith(
+        f"DAG 'pooled': pool: pool 'kat_bf_pool' does not exist in Airflow at "
+        f"{airflow_server.url}, so task(s) a would stay scheduled forever: create it with ")
+    PoolApi(airflow.api).post_pool(PoolBody(name="kat_bf_pool", slots=2))
+    with pytest.raises(ConfigError) as error:
+        drive(backfill(airflow, "pooled", JAN[0], JAN[1]))
+    assert str(error.value).startswith(
+        "DAG 'pooled': pool_slots: task(s) a take 3 slots of pool 'kat_bf_pool', which has 2 ")
+    assert airflow.backfill_runs("pooled", JAN[:2]) == []  # nothing started
