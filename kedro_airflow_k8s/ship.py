@@ -115,15 +115,17 @@ def _check_cron(schedule: str) -> None:
         raise ConfigError(f"--cron-expression: {exc}") from None
 
 
-def pools_exist(project: KedroProject, specs: list[DagSpec]) -> Steps[None]:
+def pools_exist(project: KedroProject, specs: list[DagSpec],
+                client: AirflowClient | None = None) -> Steps[None]:
     """With a host, refuse DAGs whose tasks' pools Airflow lacks or has too few slots of
-    (pools.check_pools); without one, or when Airflow does not answer, a note at most."""
+    (pools.check_pools); without one nothing, when Airflow does not answer a note."""
     from kedro_airflow_k8s.pools import check_pools
 
     if not project.config.host:
         return
     try:
-        yield from check_pools(client_for(project), specs, project.config.run_config)
+        yield from check_pools(client or client_for(project), specs,
+                               project.config.run_config)
     except AirflowApiError as exc:
         yield f"Note: pools not checked: {exc}."
 
@@ -275,7 +277,7 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
     run = project.config.run_config
     conf = parse_run_params(params, spec.trigger_params, macros=run.macro_params,
                             variables=run.variables_params) if params else None
-    yield from pools_exist(project, [spec])
+    yield from pools_exist(project, [spec], client)
     before = before_upload(client, spec.dag_id)
     published = yield from _upload(project, spec, text, location)
     yield f"Uploaded {published.location}; waiting for Airflow to load it."

@@ -58,3 +58,19 @@ def test_a_missing_pool_names_the_keys_that_name_it(spec):
     raw = with_run(task_settings=SETTINGS)
     assert pool_problems(pool_uses([compile_pipeline(_settings_pipeline(), raw)]),
                          {"gpu-pool": 2}, parse_config(raw).run_config, HOST) == []
+
+
+def test_a_credential_that_may_not_read_pools_gets_a_note_and_no_check(spec, httpserver):
+    """A stand-in for Airflow (pytest-httpserver): `airflow standalone`'s simple auth manager
+    lets every role read pools, so the real one cannot answer 403 here."""
+    from kedro_airflow_k8s.pools import check_pools
+    from tests.test_airflow_client import fast_client
+
+    httpserver.expect_request("/api/v2/pools").respond_with_json(
+        {"detail": "Forbidden"}, status=403)
+    url = httpserver.url_for("").rstrip("/")
+    notes = list(check_pools(fast_client(url, AIRFLOW_API_TOKEN="t"), [spec],
+                             parse_config(RAW).run_config))
+    assert notes == [f"Note: pools not checked: Airflow at {url} denied reading them (HTTP "
+                     "403); the credential's role needs the Pools read permission (can_read "
+                     "on Pools) for this check."]
