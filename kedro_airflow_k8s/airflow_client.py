@@ -367,6 +367,32 @@ class AirflowClient:
         return [ImportProblem(e.filename, e.timestamp, e.stack_trace) for e in found
                 if e.filename == filename or e.filename.endswith(f"/{filename}")]
 
+    def task_pools(self, dag_id: str) -> dict[str, tuple[str | None, int | None]]:
+        """Task id -> (pool, pool_slots) of a DAG as Airflow serves it."""
+        from airflow_client.client.api.task_api import TaskApi
+
+        with self._call(f"reading the tasks of DAG '{dag_id}'", dag_id):
+            tasks = TaskApi(self.api).get_tasks(dag_id, _request_timeout=self._timeout).tasks
+        return {t.task_id: (t.pool, int(t.pool_slots) if t.pool_slots else None)
+                for t in tasks}
+
+    def pools(self) -> dict[str, float] | None:
+        """Pool name -> its slots (inf for an unlimited pool, slots -1); None when the
+        credential may not read pools (HTTP 403: no Pools read permission)."""
+        from airflow_client.client.api.pool_api import PoolApi
+        from airflow_client.client.exceptions import ApiException
+
+        with self._call("reading the pools"):
+            try:
+                found = self._all_pages(
+                    lambda limit, offset: PoolApi(self.api).get_pools(
+                        limit=limit, offset=offset, _request_timeout=self._timeout), "pools")
+            except ApiException as exc:
+                if exc.status == 403:
+                    return None
+                raise
+        return {p.name: float("inf") if p.slots == -1 else float(p.slots) for p in found}
+
     def _all_pages(self, fetch: Callable[[int, int], Any], items: str) -> list[Any]:
         """Every item of a listing, page by page (`fetch(limit, offset)` reads one)."""
         found: list[Any] = []

@@ -92,6 +92,7 @@ def publish(project: KedroProject, output: str | None,
         _check_cron(options.schedule)
     location = output_location(project, output)
     spec, text = yield from prepare(project, options)
+    yield from pools_exist(project, [spec])
     return (yield from _upload(project, spec, text, location))
 
 
@@ -100,6 +101,7 @@ def publish_each(projects: list[KedroProject], output: str | None,
     """`publish` for several pipelines of one project: every DAG compiled before any upload."""
     location = output_location(projects[0], output)
     prepared = yield from prepare_each(projects, options)
+    yield from pools_exist(projects[0], [spec for spec, _ in prepared])
     published = []
     for spec, text in prepared:
         published.append((yield from _upload(projects[0], spec, text, location)))
@@ -111,6 +113,21 @@ def _check_cron(schedule: str) -> None:
         validate_cron(schedule)
     except ValueError as exc:
         raise ConfigError(f"--cron-expression: {exc}") from None
+
+
+def pools_exist(project: KedroProject, specs: list[DagSpec],
+                client: AirflowClient | None = None) -> Steps[None]:
+    """With a host, refuse DAGs whose tasks' pools Airflow lacks or has too few slots of
+    (pools.check_pools); without one nothing, when Airflow does not answer a note."""
+    from kedro_airflow_k8s.pools import check_pools
+
+    if not project.config.host:
+        return
+    try:
+        yield from check_pools(client or client_for(project), specs,
+                               project.config.run_config)
+    except AirflowApiError as exc:
+        yield f"Note: pools not checked: {exc}."
 
 
 def _upload(project: KedroProject, spec: DagSpec, text: str, location: str) -> Steps[Published]:
@@ -260,6 +277,7 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
     run = project.config.run_config
     conf = parse_run_params(params, spec.trigger_params, macros=run.macro_params,
                             variables=run.variables_params) if params else None
+    yield from pools_exist(project, [spec], client)
     before = before_upload(client, spec.dag_id)
     published = yield from _upload(project, spec, text, location)
     yield f"Uploaded {published.location}; waiting for Airflow to load it."
@@ -322,6 +340,7 @@ def schedule_each(projects: list[KedroProject], output: str | None, options: Com
     location = output_location(project, output)
     prepared = yield from prepare_each(projects, dataclasses.replace(
         options, paused_upon_creation=paused))
+    yield from pools_exist(project, [spec for spec, _ in prepared])
     state = "paused" if paused else "unpaused"
     client, unreachable = None, "no host in airflow-k8s.yaml"
     befores: dict[str, Before] = {}
@@ -437,6 +456,9 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
     if dag.is_paused:
         raise AirflowApiError(f"DAG '{dag_id}' is paused: Airflow runs no task of a paused "
                               "DAG, backfills included; unpause it first")
+    from kedro_airflow_k8s.pools import check_dag_pools
+
+    yield from check_dag_pools(client, dag_id)
     dates = client.backfill_dry_run(dag_id, start, end, reprocess)
     span = f"{start.isoformat()} to {end.isoformat()}"
     if not dates:

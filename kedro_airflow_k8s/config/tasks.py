@@ -110,9 +110,14 @@ class TaskSettings(PodOperation):
         "a node's own error fails at once; any: every failure."
     )
     pool: Annotated[str, AfterValidator(_pool_name)] | None = Field(
-        None, description="Airflow pool the task takes slots of (created in Airflow)."
+        None, description="Airflow pool the task takes slots of; Airflow does not create "
+        "it (`airflow pools set <name> <slots> <description>`), and the commands that talk "
+        "to Airflow refuse a DAG whose pool it lacks."
     )
-    pool_slots: int | None = Field(None, ge=1, description="Slots of the pool it takes.")
+    pool_slots: int | None = Field(
+        None, ge=1, description="Slots of the pool it takes; at most the pool's slots, or "
+        "the task never runs (checked with the pool)."
+    )
     queue: str | None = Field(
         None, min_length=1, description="Executor queue (Celery queue) it runs on."
     )

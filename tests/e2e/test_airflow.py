@@ -16,7 +16,7 @@ import yaml
 
 from kedro_airflow_k8s.airflow_client import AirflowClient
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
 from kedro_airflow_k8s.ship import backfill, drive, follow_run, wait_for_version
 from tests.conftest import POLICY_MARK, commit_all, run_kedro, write_config
@@ -469,3 +469,74 @@ def test_deferrable_pods_are_accepted_and_run_deferrable(demo_project, airflow_s
     assert failed, result.stdout
     frames = _error_frames(airflow, "deferrable-demo", run_id, failed[0])
     assert "execute_async" in frames and "execute_sync" not in frames, frames
+
+
+def test_a_missing_or_too_small_pool_is_refused_before_upload(demo_project, airflow_server):
+    """Airflow's scheduler never runs a task whose pool does not exist, or that takes more
+    slots than its pool has: such a DAG is refused, nothing uploaded, until the pool is."""
+    from airflow_client.client.api.pool_api import PoolApi
+    from airflow_client.client.models.pool_body import PoolBody
+    from airflow_client.client.models.pool_patch_body import PoolPatchBody
+
+    pool = "kat_e2e_gpu"
+    point_at(demo_project, airflow_server, "pool-demo",
+             task_defaults={"pool": pool, "pool_slots": 2})
+    dag_file = airflow_server.dags / "pool-demo.py"
+    for command in (["upload-pipeline"], ["run-once"], ["schedule", "-c", "0 3 * * *"]):
+        result = run_kedro(demo_project, "airflow-k8s", *command,
+                           env=airflow_server.auth_env())
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        errors = [e for e in result.stderr.splitlines() if e.startswith("Error")]
+        assert len(errors) == 1, result.stderr
+        line = errors[0]
+        assert line.startswith(f"Error: run_config.task_defaults.pool: pool '{pool}' does "
+                               f"not exist in Airflow at {airflow_server.url}"), line
+        assert f'`airflow pools set {pool} <slots> "<description>"`' in line
+        assert not dag_file.exists()
+
+    airflow = client(airflow_server)
+    pools = PoolApi(airflow.api)
+    pools.post_pool(PoolBody(name=pool, slots=1, description="e2e"))
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"Error: run_config.task_defaults.pool_slots: task(s) " in result.stderr
+    assert f"take 2 slots of pool '{pool}', which has 1 in Airflow" in result.stderr
+    assert not dag_file.exists()
+
+    pools.patch_pool(pool, PoolPatchBody(pool=pool, slots=2, include_deferred=False))
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert dag_file.exists()
+    # the listing is read page by page: a pool past the first page is still found
+    pools.post_pool(PoolBody(name="kat_e2e_other", slots=-1))
+    paged = AirflowClient(airflow_server.url, environ=airflow_server.auth_env(), page_size=1)
+    found = paged.pools()
+    assert found[pool] == 2 and found["kat_e2e_other"] == float("inf")
+    assert found["default_pool"] > 0
+
+
+def test_backfill_refuses_a_dag_whose_pool_is_missing_or_too_small(airflow_server):
+    """backfill uploads nothing: it reads the pools of the DAG's tasks as Airflow serves them
+    and starts no run that Airflow's scheduler would never run."""
+    from airflow_client.client.api.pool_api import PoolApi
+    from airflow_client.client.models.pool_body import PoolBody
+
+    airflow = write_scheduled(
+        airflow_server, "pooled",
+        "BashOperator(task_id='a', bash_command='true', pool='kat_bf_pool', pool_slots=3) >> "
+        "BashOperator(task_id='b', bash_command='true')")
+    airflow.set_paused("pooled", False)
+    with pytest.raises(ConfigError) as error:
+        drive(backfill(airflow, "pooled", JAN[0], JAN[1]))
+    assert str(error.value).startswith(
+        f"DAG 'pooled': pool: pool 'kat_bf_pool' does not exist in Airflow at "
+        f"{airflow_server.url}, so task(s) a would stay scheduled forever: create it with ")
+    PoolApi(airflow.api).post_pool(PoolBody(name="kat_bf_pool", slots=2))
+    with pytest.raises(ConfigError) as error:
+        drive(backfill(airflow, "pooled", JAN[0], JAN[1]))
+    assert str(error.value).startswith(
+        "DAG 'pooled': pool_slots: task(s) a take 3 slots of pool 'kat_bf_pool', which has 2 ")
+    assert airflow.backfill_runs("pooled", JAN[:2]) == []  # nothing started
