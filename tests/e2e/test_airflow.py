@@ -16,7 +16,7 @@ import yaml
 
 from kedro_airflow_k8s.airflow_client import AirflowClient
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
 from kedro_airflow_k8s.ship import backfill, drive, follow_run, wait_for_version
 from tests.conftest import POLICY_MARK, commit_all, run_kedro, write_config
@@ -469,3 +469,106 @@ def test_deferrable_pods_are_accepted_and_run_deferrable(demo_project, airflow_s
     assert failed, result.stdout
     frames = _error_frames(airflow, "deferrable-demo", run_id, failed[0])
     assert "execute_async" in frames and "execute_sync" not in frames, frames
+
+
+def test_backfill_run_backwards_starts_the_newest_date_first(airflow_server):
+    airflow = write_scheduled(airflow_server, "backwards",
+                              "BashOperator(task_id='a', bash_command='echo {{ ds }}')")
+    airflow.set_paused("backwards", False)
+    out = io.StringIO()
+    with RunDisplay(out) as display:
+        drive(backfill(airflow, "backwards", JAN[0], JAN[2], max_active_runs=1,
+                       run_backwards=True, follow_minutes=4, interval=1), display.show)
+    assert out.getvalue().splitlines()[0].startswith(
+        "Backfill of DAG 'backwards' from 2024-01-01T00:00:00+00:00 to "
+        "2024-01-03T00:00:00+00:00: 3 runs, newest first, at ")
+    runs = api_get(airflow_server, "/api/v2/dags/backwards/dagRuns?run_type=backfill"
+                   "&order_by=start_date")["dag_runs"]
+    # one run at a time: the order they started in is the order Airflow ran the dates
+    assert [run["logical_date"][:10] for run in runs] == [
+        "2024-01-03", "2024-01-02", "2024-01-01"]
+    # Airflow refuses to run a DAG with depends_on_past backwards: one line, naming the option
+    airflow = write_scheduled(airflow_server, "backwards_past",
+                              "BashOperator(task_id='a', bash_command='true', "
+                              "depends_on_past=True)")
+    airflow.set_paused("backwards_past", False)
+    with pytest.raises(ConfigError) as error:
+        drive(backfill(airflow, "backwards_past", JAN[0], JAN[1], reprocess="failed",
+                       run_backwards=True))
+    assert str(error.value) == (
+        "--run-backwards: DAG 'backwards_past' has tasks with depends_on_past=True, which "
+        "Airflow backfills oldest date first only: drop --run-backwards")
+
+
+def test_backfill_params_reach_every_run(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "backfill-params", execution="local")
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "0 0 * * *",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    result = run_kedro(demo_project, "airflow-k8s", "backfill", "--from", "2024-01-01",
+                       "--to", "2024-01-01", "--params", "min_amount=10", "--wait",
+                       "--timeout", "10", env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    runs = api_get(airflow_server,
+                   "/api/v2/dags/backfill-params/dagRuns?run_type=backfill")["dag_runs"]
+    assert [(run["logical_date"][:10], run["conf"]) for run in runs] == [
+        ("2024-01-01", {"min_amount": 10})]
+    orders = json.loads((demo_project / "data/02_intermediate/orders.json").read_text())
+    assert [o["amount"] for o in orders] == [12.5, 20.0, 31.0]  # 3.0 is under min_amount
+
+
+def test_backfill_bad_params_are_one_line(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "backfill-bad-params", execution="local")
+    for params, error in (
+            ("max_amount=3", "--params: the DAG has no parameter max_amount (it has "
+                             "min_amount: Kedro parameters its nodes read)"),
+            ("ds=2024-01-01", "--params: ds cannot be set by a run: run_config.macro_params "
+                              "sets it from the Airflow macro of that name when the run "
+                              "starts; remove it from --params")):
+        result = run_kedro(demo_project, "airflow-k8s", "backfill", "--from", "2024-01-01",
+                           "--to", "2024-01-02", "--params", params,
+                           env=airflow_server.auth_env())
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == [f"Error: {error}"]
+    result = run_kedro(demo_project, "airflow-k8s", "backfill", "--from", "2024-01-01",
+                       "--to", "2024-01-02", "--cancel-on-timeout",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: --cancel-on-timeout: only with --wait (without it nothing follows the "
+        "backfill to a timeout)"]
+
+
+def test_backfill_timeout_exits_3_and_cancels_when_asked(demo_project, airflow_server):
+    airflow = write_scheduled(airflow_server, "backfill_slow",
+                              "BashOperator(task_id='slow', bash_command='sleep 90')")
+    airflow.set_paused("backfill_slow", False)
+    point_at(demo_project, airflow_server, "demo")
+    backfill_args = ("airflow-k8s", "backfill", "-d", "backfill_slow", "--max-active-runs", "1",
+                     "--wait", "--timeout", "0.1")
+    result = run_kedro(demo_project, *backfill_args, "--from", "2024-01-01", "--to",
+                       "2024-01-02", env=airflow_server.auth_env())
+    assert result.returncode == 3, result.stdout + result.stderr
+    first = re.search(r"Started backfill (\d+), see ", result.stdout).group(1)
+    assert result.stderr.strip().splitlines() == [
+        f"Error: backfill {first} of DAG 'backfill_slow' had not finished after 0.1 min "
+        f"(0 of 2 runs ended); it goes on in Airflow: cancel it in its UI or with POST "
+        f"{airflow_server.url}/api/v2/backfills/{first}/cancel (--cancel-on-timeout does)"]
+    assert api_get(airflow_server, f"/api/v2/backfills/{first}")["completed_at"] is None
+    # a DAG has one backfill at a time: cancel the first to start the next
+    airflow.cancel_backfill(int(first))
+    result = run_kedro(demo_project, *backfill_args, "--cancel-on-timeout", "--from",
+                       "2024-01-03", "--to", "2024-01-04", env=airflow_server.auth_env())
+    assert result.returncode == 3, result.stdout + result.stderr
+    second = re.search(r"Started backfill (\d+), see ", result.stdout).group(1)
+    assert result.stderr.strip().splitlines() == [
+        f"Error: backfill {second} of DAG 'backfill_slow' had not finished after 0.1 min "
+        "(0 of 2 runs ended); cancelled it: its queued runs failed, its running ones go on "
+        "to their end"]
+    cancelled = api_get(airflow_server, f"/api/v2/backfills/{second}")
+    assert cancelled["completed_at"] is not None and cancelled["is_paused"] is True
+    runs = api_get(airflow_server, "/api/v2/dags/backfill_slow/dagRuns?run_type=backfill"
+                   "&logical_date_gte=2024-01-03T00:00:00Z")["dag_runs"]
+    # the date not yet started failed with the cancel; the running one was left to its end
+    states = {run["logical_date"][:10]: run["state"] for run in runs}
+    assert states["2024-01-04"] == "failed" and states["2024-01-03"] in ("running", "queued")
