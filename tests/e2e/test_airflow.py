@@ -572,3 +572,40 @@ def test_backfill_timeout_exits_3_and_cancels_when_asked(demo_project, airflow_s
     # the date not yet started failed with the cancel; the running one was left to its end
     states = {run["logical_date"][:10]: run["state"] for run in runs}
     assert states["2024-01-04"] == "failed" and states["2024-01-03"] in ("running", "queued")
+
+
+def test_backfill_ctrl_c_cancels_when_asked(demo_project, airflow_server):
+    import os
+    import signal
+    import subprocess
+
+    from tests.conftest import KEDRO
+
+    airflow = write_scheduled(airflow_server, "backfill_interrupted",
+                              "BashOperator(task_id='slow', bash_command='sleep 90')")
+    airflow.set_paused("backfill_interrupted", False)
+    point_at(demo_project, airflow_server, "demo")
+    child = subprocess.Popen(
+        [KEDRO, "airflow-k8s", "backfill", "-d", "backfill_interrupted", "--from", "2024-01-01",
+         "--to", "2024-01-02", "--max-active-runs", "1", "--wait", "--cancel-on-timeout"],
+        cwd=demo_project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **airflow_server.auth_env(), "PYTHONUNBUFFERED": "1"})
+    try:
+        started = None
+        for line in child.stdout:
+            started = re.search(r"Started backfill (\d+), see ", line)
+            if started:
+                break
+        assert started, child.stderr.read()
+        time.sleep(3)  # following the runs
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    backfill_id = started.group(1)
+    assert child.returncode == 130, out + err
+    assert err.strip().splitlines() == [
+        f"Error: backfill {backfill_id} of DAG 'backfill_interrupted': not followed after "
+        "Ctrl-C; cancelled it: its queued runs failed, its running ones go on to their end"]
+    assert api_get(airflow_server, f"/api/v2/backfills/{backfill_id}")["completed_at"]
