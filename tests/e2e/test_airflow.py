@@ -431,8 +431,12 @@ def test_backfill_wait_times_out_with_exit_3(airflow_server):
         drive(backfill(airflow, "slow_backfill", JAN[0], JAN[0], follow_minutes=0.05,
                        interval=1))
     assert error.value.exit_code == 3
-    assert re.fullmatch(r"backfill \d+ of DAG 'slow_backfill' had not finished after 0.05 min "
-                        r"\(0 of 1 runs ended\)", str(error.value))
+    backfill_id = re.match(r"backfill (\d+) ", str(error.value)).group(1)
+    assert str(error.value) == (
+        f"backfill {backfill_id} of DAG 'slow_backfill' had not finished after 0.05 min "
+        f"(0 of 1 runs ended); it goes on in Airflow: cancel it in its UI or with POST "
+        f"{airflow_server.url}/api/v2/backfills/{backfill_id}/cancel (--cancel-on-timeout "
+        "does)")
 
 
 def _error_frames(airflow, dag_id, run_id, task_id):
