@@ -310,34 +310,60 @@ class AirflowClient:
         )
 
     def _backfill_body(self, dag_id: str, start: datetime.datetime, end: datetime.datetime,
-                       reprocess: str, max_active_runs: int | None) -> Any:
+                       reprocess: str, max_active_runs: int | None, run_backwards: bool,
+                       conf: dict[str, Any] | None) -> Any:
         from airflow_client.client.models.backfill_post_body import BackfillPostBody
         from airflow_client.client.models.reprocess_behavior import ReprocessBehavior
 
-        extra = {} if max_active_runs is None else {"max_active_runs": max_active_runs}
+        extra: dict[str, Any] = {} if max_active_runs is None else {
+            "max_active_runs": max_active_runs}
+        if conf:
+            extra["dag_run_conf"] = conf
         return BackfillPostBody(dag_id=dag_id, from_date=start, to_date=end,
-                                reprocess_behavior=ReprocessBehavior(reprocess), **extra)
+                                reprocess_behavior=ReprocessBehavior(reprocess),
+                                run_backwards=run_backwards, **extra)
 
     def backfill_dry_run(self, dag_id: str, start: datetime.datetime, end: datetime.datetime,
-                         reprocess: str = "none") -> list[datetime.datetime]:
-        """The logical dates a backfill would run, without starting it."""
+                         reprocess: str = "none", *, run_backwards: bool = False,
+                         conf: dict[str, Any] | None = None) -> list[datetime.datetime]:
+        """The logical dates a backfill would run, without starting it (Airflow checks
+        `run_backwards` and `conf` as it would for the backfill)."""
         from airflow_client.client.api.backfill_api import BackfillApi
 
-        body = self._backfill_body(dag_id, start, end, reprocess, None)
+        body = self._backfill_body(dag_id, start, end, reprocess, None, run_backwards, conf)
         with self._call(f"a dry run of a backfill of DAG '{dag_id}'", dag_id):
             found = BackfillApi(self.api).create_backfill_dry_run(
                 body, _request_timeout=self._timeout).backfills
         return [b.logical_date for b in found if b.logical_date is not None]
 
     def create_backfill(self, dag_id: str, start: datetime.datetime, end: datetime.datetime,
-                        reprocess: str = "none", max_active_runs: int | None = None) -> int:
-        """Start a backfill (Airflow creates all its runs, queued, before answering); its id."""
+                        reprocess: str = "none", max_active_runs: int | None = None, *,
+                        run_backwards: bool = False, conf: dict[str, Any] | None = None) -> int:
+        """Start a backfill (Airflow creates all its runs, queued, before answering; newest
+        date first with `run_backwards`; each run's conf `conf`); its id."""
         from airflow_client.client.api.backfill_api import BackfillApi
 
-        body = self._backfill_body(dag_id, start, end, reprocess, max_active_runs)
+        body = self._backfill_body(dag_id, start, end, reprocess, max_active_runs,
+                                   run_backwards, conf)
         with self._call(f"starting a backfill of DAG '{dag_id}'", dag_id):
             return BackfillApi(self.api).create_backfill(
                 body, _request_timeout=self._timeout).id
+
+    def cancel_backfill(self, backfill_id: int) -> bool:
+        """Cancel a backfill: Airflow pauses it, fails its queued runs and marks it completed;
+        its running runs go on to their end. False when it had completed already."""
+        from airflow_client.client.api.backfill_api import BackfillApi
+        from airflow_client.client.exceptions import ApiException
+
+        with self._call(f"cancelling backfill {backfill_id}"):
+            try:
+                BackfillApi(self.api).cancel_backfill(backfill_id,
+                                                      _request_timeout=self._timeout)
+            except ApiException as exc:
+                if exc.status != 409:  # 409: "Backfill is already completed."
+                    raise
+                return False
+        return True
 
     def backfill_runs(self, dag_id: str, logical_dates: list[datetime.datetime]) -> list[str]:
         """The ids of the backfill runs of `dag_id` at these logical dates, in date order (a

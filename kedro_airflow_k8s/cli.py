@@ -329,25 +329,42 @@ def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minu
 @click.option("--wait", is_flag=True,
               help="Follow every run and exit 0 only if all succeed.")
 @click.option("--timeout", "timeout_minutes", type=click.FloatRange(min=0, min_open=True),
-              default=60.0, show_default=True, help="Minutes --wait follows the runs.")
+              default=60.0, show_default=True,
+              help="Minutes --wait follows the runs; then exit 3, the backfill going on in "
+                   "Airflow.")
+@click.option("--cancel-on-timeout", is_flag=True,
+              help="With --wait: cancel the backfill at the timeout or Ctrl-C (its queued "
+                   "runs fail, its running ones go on to their end).")
+@click.option("--run-backwards", is_flag=True,
+              help="Newest date first (Airflow refuses it for a DAG with depends_on_past).")
+@click.option("--params", default=None, metavar="KEY=VALUE,...",
+              help="Kedro parameters of every run, as `kedro run --params` takes them "
+                   "(dotted keys); the compiled DAG's Params they name.")
 @_DAG_NAME
 @click.pass_obj
 @_one_line_errors
 def backfill(project: KedroProject, start: str, end: str, reprocess: str,
              max_active_runs: int | None, wait: bool, timeout_minutes: float,
+             cancel_on_timeout: bool, run_backwards: bool, params: str | None,
              dag_name: str | None) -> None:
     """Run the DAG, as Airflow already has it, for every scheduled date from --from to --to."""
     from kedro_airflow_k8s.compiler import project_dag_id
     from kedro_airflow_k8s.display import RunDisplay
     from kedro_airflow_k8s.ship import backfill as ship_backfill
-    from kedro_airflow_k8s.ship import backfill_span, client_for, drive
+    from kedro_airflow_k8s.ship import backfill_conf, backfill_span, client_for, drive
 
+    if cancel_on_timeout and not wait:
+        raise ConfigError("--cancel-on-timeout: only with --wait (without it nothing "
+                          "follows the backfill to a timeout)")
     first, last = backfill_span(start, end)
     dag_id = project_dag_id(project, dag_name)
+    conf = backfill_conf(project, dag_name, params) if params else None
     with RunDisplay(sys.stdout) as display:
         drive(ship_backfill(client_for(project), dag_id, first, last, reprocess=reprocess,
                             max_active_runs=max_active_runs,
-                            follow_minutes=timeout_minutes if wait else None), display.show)
+                            follow_minutes=timeout_minutes if wait else None,
+                            run_backwards=run_backwards, conf=conf,
+                            cancel_on_timeout=cancel_on_timeout), display.show)
 
 
 @airflow_k8s.command(name="list-pipelines")

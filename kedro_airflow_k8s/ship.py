@@ -440,9 +440,13 @@ def backfill_span(start: str, end: str) -> tuple[datetime.datetime, datetime.dat
 def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
              end: datetime.datetime, *, reprocess: str = "none",
              max_active_runs: int | None = None, follow_minutes: float | None = None,
-             interval: float = POLL_SECONDS) -> Steps[int | None]:
-    """Backfill a DAG Airflow already has from `start` to `end` (a dry run first, shown);
-    follow every run when asked. The backfill's id, None when there was nothing to run."""
+             interval: float = POLL_SECONDS, run_backwards: bool = False,
+             conf: dict[str, Any] | None = None,
+             cancel_on_timeout: bool = False) -> Steps[int | None]:
+    """Backfill a DAG Airflow already has from `start` to `end` (a dry run first, shown),
+    newest date first with `run_backwards`, every run's conf `conf`; follow every run when
+    asked. Stopped following by the timeout or Ctrl-C, the backfill goes on in Airflow unless
+    `cancel_on_timeout`. The backfill's id, None when there was nothing to run."""
     try:
         dag = client.dag(dag_id)
     except DagNotFound:
@@ -459,7 +463,15 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
     from kedro_airflow_k8s.pools import check_dag_pools
 
     yield from check_dag_pools(client, dag_id)
-    dates = client.backfill_dry_run(dag_id, start, end, reprocess)
+    try:
+        dates = client.backfill_dry_run(dag_id, start, end, reprocess,
+                                        run_backwards=run_backwards, conf=conf)
+    except AirflowApiError as exc:
+        if run_backwards and "depends_on_past" in str(exc):
+            raise ConfigError(f"--run-backwards: DAG '{dag_id}' has tasks with "
+                              "depends_on_past=True, which Airflow backfills oldest date "
+                              "first only: drop --run-backwards") from None
+        raise
     span = f"{start.isoformat()} to {end.isoformat()}"
     if not dates:
         yield (f"Nothing to backfill: DAG '{dag_id}' has a run at every date from {span}"
@@ -467,17 +479,56 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
         return None
     shown = ", ".join(d.isoformat() for d in dates[:DATES_SHOWN])
     more = f" and {len(dates) - DATES_SHOWN} more" if len(dates) > DATES_SHOWN else ""
-    yield f"Backfill of DAG '{dag_id}' from {span}: {len(dates)} runs, at {shown}{more}."
-    backfill_id = client.create_backfill(dag_id, start, end, reprocess, max_active_runs)
+    order = ", newest first" if run_backwards else ""
+    yield (f"Backfill of DAG '{dag_id}' from {span}: {len(dates)} runs{order}, at "
+           f"{shown}{more}.")
+    backfill_id = client.create_backfill(dag_id, start, end, reprocess, max_active_runs,
+                                         run_backwards=run_backwards, conf=conf)
     yield f"Started backfill {backfill_id}, see {client.ui_url(dag_id)}"
     if follow_minutes is not None:
         runs = client.backfill_runs(dag_id, dates)
         if len(runs) < len(dates):  # a date whose run was in flight between dry run and start
             yield f"{len(dates) - len(runs)} of the dates had a run in flight: not followed."
-        yield from follow_backfill(client, dag_id, backfill_id, runs,
-                                   timeout=follow_minutes * 60, interval=interval)
+        try:
+            yield from follow_backfill(client, dag_id, backfill_id, runs,
+                                       timeout=follow_minutes * 60, interval=interval)
+        except KeyboardInterrupt:
+            raise _stopped_following(
+                client, backfill_id, f"backfill {backfill_id} of DAG '{dag_id}': not followed "
+                "after Ctrl-C", cancel_on_timeout, exit_code=130) from None
+        except RunFailed as exc:
+            if exc.exit_code != 3:  # a failed run, not the timeout
+                raise
+            raise _stopped_following(client, backfill_id, str(exc), cancel_on_timeout,
+                                     exit_code=3) from None
         yield f"Backfill {backfill_id}: all {len(runs)} runs succeeded."
     return backfill_id
+
+
+def _stopped_following(client: AirflowClient, backfill_id: int, why: str, cancel: bool,
+                       exit_code: int) -> RunFailed:
+    """The error of a backfill no longer followed (`why`): cancelled when asked, else how
+    to cancel it."""
+    if not cancel:
+        return RunFailed(f"{why}; it goes on in Airflow: cancel it in "
+                         f"its UI or with POST {client.host}/api/v2/backfills/{backfill_id}"
+                         "/cancel (--cancel-on-timeout does)", exit_code=exit_code)
+    if client.cancel_backfill(backfill_id):
+        done = "cancelled it: its queued runs failed, its running ones go on to their end"
+    else:
+        done = "it had completed before the cancel"
+    return RunFailed(f"{why}; {done}", exit_code=exit_code)
+
+
+def backfill_conf(project: KedroProject, dag_name: str | None, params: str) -> dict[str, Any]:
+    """`backfill --params`, checked as run-once's against the Params of the DAG the project
+    compiles to."""
+    from kedro_airflow_k8s.params import parse_run_params
+
+    spec = compile_project(project, CompileOptions(dag_id=dag_name))
+    run = project.config.run_config
+    return parse_run_params(params, spec.trigger_params, macros=run.macro_params,
+                            variables=run.variables_params)
 
 
 def follow_backfill(client: AirflowClient, dag_id: str, backfill_id: int, run_ids: list[str],

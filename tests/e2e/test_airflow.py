@@ -431,8 +431,12 @@ def test_backfill_wait_times_out_with_exit_3(airflow_server):
         drive(backfill(airflow, "slow_backfill", JAN[0], JAN[0], follow_minutes=0.05,
                        interval=1))
     assert error.value.exit_code == 3
-    assert re.fullmatch(r"backfill \d+ of DAG 'slow_backfill' had not finished after 0.05 min "
-                        r"\(0 of 1 runs ended\)", str(error.value))
+    backfill_id = re.match(r"backfill (\d+) ", str(error.value)).group(1)
+    assert str(error.value) == (
+        f"backfill {backfill_id} of DAG 'slow_backfill' had not finished after 0.05 min "
+        f"(0 of 1 runs ended); it goes on in Airflow: cancel it in its UI or with POST "
+        f"{airflow_server.url}/api/v2/backfills/{backfill_id}/cancel (--cancel-on-timeout "
+        "does)")
 
 
 def _error_frames(airflow, dag_id, run_id, task_id):
@@ -540,3 +544,143 @@ def test_backfill_refuses_a_dag_whose_pool_is_missing_or_too_small(airflow_serve
     assert str(error.value).startswith(
         "DAG 'pooled': pool_slots: task(s) a take 3 slots of pool 'kat_bf_pool', which has 2 ")
     assert airflow.backfill_runs("pooled", JAN[:2]) == []  # nothing started
+
+
+def test_backfill_run_backwards_starts_the_newest_date_first(airflow_server):
+    airflow = write_scheduled(airflow_server, "backwards",
+                              "BashOperator(task_id='a', bash_command='echo {{ ds }}')")
+    airflow.set_paused("backwards", False)
+    out = io.StringIO()
+    with RunDisplay(out) as display:
+        drive(backfill(airflow, "backwards", JAN[0], JAN[2], max_active_runs=1,
+                       run_backwards=True, follow_minutes=4, interval=1), display.show)
+    assert out.getvalue().splitlines()[0].startswith(
+        "Backfill of DAG 'backwards' from 2024-01-01T00:00:00+00:00 to "
+        "2024-01-03T00:00:00+00:00: 3 runs, newest first, at ")
+    runs = api_get(airflow_server, "/api/v2/dags/backwards/dagRuns?run_type=backfill"
+                   "&order_by=start_date")["dag_runs"]
+    # one run at a time: the order they started in is the order Airflow ran the dates
+    assert [run["logical_date"][:10] for run in runs] == [
+        "2024-01-03", "2024-01-02", "2024-01-01"]
+    # Airflow refuses to run a DAG with depends_on_past backwards: one line, naming the option
+    airflow = write_scheduled(airflow_server, "backwards_past",
+                              "BashOperator(task_id='a', bash_command='true', "
+                              "depends_on_past=True)")
+    airflow.set_paused("backwards_past", False)
+    with pytest.raises(ConfigError) as error:
+        drive(backfill(airflow, "backwards_past", JAN[0], JAN[1], reprocess="failed",
+                       run_backwards=True))
+    assert str(error.value) == (
+        "--run-backwards: DAG 'backwards_past' has tasks with depends_on_past=True, which "
+        "Airflow backfills oldest date first only: drop --run-backwards")
+
+
+def test_backfill_params_reach_every_run(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "backfill-params", execution="local")
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "0 0 * * *",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    result = run_kedro(demo_project, "airflow-k8s", "backfill", "--from", "2024-01-01",
+                       "--to", "2024-01-01", "--params", "min_amount=10", "--wait",
+                       "--timeout", "10", env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    runs = api_get(airflow_server,
+                   "/api/v2/dags/backfill-params/dagRuns?run_type=backfill")["dag_runs"]
+    assert [(run["logical_date"][:10], run["conf"]) for run in runs] == [
+        ("2024-01-01", {"min_amount": 10})]
+    orders = json.loads((demo_project / "data/02_intermediate/orders.json").read_text())
+    assert [o["amount"] for o in orders] == [12.5, 20.0, 31.0]  # 3.0 is under min_amount
+
+
+def test_backfill_bad_params_are_one_line(demo_project, airflow_server):
+    point_at(demo_project, airflow_server, "backfill-bad-params", execution="local")
+    for params, error in (
+            ("max_amount=3", "--params: the DAG has no parameter max_amount (it has "
+                             "min_amount: Kedro parameters its nodes read)"),
+            ("ds=2024-01-01", "--params: ds cannot be set by a run: run_config.macro_params "
+                              "sets it from the Airflow macro of that name when the run "
+                              "starts; remove it from --params")):
+        result = run_kedro(demo_project, "airflow-k8s", "backfill", "--from", "2024-01-01",
+                           "--to", "2024-01-02", "--params", params,
+                           env=airflow_server.auth_env())
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == [f"Error: {error}"]
+    result = run_kedro(demo_project, "airflow-k8s", "backfill", "--from", "2024-01-01",
+                       "--to", "2024-01-02", "--cancel-on-timeout",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: --cancel-on-timeout: only with --wait (without it nothing follows the "
+        "backfill to a timeout)"]
+
+
+def test_backfill_timeout_exits_3_and_cancels_when_asked(demo_project, airflow_server):
+    airflow = write_scheduled(airflow_server, "backfill_slow",
+                              "BashOperator(task_id='slow', bash_command='sleep 90')")
+    airflow.set_paused("backfill_slow", False)
+    point_at(demo_project, airflow_server, "demo")
+    backfill_args = ("airflow-k8s", "backfill", "-d", "backfill_slow", "--max-active-runs", "1",
+                     "--wait", "--timeout", "0.1")
+    result = run_kedro(demo_project, *backfill_args, "--from", "2024-01-01", "--to",
+                       "2024-01-02", env=airflow_server.auth_env())
+    assert result.returncode == 3, result.stdout + result.stderr
+    first = re.search(r"Started backfill (\d+), see ", result.stdout).group(1)
+    assert result.stderr.strip().splitlines() == [
+        f"Error: backfill {first} of DAG 'backfill_slow' had not finished after 0.1 min "
+        f"(0 of 2 runs ended); it goes on in Airflow: cancel it in its UI or with POST "
+        f"{airflow_server.url}/api/v2/backfills/{first}/cancel (--cancel-on-timeout does)"]
+    assert api_get(airflow_server, f"/api/v2/backfills/{first}")["completed_at"] is None
+    # a DAG has one backfill at a time: cancel the first to start the next
+    airflow.cancel_backfill(int(first))
+    result = run_kedro(demo_project, *backfill_args, "--cancel-on-timeout", "--from",
+                       "2024-01-03", "--to", "2024-01-04", env=airflow_server.auth_env())
+    assert result.returncode == 3, result.stdout + result.stderr
+    second = re.search(r"Started backfill (\d+), see ", result.stdout).group(1)
+    assert result.stderr.strip().splitlines() == [
+        f"Error: backfill {second} of DAG 'backfill_slow' had not finished after 0.1 min "
+        "(0 of 2 runs ended); cancelled it: its queued runs failed, its running ones go on "
+        "to their end"]
+    cancelled = api_get(airflow_server, f"/api/v2/backfills/{second}")
+    assert cancelled["completed_at"] is not None and cancelled["is_paused"] is True
+    runs = api_get(airflow_server, "/api/v2/dags/backfill_slow/dagRuns?run_type=backfill"
+                   "&logical_date_gte=2024-01-03T00:00:00Z")["dag_runs"]
+    # the date not yet started failed with the cancel; the running one was left to its end
+    states = {run["logical_date"][:10]: run["state"] for run in runs}
+    assert states["2024-01-04"] == "failed" and states["2024-01-03"] in ("running", "queued")
+
+
+def test_backfill_ctrl_c_cancels_when_asked(demo_project, airflow_server):
+    import os
+    import signal
+    import subprocess
+
+    from tests.conftest import KEDRO
+
+    airflow = write_scheduled(airflow_server, "backfill_interrupted",
+                              "BashOperator(task_id='slow', bash_command='sleep 90')")
+    airflow.set_paused("backfill_interrupted", False)
+    point_at(demo_project, airflow_server, "demo")
+    child = subprocess.Popen(
+        [KEDRO, "airflow-k8s", "backfill", "-d", "backfill_interrupted", "--from", "2024-01-01",
+         "--to", "2024-01-02", "--max-active-runs", "1", "--wait", "--cancel-on-timeout"],
+        cwd=demo_project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **airflow_server.auth_env(), "PYTHONUNBUFFERED": "1"})
+    try:
+        started = None
+        for line in child.stdout:
+            started = re.search(r"Started backfill (\d+), see ", line)
+            if started:
+                break
+        assert started, child.stderr.read()
+        time.sleep(3)  # following the runs
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    backfill_id = started.group(1)
+    assert child.returncode == 130, out + err
+    assert err.strip().splitlines() == [
+        f"Error: backfill {backfill_id} of DAG 'backfill_interrupted': not followed after "
+        "Ctrl-C; cancelled it: its queued runs failed, its running ones go on to their end"]
+    assert api_get(airflow_server, f"/api/v2/backfills/{backfill_id}")["completed_at"]
