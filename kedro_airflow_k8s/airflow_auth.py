@@ -49,8 +49,8 @@ def google_access_scope(environ: Mapping[str, str]) -> str | None:
         return CLOUD_PLATFORM
     if value.startswith("https://www.googleapis.com/auth/"):
         return value
-    raise AirflowApiError(f"{GOOGLE_ACCESS_TOKEN}: expected 1 (the cloud-platform scope) or a "
-                          f"scope URL https://www.googleapis.com/auth/..., got {value!r}")
+    raise ConfigError(f"{GOOGLE_ACCESS_TOKEN}: expected 1 (the cloud-platform scope) or a "
+                      f"scope URL https://www.googleapis.com/auth/..., got {value!r}")
 
 
 class _GoogleToken:

@@ -27,7 +27,7 @@ from kedro_airflow_k8s.airflow_auth import (
     ca_bundle,
     google_access_scope,
 )
-from kedro_airflow_k8s.errors import AirflowApiError, DagNotFound
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, DagNotFound
 
 PLUGIN_TAG = "generated_with_kedro_airflow_k8s"
 EXPERIMENT_TAG = "experiment_name"
@@ -162,9 +162,9 @@ class AirflowClient:
             return self._environ["AIRFLOW_API_TOKEN"]
         scope = google_access_scope(self._environ)
         if scope and self._environ.get(GOOGLE_AUDIENCE):
-            raise AirflowApiError(f"{GOOGLE_AUDIENCE} and {GOOGLE_ACCESS_TOKEN} are both set: "
-                                  f"unset {GOOGLE_AUDIENCE} for Cloud Composer, "
-                                  f"{GOOGLE_ACCESS_TOKEN} for Airflow behind IAP")
+            raise ConfigError(f"{GOOGLE_AUDIENCE} and {GOOGLE_ACCESS_TOKEN} are both set: "
+                              f"unset {GOOGLE_AUDIENCE} for Cloud Composer, "
+                              f"{GOOGLE_ACCESS_TOKEN} for Airflow behind IAP")
         if self._environ.get(GOOGLE_AUDIENCE):
             self._google = GoogleIdToken(self._environ[GOOGLE_AUDIENCE])
             return self._google.token()

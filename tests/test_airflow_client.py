@@ -19,7 +19,7 @@ from kedro_airflow_k8s.airflow_client import (
     ui_url,
     wait_until,
 )
-from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
 from kedro_airflow_k8s.ship import drive, follow_run
 from tests.conftest import free_port
@@ -508,7 +508,7 @@ def test_a_failing_token_endpoint_for_an_access_token_is_one_line(httpserver, se
 
 
 def test_a_bad_access_token_setting_is_one_line(httpserver):
-    with pytest.raises(AirflowApiError) as error:
+    with pytest.raises(ConfigError) as error:
         fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_ACCESS_TOKEN="cloud")
     assert str(error.value) == (
         "AIRFLOW_API_GOOGLE_ACCESS_TOKEN: expected 1 (the cloud-platform scope) or a scope URL "
@@ -516,7 +516,7 @@ def test_a_bad_access_token_setting_is_one_line(httpserver):
 
 
 def test_id_token_and_access_token_cannot_both_be_set(httpserver, service_account):
-    with pytest.raises(AirflowApiError) as error:
+    with pytest.raises(ConfigError) as error:
         fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE,
                     AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1")
     assert str(error.value) == (
