@@ -333,7 +333,8 @@ AUDIENCE = "https://airflow.example.com"
 @pytest.fixture
 def service_account(httpserver, tmp_path, monkeypatch):
     """A service-account key made here, whose token_uri is the local server: google-auth
-    signs a JWT with it and trades it there for an ID token, as at oauth2.googleapis.com."""
+    signs a JWT with it and trades it there for an ID or access token, as at
+    oauth2.googleapis.com."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
