@@ -1,7 +1,8 @@
 """Airflow 3 REST API v2, through the apache-airflow-client package.
 
 Auth, in this order: AIRFLOW_API_TOKEN (a bearer token); AIRFLOW_API_GOOGLE_AUDIENCE (a
-Google ID token for that audience); AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD exchanged
+Google ID token for that audience) or AIRFLOW_API_GOOGLE_ACCESS_TOKEN (a Google OAuth2 access
+token, Cloud Composer), not both; AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD exchanged
 for a JWT at <host>/auth/token; else none. TLS: see airflow_auth.ca_bundle. Credentials never
 appear in messages. Connection failures, timeouts and 5xx answers are retried with backoff.
 """
@@ -18,8 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from kedro_airflow_k8s.airflow_auth import GOOGLE_AUDIENCE, GoogleIdToken, ca_bundle
-from kedro_airflow_k8s.errors import AirflowApiError, DagNotFound
+from kedro_airflow_k8s.airflow_auth import (
+    GOOGLE_ACCESS_TOKEN,
+    GOOGLE_AUDIENCE,
+    GoogleAccessToken,
+    GoogleIdToken,
+    ca_bundle,
+    google_access_scope,
+)
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, DagNotFound
 
 PLUGIN_TAG = "generated_with_kedro_airflow_k8s"
 EXPERIMENT_TAG = "experiment_name"
@@ -135,7 +143,7 @@ class AirflowClient:
                                       retries=_retry_policy(attempts, backoff))
         self._retries = configuration.retries
         self._verify = verify
-        self._google: GoogleIdToken | None = None
+        self._google: GoogleIdToken | GoogleAccessToken | None = None
         configuration.access_token = self._token()
         self.api = ApiClient(configuration)
 
@@ -145,15 +153,23 @@ class AirflowClient:
         """The environment variables holding the credential in use, for messages."""
         if self._environ.get("AIRFLOW_API_TOKEN"):
             return "AIRFLOW_API_TOKEN"
-        if self._environ.get(GOOGLE_AUDIENCE):
-            return f"{GOOGLE_AUDIENCE} (and the Google identity it is fetched as)"
+        if self._google is not None:
+            return f"{self._google.variable} (and the Google identity it is fetched as)"
         return "AIRFLOW_API_USERNAME"
 
     def _token(self) -> str | None:
         if self._environ.get("AIRFLOW_API_TOKEN"):
             return self._environ["AIRFLOW_API_TOKEN"]
+        scope = google_access_scope(self._environ)
+        if scope and self._environ.get(GOOGLE_AUDIENCE):
+            raise ConfigError(f"{GOOGLE_AUDIENCE} and {GOOGLE_ACCESS_TOKEN} are both set: "
+                              f"unset {GOOGLE_AUDIENCE} for Cloud Composer, "
+                              f"{GOOGLE_ACCESS_TOKEN} for Airflow behind IAP")
         if self._environ.get(GOOGLE_AUDIENCE):
             self._google = GoogleIdToken(self._environ[GOOGLE_AUDIENCE])
+            return self._google.token()
+        if scope:
+            self._google = GoogleAccessToken(scope)
             return self._google.token()
         user = self._environ.get("AIRFLOW_API_USERNAME")
         password = self._environ.get("AIRFLOW_API_PASSWORD")
@@ -191,7 +207,7 @@ class AirflowClient:
         import urllib3
         from airflow_client.client.exceptions import ApiException
 
-        if self._google is not None:  # an ID token lasts an hour; a run may take longer
+        if self._google is not None:  # a Google token lasts an hour; a run may take longer
             self.api.configuration.access_token = self._google.token()
         try:
             yield

@@ -19,7 +19,7 @@ from kedro_airflow_k8s.airflow_client import (
     ui_url,
     wait_until,
 )
-from kedro_airflow_k8s.errors import AirflowApiError, RunFailed
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
 from kedro_airflow_k8s.ship import drive, follow_run
 from tests.conftest import free_port
@@ -333,7 +333,8 @@ AUDIENCE = "https://airflow.example.com"
 @pytest.fixture
 def service_account(httpserver, tmp_path, monkeypatch):
     """A service-account key made here, whose token_uri is the local server: google-auth
-    signs a JWT with it and trades it there for an ID token, as at oauth2.googleapis.com."""
+    signs a JWT with it and trades it there for an ID or access token, as at
+    oauth2.googleapis.com."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -405,3 +406,132 @@ def test_a_failing_google_token_endpoint_is_one_line(httpserver, service_account
     assert message.startswith(f"cannot get a Google ID token for AIRFLOW_API_GOOGLE_AUDIENCE "
                               f"{AUDIENCE}: ")
     assert "invalid_grant" in message and "\n" not in message
+
+
+# -- Google OAuth2 access tokens (Cloud Composer) -------------------------------------------
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def access_token_endpoint(httpserver, info, lifetime):
+    """The token endpoint: checks the signed request, answers an access token for its scope."""
+    from google.auth import jwt
+
+    issued, scopes = [], []
+
+    def handler(request):
+        assertion = jwt.decode(request.form["assertion"], verify=False)
+        assert assertion["iss"] == info["client_email"]
+        scopes.append(assertion["scope"])
+        issued.append(f"ya29.{uuid.uuid4().hex}")
+        return Response(json.dumps({"access_token": issued[-1], "expires_in": lifetime,
+                                    "token_type": "Bearer"}), content_type="application/json")
+
+    httpserver.expect_request("/token", method="POST").respond_with_handler(handler)
+    return issued, scopes
+
+
+EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"
+
+
+@pytest.mark.parametrize("setting, scope", [
+    ("1", CLOUD_PLATFORM), ("true", CLOUD_PLATFORM), (EMAIL_SCOPE, EMAIL_SCOPE)])
+def test_a_google_access_token_is_the_bearer(httpserver, service_account, setting, scope):
+    issued, scopes = access_token_endpoint(httpserver, service_account, lifetime=3600)
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    client = fast_client(httpserver.url_for("").rstrip("/"),
+                         AIRFLOW_API_GOOGLE_ACCESS_TOKEN=setting)
+    client.dag("demo")
+    client.dag("demo")
+    assert len(issued) == 1 and scopes == [scope]  # valid for an hour: fetched once
+    calls = [r for r, _ in httpserver.log if r.path == "/api/v2/dags/demo"]
+    assert [r.headers["Authorization"] for r in calls] == [f"Bearer {issued[0]}"] * 2
+
+
+def test_an_expiring_google_access_token_is_fetched_again(httpserver, service_account):
+    issued, _ = access_token_endpoint(httpserver, service_account, lifetime=60)  # in the skew
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    client = fast_client(httpserver.url_for("").rstrip("/"),
+                         AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1")
+    client.dag("demo")
+    client.dag("demo")
+    assert len(issued) >= 3 and len(set(issued)) == len(issued)  # the first, then one per call
+    calls = [r for r, _ in httpserver.log if r.path == "/api/v2/dags/demo"]
+    assert calls[-1].headers["Authorization"] == f"Bearer {issued[-1]}"
+
+
+def test_a_403_with_a_google_access_token_names_the_variable(httpserver, service_account):
+    access_token_endpoint(httpserver, service_account, lifetime=3600)
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(
+        {"detail": "Forbidden"}, status=403)
+    client = fast_client(httpserver.url_for("").rstrip("/"),
+                         AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1")
+    with pytest.raises(AirflowApiError) as error:
+        client.dag("demo")
+    assert "check AIRFLOW_API_GOOGLE_ACCESS_TOKEN (and the Google identity" in str(error.value)
+
+
+def test_missing_google_credentials_are_one_line_naming_the_variable(
+        httpserver, tmp_path, monkeypatch):
+    from google.auth.compute_engine import _metadata
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud application-default login
+    # not on Google Cloud: skip the metadata-server probe (up to 3 x 3 s of timeouts here)
+    monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1")
+    message = str(error.value)
+    assert message.startswith("AIRFLOW_API_GOOGLE_ACCESS_TOKEN: no Google credentials found: "
+                              "set GOOGLE_APPLICATION_CREDENTIALS")
+    assert "\n" not in message
+    assert not [r for r, _ in httpserver.log]  # nothing sent to Airflow
+
+
+def test_a_missing_key_file_names_both_variables(httpserver, tmp_path, monkeypatch):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "nope.json"))
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1")
+    message = str(error.value)
+    assert message.startswith("AIRFLOW_API_GOOGLE_ACCESS_TOKEN: GOOGLE_APPLICATION_CREDENTIALS: ")
+    assert "nope.json" in message and "\n" not in message
+
+
+def test_a_failing_token_endpoint_for_an_access_token_is_one_line(httpserver, service_account):
+    httpserver.expect_request("/token", method="POST").respond_with_json(
+        {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, status=400)
+    with pytest.raises(AirflowApiError) as error:
+        fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1")
+    message = str(error.value)
+    assert message.startswith("cannot get a Google access token for "
+                              "AIRFLOW_API_GOOGLE_ACCESS_TOKEN: ")
+    assert "invalid_grant" in message and "\n" not in message
+
+
+def test_a_bad_access_token_setting_is_one_line(httpserver):
+    with pytest.raises(ConfigError) as error:
+        fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_ACCESS_TOKEN="cloud")
+    assert str(error.value) == (
+        "AIRFLOW_API_GOOGLE_ACCESS_TOKEN: expected 1 (the cloud-platform scope) or a scope URL "
+        "https://www.googleapis.com/auth/..., got 'cloud'")
+
+
+def test_id_token_and_access_token_cannot_both_be_set(httpserver, service_account):
+    with pytest.raises(ConfigError) as error:
+        fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_GOOGLE_AUDIENCE=AUDIENCE,
+                    AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1")
+    assert str(error.value) == (
+        "AIRFLOW_API_GOOGLE_AUDIENCE and AIRFLOW_API_GOOGLE_ACCESS_TOKEN are both set: unset "
+        "AIRFLOW_API_GOOGLE_AUDIENCE for Cloud Composer, AIRFLOW_API_GOOGLE_ACCESS_TOKEN for "
+        "Airflow behind IAP")
+    assert not [r for r, _ in httpserver.log]  # no token fetched, nothing sent
+
+
+def test_the_api_token_wins_over_a_google_access_token(httpserver, service_account):
+    issued, _ = access_token_endpoint(httpserver, service_account, lifetime=3600)
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_json(DAG)
+    fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_TOKEN="jwt",
+                AIRFLOW_API_GOOGLE_ACCESS_TOKEN="1").dag("demo")
+    assert not issued
+    calls = [r for r, _ in httpserver.log if r.path == "/api/v2/dags/demo"]
+    assert [r.headers["Authorization"] for r in calls] == ["Bearer jwt"]

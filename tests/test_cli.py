@@ -224,6 +224,16 @@ def test_airflow_down_is_one_line_and_exit_1(demo_project):
                                      "DAGs): connection refused")
 
 
+def test_two_google_credentials_are_one_line_and_exit_2(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "list-pipelines", env={
+        "AIRFLOW_API_GOOGLE_AUDIENCE": "https://airflow.example.com",
+        "AIRFLOW_API_GOOGLE_ACCESS_TOKEN": "1"})
+    assert_one_line_error(result, 2, "AIRFLOW_API_GOOGLE_AUDIENCE and "
+                                     "AIRFLOW_API_GOOGLE_ACCESS_TOKEN are both set: unset "
+                                     "AIRFLOW_API_GOOGLE_AUDIENCE for Cloud Composer, "
+                                     "AIRFLOW_API_GOOGLE_ACCESS_TOKEN for Airflow behind IAP")
+
+
 def test_kedro_config_host_does_not_remove_the_files_host(demo_project):
     # the demo's host is ${oc.select:airflow_host,...}; KEDRO_CONFIG_HOST must leave it alone
     result = run_kedro(demo_project, "airflow-k8s", "ui",
