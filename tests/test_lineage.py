@@ -91,10 +91,11 @@ def test_the_package_is_an_airflow_provider_of_the_kedro_scheme():
 
     manager = ProvidersManager()  # validates each provider's info against Airflow's schema
     assert manager.providers["kedro-airflow-k8s"].version == __version__
-    assert manager.asset_uri_handlers["kedro"] is normalize_uri
-    assert manager.asset_to_openlineage_converters["kedro"] is to_openlineage_dataset
-    # the DAG file's Assets are normalised by the task runtime's own manager
-    assert ProvidersManagerTaskRuntime().asset_uri_handlers["kedro"] is normalize_uri
+    # the task runtime's manager normalises the DAG file's Assets and converts them for
+    # OpenLineage (Airflow 3.3 deprecates the same lookups on the core manager)
+    runtime = ProvidersManagerTaskRuntime()
+    assert runtime.asset_uri_handlers["kedro"] is normalize_uri
+    assert runtime.asset_to_openlineage_converters["kedro"] is to_openlineage_dataset
 
 
 @pytest.mark.parametrize("uri, namespace, name", [
