@@ -248,13 +248,11 @@ def _effective(profile: TaskSettings | None, run: RunConfig, key: str) -> Any:
     return _DEFAULTS.get(key)
 
 
-def retries_infrastructure_only(settings: TaskSettings | None, defaults: TaskSettings) -> bool:
+def retries_infrastructure_only(settings: TaskSettings | None, run: RunConfig) -> bool:
     """Whether a node task retries and spends its retries only on infrastructure failures:
     each key from its profile, else from task_defaults (Airflow's default_args)."""
-    def value(key: str) -> Any:
-        own = getattr(settings, key) if settings is not None else None
-        return own if own is not None else getattr(defaults, key)
-    return bool(value("retries")) and (value("retry_on") or "infrastructure") == "infrastructure"
+    return bool(_effective(settings, run, "retries")) and \
+        _effective(settings, run, "retry_on") == "infrastructure"
 
 
 def settings_name(nodes: list[Any], run: RunConfig) -> str | None:

@@ -81,7 +81,7 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
         assert call is not None
         return BuiltNode(factory_task(task, call), None)
     # a Spark driver's pod cannot tell executors the cluster took from the node's error
-    if retries_infrastructure_only(settings, plan.run.task_defaults) and not spark:
+    if retries_infrastructure_only(settings, plan.run) and not spark:
         task = replace(task, operator=NODE_POD)
     pod = settings.operator_arguments() if settings else {}
     operation = (settings_name(item.nodes, plan.run), pod) if pod else None
