@@ -35,23 +35,21 @@ class PoolUse:
 def pool_uses(specs: Iterable[DagSpec]) -> dict[str, PoolUse]:
     """Pool name -> which tasks take how many of its slots: a task's own pool/pool_slots
     (its task_settings), else the DAG's default_args (task_defaults), else Airflow's."""
-    uses: dict[str, PoolUse] = {}
-    for spec in specs:
-        for task in spec.tasks:
-            name = (task.arguments.get("pool") or spec.default_args.get("pool")
-                    or DEFAULT_POOL)
-            slots = (task.arguments.get("pool_slots") or spec.default_args.get("pool_slots")
-                     or DEFAULT_SLOTS)
-            use = uses.setdefault(name, PoolUse(name))
-            use.tasks.append(task.task_id)
-            use.slots[task.task_id] = slots
-    return uses
+    return _uses((task.task_id,
+                  task.arguments.get("pool") or spec.default_args.get("pool"),
+                  task.arguments.get("pool_slots") or spec.default_args.get("pool_slots"))
+                 for spec in specs for task in spec.tasks)
 
 
 def airflow_pool_uses(tasks: dict[str, tuple[str | None, int | None]]) -> dict[str, PoolUse]:
     """`pool_uses` of a DAG as Airflow serves it: task id -> (pool, pool_slots)."""
+    return _uses((task_id, name, slots) for task_id, (name, slots) in sorted(tasks.items()))
+
+
+def _uses(tasks: Iterable[tuple[str, str | None, int | None]]) -> dict[str, PoolUse]:
+    """(task id, pool, slots) -> pool name -> PoolUse; unset: Airflow's default pool, 1 slot."""
     uses: dict[str, PoolUse] = {}
-    for task_id, (name, slots) in sorted(tasks.items()):
+    for task_id, name, slots in tasks:
         use = uses.setdefault(name or DEFAULT_POOL, PoolUse(name or DEFAULT_POOL))
         use.tasks.append(task_id)
         use.slots[task_id] = slots or DEFAULT_SLOTS
