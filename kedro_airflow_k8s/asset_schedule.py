@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from kedro_airflow_k8s.airflow_provider import uri_problem
-from kedro_airflow_k8s.assets import asset_uri, checked_uri, kedro_uri
+from kedro_airflow_k8s.assets import asset_uri, checked_uri, dataset_uri, kedro_uri
 from kedro_airflow_k8s.dagspec import Call, Ref
 from kedro_airflow_k8s.errors import CompileError, ConfigError
 
@@ -160,7 +160,7 @@ def reference_uri(reference: str, package: str, is_persisted: Callable[[str], bo
                            "catalog: name another project's dataset as <package>:<dataset>, "
                            "or give its asset URI (s3://..., kedro://<package>/<dataset>)")
     else:
-        uri = asset_uri(package, reference.split("@", 1)[0], location(reference), per_run)
+        uri = dataset_uri(package, reference, location, per_run)
     try:
         return checked_uri(reference, uri)
     except CompileError as exc:

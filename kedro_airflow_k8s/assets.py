@@ -124,6 +124,12 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
+def dataset_uri(package: str, name: str, location: Any, per_run: str | None = None) -> str:
+    """The Asset URI of dataset `name` of this project's catalog (`location`: name -> its
+    location): one Asset for all its transcodings."""
+    return asset_uri(package, name.split("@", 1)[0], location(name), per_run)
+
+
 def matches(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
@@ -148,8 +154,7 @@ def declared(datasets: list[str], config: Any, package: str, is_persisted: Any,
             continue
         if config.layers and layers[name] not in config.layers:
             continue
-        found[name] = checked_uri(name, asset_uri(package, name.split("@", 1)[0],
-                                                  location(name), per_run))
+        found[name] = checked_uri(name, dataset_uri(package, name, location, per_run))
     for key in ("include", "exclude"):
         for pattern in getattr(config, key):
             if not any(fnmatch.fnmatchcase(name, pattern) for name in candidates):

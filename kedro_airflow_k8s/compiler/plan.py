@@ -97,16 +97,17 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                         task_group=ids.group_of[group.nodes[0]],
                         on_spark=not spark_nodes.isdisjoint(group.nodes))
                for group in node_groups]
+    execution = options.execution or run.execution
+    per_run = _per_run_root(run, execution)
     return Plan(pipeline=pipeline, run=run, source=source, options=options,
                 dag_id=dag_id_for(config, source.package, source.pipeline_name,
                                   options.dag_id),
-                execution=options.execution or run.execution, node_tasks=planned, ids=ids,
+                execution=execution, node_tasks=planned, ids=ids,
                 params=_params_value(run, bool(form)), trigger_params=form,
                 assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
                                 source.is_persisted, source.dataset_location,
-                                source.dataset_layer, notify, _per_run_root(run, options)),
-                schedule_assets=_schedule_assets(source, options, _per_run_root(run, options),
-                                                 run.macro_params))
+                                source.dataset_layer, notify, per_run),
+                schedule_assets=_schedule_assets(source, options, per_run, run.macro_params))
 
 
 def _schedule_assets(source: ProjectSource, options: CompileOptions, per_run: str | None,
@@ -124,9 +125,8 @@ def _schedule_assets(source: ProjectSource, options: CompileOptions, per_run: st
             for reference in options.schedule_on.references()}
 
 
-def _per_run_root(run: RunConfig, options: CompileOptions) -> str | None:
+def _per_run_root(run: RunConfig, execution: Execution) -> str | None:
     """Where the per-run volume is mounted in the pods, when there is one."""
-    execution = options.execution or run.execution
     return None if execution != "kubernetes" or run.volume.disabled else run.volume.mount_path
 
 
