@@ -188,13 +188,26 @@ def check_env(container: dict[str, Any], path: str, relaxed: bool) -> Problems:
             for ref in ("secretKeyRef", "configMapKeyRef"):
                 selector = source.get(ref)
                 if selector is not None:
-                    problems += _at(f"{path}.env.{index}.valueFrom.{ref}.key",
+                    where = f"{path}.env.{index}.valueFrom.{ref}"
+                    problems += _at(f"{where}.key",
                                     rules.config_map_key(selector.get("key") or ""))
+                    problems += _referenced_name(selector, where)
     for index, source in enumerate(container.get("envFrom") or []):
         if source.get("prefix"):
             problems += _at(f"{path}.envFrom.{index}.prefix",
                             rules.env_var_name(source["prefix"], relaxed))
+        for ref in ("secretRef", "configMapRef"):
+            if source.get(ref) is not None:
+                problems += _referenced_name(source[ref], f"{path}.envFrom.{index}.{ref}")
     return problems
+
+
+def _referenced_name(reference: dict[str, Any], path: str) -> Problems:
+    """The Secret or ConfigMap an environment variable reads is named by `ValidateSecretName`
+    / `ValidateConfigMapName` (a DNS-1123 subdomain; a secret volume's `secretName` is not
+    checked by the API server)."""
+    name = reference.get("name")
+    return _at(f"{path}.name", rules.dns1123_subdomain(name)) if name else []
 
 
 def check_volume_mounts(mounts: list[dict[str, Any]], path: str, volumes: set[str]) -> Problems:
@@ -205,12 +218,28 @@ def check_volume_mounts(mounts: list[dict[str, Any]], path: str, volumes: set[st
         where = f"{path}.volumeMounts.{index}"
         if mount.get("name") not in volumes:
             problems.append(f"{where}.name: no volume {mount.get('name')!r} in the pod")
+        problems += _sub_path(mount, where)
         mount_path = mount.get("mountPath")
         if not mount_path:
             problems.append(f"{where}.mountPath: is required")
         elif mount_path in paths:
             problems.append(f"{where}.mountPath: {mount_path!r} is used by another mount")
         paths.add(mount_path)
+    return problems
+
+
+def _sub_path(mount: dict[str, Any], where: str) -> Problems:
+    """`validateLocalDescendingPath` of `subPath` and `subPathExpr` (relative, no `..`
+    element), which exclude each other."""
+    problems = []
+    if mount.get("subPath") and mount.get("subPathExpr"):
+        problems.append(f"{where}.subPathExpr: cannot be set with subPath")
+    for field in ("subPath", "subPathExpr"):
+        value = mount.get(field) or ""
+        if value.startswith("/"):
+            problems.append(f"{where}.{field}: {value!r} must be a relative path")
+        if ".." in value.split("/"):
+            problems.append(f"{where}.{field}: {value!r} must not contain a '..' element")
     return problems
 
 
@@ -246,6 +275,9 @@ def check_claim(claim: dict[str, Any]) -> Problems:
         problems.append("spec.accessModes: at least one access mode is required")
     problems += [f"spec.accessModes: {m!r} is not one of {', '.join(ACCESS_MODES)}"
                  for m in modes if m not in ACCESS_MODES]
+    if "ReadWriteOncePod" in modes and len(set(modes)) > 1:
+        problems.append("spec.accessModes: ReadWriteOncePod cannot be combined with another "
+                        "access mode")
     storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
     if storage is None:
         problems.append("spec.resources.requests.storage: is required")

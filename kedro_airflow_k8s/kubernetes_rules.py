@@ -40,12 +40,13 @@ TOTAL_ANNOTATION_SIZE = 256 * 1024  # apimachinery TotalAnnotationSizeLimitB
 def parse_quantity(text: Any) -> Decimal:
     """The number a Kubernetes quantity stands for ("500m" -> 0.5, "1Gi" -> 1073741824).
 
-    Mirrors `resource.ParseQuantity`: no spaces, no "K", no "1_000", no "NaN", which the
-    Python client's `parse_quantity` accepts and the API server refuses.
+    Mirrors `resource.ParseQuantity` as the API server's JSON decoding calls it (on the
+    text with surrounding white space trimmed): no spaces inside, no "K", no "1_000", no
+    "NaN", which the Python client's `parse_quantity` accepts and the API server refuses.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"expected a Kubernetes quantity, got {text!r}")
-    text = str(text)
+    text = str(text).strip()
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"expected a Kubernetes quantity, got {text!r}")

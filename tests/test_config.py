@@ -365,6 +365,11 @@ BAD_CONFIGS += [
 
 # The KubernetesPodOperator settings of task_settings / task_defaults.
 BAD_CONFIGS += [
+    # the real API server refuses the pod (envFrom.secretRef.name), tests/e2e/test_kubernetes.py
+    (with_run(secrets=[{"secret": "Airflow_Secrets"}]),
+     "airflow-k8s.yaml: run_config.secrets.0.secret: 'Airflow_Secrets': must consist of "
+     "lowercase letters, digits, '-' and '.', and start and end with a letter or digit (a "
+     "DNS-1123 subdomain)"),
     (with_run(task_settings={"x": {"startup_timeout": 90.5}}),
      "airflow-k8s.yaml: run_config.task_settings.x.startup_timeout: must be whole seconds, "
      "got 90.5"),

@@ -156,6 +156,16 @@ class SecretConfig(_Model):
     secret: str = Field(description="Name of the Kubernetes Secret.")
     key: str | None = Field(None, description="One key of the Secret; empty means all keys.")
 
+    @field_validator("secret")
+    @classmethod
+    def _secret_name(cls, value: str) -> str:
+        """A Secret is an object name (DNS-1123 subdomain): the API server refuses a pod whose
+        environment names another, and no Secret a volume could name is called so."""
+        problems = kubernetes_rules.dns1123_subdomain(value)
+        if problems:
+            raise ValueError(f"{value!r}: {'; '.join(problems)}")
+        return value
+
     @model_validator(mode="after")
     def _target_fits_type(self) -> SecretConfig:
         if self.deploy_type == "volume" and not self.deploy_target:
