@@ -223,3 +223,66 @@ def add_echo_pipeline(project: Path, inputs: list[str]) -> None:
         f'    pipelines["echo"] = Pipeline([node(lambda *v: list(v), [{listed}], "seen", '
         'name="echo")])\n'
         '    pipelines["__default__"]'))
+
+
+# What the pods of each namespace of the test cluster print (kwok serves it as their log).
+CLUSTER_LOGS = {
+    "kedro": "kedro run: node done\nkak-test: every node of this namespace succeeds",
+    "kedro-fail": ("Traceback (most recent call last):\n"
+                   "ValueError: kak-test: the node failed on purpose"),
+}
+# The Airflow connection of the suite's Airflow to the test cluster.
+CLUSTER_CONNECTION = "kak_cluster"
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory):
+    """A real Kubernetes control plane on 127.0.0.1 (tests/cluster): kube-apiserver, etcd,
+    kube-controller-manager, kube-scheduler and a kwok node; built on the first use on a
+    machine (minutes), cached after."""
+    from tests.cluster import controlplane
+
+    plane = controlplane.start(tmp_path_factory.mktemp("control-plane"), logs=CLUSTER_LOGS)
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def deploy_role(plane, namespace: str) -> None:
+    """The Role and RoleBinding of docs/deploy.md, as written there, in `namespace`."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    block = next(b for b in text.split("```yaml")[1:] if "kind: RoleBinding" in b)
+    for manifest in yaml.safe_load_all(block.split("```")[0]):
+        manifest["metadata"]["namespace"] = namespace
+        plane.apply(manifest)
+
+
+@pytest.fixture(scope="session")
+def cluster_connection(airflow_server, control_plane, tmp_path_factory) -> str:
+    """An Airflow connection of the suite's Airflow to the test cluster, as the service
+    account `airflow/airflow-worker` holding only the Role of docs/deploy.md in the pipelines'
+    namespaces; its id."""
+    plane = control_plane
+    for namespace in ("airflow", *CLUSTER_LOGS):
+        plane.ensure_namespace(namespace)
+    plane.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": "airflow-worker", "namespace": "airflow"}})
+    for namespace in CLUSTER_LOGS:
+        deploy_role(plane, namespace)
+    kubeconfig = plane.write_kubeconfig(
+        tmp_path_factory.mktemp("airflow-kube") / "config",
+        plane.token_for("airflow", "airflow-worker"), namespace="kedro")
+    body = {"connection_id": CLUSTER_CONNECTION, "conn_type": "kubernetes",
+            "extra": json.dumps({"kube_config_path": str(kubeconfig), "namespace": "kedro"})}
+    request = urllib.request.Request(
+        f"{airflow_server.url}/api/v2/connections", method="POST",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"Bearer {airflow_server.token()}"})
+    try:
+        urllib.request.urlopen(request, timeout=30).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:  # made already by an earlier session of the same Airflow
+            raise
+    return CLUSTER_CONNECTION

@@ -33,7 +33,25 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 K8S_VERSION = "1.37"  # the release go.mod pins (k8s.io/kubernetes v1.37.2)
-NODE = "kwok-node-0"
+
+
+def _node(name: str, labels: dict[str, str], taints: list[dict[str, str]]) -> dict:
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", "nvidia.com/gpu": "8"}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {
+                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64", "type": "kwok", **labels}},
+            "spec": {"taints": taints},
+            "status": {"allocatable": capacity, "capacity": capacity}}
+
+
+# A general node, and one of a dedicated high-memory pool (labelled and tainted as a GKE pool
+# would be; the example project's `huge` profile selects and tolerates it).
+NODES = [
+    _node("kwok-general-0", {}, []),
+    _node("kwok-highmem-0", {"cloud.google.com/gke-nodepool": "highmem"},
+          [{"key": "dedicated", "value": "highmem", "effect": "NoSchedule"}]),
+]
 # the claims' class: kube-controller-manager's host-path provisioner creates and deletes the
 # volumes under /tmp (it refuses any other root)
 STORAGE_CLASS = "standard"
@@ -324,17 +342,8 @@ def start(workdir: Path, bin_dir: Path | None = None,
             "--tls-cert-file", str(serving_cert), "--tls-private-key-file", str(serving_key),
             "--cidr", "10.244.0.0/16",
         ], logs_dir)
-        plane.apply({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE,
-                                                  "kubernetes.io/os": "linux",
-                                                  "kubernetes.io/arch": "amd64",
-                                                  "type": "kwok"}},
-            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110",
-                                       "nvidia.com/gpu": "8"},
-                       "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110",
-                                    "nvidia.com/gpu": "8"}},
-        })
+        for node in NODES:
+            plane.apply(node)
         plane.apply({
             "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
             "metadata": {"name": STORAGE_CLASS, "annotations": {
@@ -342,7 +351,10 @@ def start(workdir: Path, bin_dir: Path | None = None,
             "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete",
             "volumeBindingMode": "Immediate",
         })
-        plane.wait_for(lambda: _node_ready(plane), f"node {NODE} Ready", timeout=120)
+        for node in NODES:
+            name = node["metadata"]["name"]
+            plane.wait_for(lambda n=name: _node_ready(plane, n), f"node {name} Ready",
+                           timeout=120)
         plane.ensure_namespace("default")
         return plane
     except BaseException:
@@ -350,8 +362,8 @@ def start(workdir: Path, bin_dir: Path | None = None,
         raise
 
 
-def _node_ready(plane: ControlPlane) -> bool:
-    status, node = plane.request("GET", f"/api/v1/nodes/{NODE}")
+def _node_ready(plane: ControlPlane, name: str) -> bool:
+    status, node = plane.request("GET", f"/api/v1/nodes/{name}")
     if status != 200:
         return False
     conditions = node.get("status", {}).get("conditions") or []
