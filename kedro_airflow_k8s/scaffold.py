@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from kedro_airflow_k8s import __version__
-from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config
+from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config, placeholder_image
 from kedro_airflow_k8s.errors import InitError
 from kedro_airflow_k8s.mlflow_run import kedro_mlflow_server
 from kedro_airflow_k8s.render import TEMPLATES, write_atomically
@@ -114,7 +114,7 @@ def write_scaffold(project: KedroProject, airflow_url: str, output: str, with_gi
 
     package = project.package_name
     requirements = (project.path / "requirements.txt").is_file()
-    config_text = render_config(airflow_url, output, image=package.replace("_", "-"),
+    config_text = render_config(airflow_url, output, image=placeholder_image(package),
                                 run_name=package)
     files = {project.path / settings.CONF_SOURCE / "base" / CONFIG_FILE: config_text}
     if with_github_actions:
