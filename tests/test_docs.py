@@ -69,7 +69,8 @@ def test_there_are_config_examples():
 @pytest.mark.parametrize("page, body", CONFIGS, ids=[f"{p}-{i}" for i, (p, _) in
                                                      enumerate(CONFIGS)])
 def test_config_examples_validate(page, body):
-    parse_config(yaml.safe_load(body))
+    # Kedro's loader resolves ${...} before the plugin validates: a plain value stands in
+    parse_config(yaml.safe_load(re.sub(r"\$\{[^{}]*\}", "v1", body)))
 
 
 COMMAND_LINES = [(page, line) for page, body in blocks("bash")
