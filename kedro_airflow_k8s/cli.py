@@ -236,6 +236,8 @@ def init(project: KedroProject, airflow_url: str, output: str, with_github_actio
         click.echo(f"Wrote {path}")
     for path in scaffold.kept:
         click.echo(f"Kept the existing {path} (--force overwrites it)")
+    for note in scaffold.notes:
+        click.echo(note)
 
 
 @airflow_k8s.command(name="upload-pipeline")

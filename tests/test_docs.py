@@ -217,3 +217,40 @@ def test_the_image_page_shows_the_dockerfile_init_writes_and_explains_each_line(
     for line in instructions:
         if not line.startswith("ENV"):
             assert f"`{line}`" in source, f"the page does not explain {line!r}"
+
+
+def _plugin_installs():
+    """(page, requirement) for every `pip install` of this plugin the pages show."""
+    found = []
+    for page in [*PAGES, ROOT / "CHANGELOG.md"]:
+        text = re.sub(r"\s+", " ", page.read_text())
+        for command in re.findall(r"pip install ([^`#\n]*)", text):
+            args = shlex.split(command.split(" && ")[0])
+            if "." in args or "-r" in args:
+                continue  # with the project's own dependencies, which may name the version
+            found += [(page.name, arg) for arg in args
+                      if arg.lower().startswith("kedro-airflow-k8s")]
+    return found
+
+
+def test_there_are_install_lines():
+    assert len(_plugin_installs()) >= 8
+
+
+@pytest.mark.parametrize("page, argument", _plugin_installs())
+def test_every_install_line_installs_this_plugin_not_pypis_old_one(page, argument):
+    """PyPI's kedro-airflow-k8s 0.8.2 and older are the original plugin (Kedro < 0.18)."""
+    from packaging.requirements import Requirement
+
+    from kedro_airflow_k8s import __version__
+
+    specifier = Requirement(argument).specifier
+    assert specifier.contains(__version__) and not specifier.contains("0.8.2"), argument
+
+
+def test_pinned_examples_name_this_version():
+    from kedro_airflow_k8s import __version__
+
+    pins = {pin for page in PAGES
+            for pin in re.findall(r"kedro-airflow-k8s(?:\[\w+\])?==([\w.]+)", page.read_text())}
+    assert pins == {__version__}
