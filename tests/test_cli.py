@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests import airflow_check
-from tests.conftest import run_kedro, write_config
+from tests.conftest import ROOT, run_kedro, write_config
 
 COMMANDS = ["backfill", "compile", "init", "list-pipelines", "run-once", "schedule", "ui",
             "upload-pipeline"]
@@ -187,6 +187,13 @@ def test_outside_a_project_is_one_line(tmp_path):
     result = run_kedro(tmp_path, "airflow-k8s", "compile")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands_inside_a_project_only(tmp_path):
+    """What docs/installation.md says: Kedro loads project commands inside a project only."""
+    result = run_kedro(tmp_path, "airflow-k8s", "--help")
+    assert "No such command 'airflow-k8s'" in result.stderr
+    assert "No such command 'airflow-k8s'" in (ROOT / "docs" / "installation.md").read_text()
 
 
 def test_ui_prints_the_dag_page(demo_project):

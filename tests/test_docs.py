@@ -254,3 +254,23 @@ def test_pinned_examples_name_this_version():
     pins = {pin for page in PAGES
             for pin in re.findall(r"kedro-airflow-k8s(?:\[\w+\])?==([\w.]+)", page.read_text())}
     assert pins == {__version__}
+
+
+def test_the_local_airflow_section_sets_what_the_demo_sets():
+    """docs/local-execution.md walks a user through what examples/demo.sh (run end to end by
+    tests/e2e/test_demo.py) does: the same Airflow settings and the same password file."""
+    demo = (ROOT / "examples" / "demo.sh").read_text()
+    page = (ROOT / "docs" / "local-execution.md").read_text()
+    settings = set(re.findall(r"\b(AIRFLOW__\w+)=", demo))
+    assert {"AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"} <= settings
+    assert {s for s in settings if f"export {s}=" not in page} == set()
+    assert "simple_auth_manager_passwords.json.generated" in demo
+    assert "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" in page
+
+
+def test_compatibility_names_validates_default_kubernetes_version():
+    from kedro_airflow_k8s.validate import default_k8s_version
+
+    page = (ROOT / "docs" / "compatibility.md").read_text()
+    assert f"| Kubernetes | {default_k8s_version()} schema (`--validate`'s default;" in page
