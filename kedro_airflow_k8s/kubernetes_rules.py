@@ -283,6 +283,8 @@ def image_reference(value: str) -> list[str]:
     first, slash, rest = value.partition("/")
     domain_given = slash and ("." in first or ":" in first or first == "localhost"
                               or first.lower() != first)
+    if domain_given and not re.fullmatch(_DOMAIN, first):  # not a path either: a bad host
+        return [form]
     remote = (rest if domain_given else value).partition("@")[0].partition(":")[0]
     if remote.lower() != remote:
         return [f"{form}: its path {remote!r} must be lowercase"]

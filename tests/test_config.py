@@ -2,7 +2,7 @@ import copy
 import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kedro_airflow_k8s.config import DEFAULT_SLACK_MESSAGE, PluginConfig, parse_config
@@ -672,6 +672,7 @@ _REFERENCE_PARTS = ["a", "b1", "x", "-", "_", "__", ".", "/", ":", "@", "5000", 
 
 
 @settings(max_examples=3000, deadline=None)
+@example("example.com_a/a")  # a registry host that is no host
 @given(st.lists(st.sampled_from(_REFERENCE_PARTS), min_size=1, max_size=8).map("".join))
 def test_image_references_are_read_as_dockers_parser_reads_them(text):
     """kubernetes_rules.image_reference agrees with docker-image-py's port of
