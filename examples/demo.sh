@@ -3,7 +3,8 @@
 # install, start `airflow standalone` on 127.0.0.1 in a temporary AIRFLOW_HOME, compile the
 # example project in local execution mode, upload it, run it once and follow it to the end.
 # Airflow is stopped on exit, Ctrl-C included. Only the venv and a temporary directory are
-# written. DEMO_VENV picks the venv (default: .venv in this repository).
+# written, and the directory is removed on exit (DEMO_KEEP=1 keeps it, to look at the
+# outputs and Airflow's logs). DEMO_VENV picks the venv (default: .venv in this repository).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,12 +19,23 @@ export PATH="$venv/bin:$PATH"
 export KEDRO_DISABLE_TELEMETRY=true
 
 work="$(mktemp -d -t kedro-airflow-k8s-demo.XXXXXX)"
+airflow_pid=""
+cleanup() {
+    stop_airflow
+    if [ "${DEMO_KEEP:-}" = 1 ]; then
+        echo "Kept $work (DEMO_KEEP=1)."
+    else
+        echo "Removing $work (DEMO_KEEP=1 keeps it) ..."
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 cp -r "$repo/examples/demo" "$work/demo"
 rm -rf "$work/demo/dags" "$work/demo/data/0"[2-8]_*
 mkdir -p "$work/airflow/dags"
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
-airflow_pid=""
 stop_airflow() {
     if [ -n "$airflow_pid" ] && kill -0 "$airflow_pid" 2>/dev/null; then
         echo "Stopping Airflow ..."
@@ -39,8 +51,6 @@ listening() {
     "$venv/bin/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)' \
         "$port" 2>/dev/null
 }
-trap stop_airflow EXIT
-trap 'exit 130' INT TERM
 
 echo "Starting Airflow 3 on http://127.0.0.1:$port (home $work/airflow, log $work/airflow.log) ..."
 env AIRFLOW_HOME="$work/airflow" \
@@ -59,7 +69,7 @@ healthy() {
 }
 for _ in $(seq 300); do
     healthy && break
-    kill -0 "$airflow_pid" 2>/dev/null || { echo "Airflow exited; see $work/airflow.log"; exit 1; }
+    kill -0 "$airflow_pid" 2>/dev/null || { echo "Airflow exited; the end of its log:"; tail -n 40 "$work/airflow.log"; exit 1; }
     sleep 1
 done
 passwords="$work/airflow/simple_auth_manager_passwords.json.generated"

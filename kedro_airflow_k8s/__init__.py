@@ -1,3 +1,3 @@
 """Compile a Kedro pipeline into an Apache Airflow 3 DAG whose tasks run as Kubernetes pods."""
 
-__version__ = "0.1.0"
+__version__ = "0.9.0"

@@ -167,8 +167,8 @@ def commands() -> None:
 
 @commands.group(name="airflow-k8s")
 @click.option("-e", "--env", envvar="KEDRO_ENV", default=None,
-              help="Kedro env to compile with and to run the pods in "
-                   "[default: $KEDRO_ENV, else the project's default run env].")
+              help="Kedro env to compile with and to run the tasks in [default: $KEDRO_ENV, "
+                   "else the project's default run env; pods: base when the image lacks it].")
 @click.option("-p", "--pipeline", default="__default__", show_default=True,
               help="Kedro pipeline to turn into a DAG.")
 @click.option("--traceback", "show_traceback", is_flag=True, envvar=TRACEBACK_ENV,
@@ -183,7 +183,9 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str,
     ctx.meta[TRACEBACK_ENV] = show_traceback
     bootstrapped = ctx.obj if hasattr(ctx.obj, "package_name") else None  # by Kedro's CLI
     path = bootstrapped.project_path if bootstrapped else _project_path()
+    from_variable = ctx.get_parameter_source("env") == ParameterSource.ENVIRONMENT
     ctx.obj = KedroProject(path=path, env=env, pipeline_name=pipeline,
+                           env_label="KEDRO_ENV" if from_variable else "-e/--env",
                            bootstrapped=bootstrapped)
 
 
@@ -234,6 +236,8 @@ def init(project: KedroProject, airflow_url: str, output: str, with_github_actio
         click.echo(f"Wrote {path}")
     for path in scaffold.kept:
         click.echo(f"Kept the existing {path} (--force overwrites it)")
+    for note in scaffold.notes:
+        click.echo(note)
 
 
 @airflow_k8s.command(name="upload-pipeline")

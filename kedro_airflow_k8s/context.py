@@ -40,6 +40,7 @@ class KedroProject:
     path: Path
     env: str | None = None
     pipeline_name: str = "__default__"
+    env_label: str = "-e/--env"  # how `env` was given: the option, or KEDRO_ENV through it
     bootstrapped: Any = field(default=None, repr=False)  # metadata when Kedro's CLI did it
     _metadata: Any = field(default=None, init=False, repr=False)
     _settings_imported: bool = field(default=False, init=False, repr=False)
@@ -100,6 +101,13 @@ class KedroProject:
         if os.environ.get("KEDRO_ENV"):
             return os.environ["KEDRO_ENV"]
         return settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
+
+    @property
+    def env_source(self) -> str | None:
+        """Where the run env was named (-e/--env, KEDRO_ENV); None: the project's default."""
+        if self.env:
+            return self.env_label
+        return "KEDRO_ENV" if os.environ.get("KEDRO_ENV") else None
 
     def _file_declaring(self, loader: Any, config_key: str, full_key: str | None) -> str:
         """The conf file that holds `full_key`, preferring one whose value there is an

@@ -1,7 +1,8 @@
 """What the Kubernetes API server accepts: names, quantities, resource requirements and
 tolerations, mirrored from k8s.io/apimachinery/pkg/util/validation and
 pkg/apis/core/validation/validation.go so that compile and `--validate` refuse what the
-cluster would refuse.
+cluster would refuse; and the image references the kubelet pulls, mirrored from
+github.com/distribution/reference.
 
 Each function returns the problems it finds (empty: accepted), like its Go original.
 Plain Python only: the config model and the compiler use it, and neither imports Kubernetes.
@@ -35,6 +36,17 @@ STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 HUGEPAGES_PREFIX = "hugepages-"
 TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 TOTAL_ANNOTATION_SIZE = 256 * 1024  # apimachinery TotalAnnotationSizeLimitB
+
+# distribution/reference regexp.go: the grammar of an image reference
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = (rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
+           r"(?::[0-9]+)?")
+_REFERENCE = re.compile(
+    rf"(?:({_DOMAIN})/)?({_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    r"(?::([\w][\w.-]{0,127}))?"
+    r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?", re.ASCII)
+_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}  # opencontainers/go-digest
 
 
 def parse_quantity(text: Any) -> Decimal:
@@ -257,3 +269,39 @@ def toleration(key: str | None, operator: str | None, value: str | None, effect:
     if seconds is not None and effect != "NoExecute":
         problems.append("effect: must be NoExecute when tolerationSeconds is set")
     return problems
+
+
+def image_reference(value: str) -> list[str]:
+    """`ParseNormalizedNamed` (distribution/reference), as the kubelet's runtime reads a
+    pod's image: [registry[:port]/]path[:tag][@digest], the path lowercase; a first
+    component without '.' or ':' (nor `localhost`) is a Docker Hub path."""
+    form = ("must be an image reference, [registry[:port]/]path[:tag][@digest] with a "
+            "lowercase path of letters, digits and '.', '_', '-' separators")
+    if not value:
+        return ["must not be empty"]
+    if re.fullmatch(r"[a-f0-9]{64}", value):
+        return ["must be a repository name, not a 64-character hexadecimal image id"]
+    first, slash, rest = value.partition("/")
+    domain_given = slash and ("." in first or ":" in first or first == "localhost"
+                              or first.lower() != first)
+    if domain_given and not re.fullmatch(_DOMAIN, first):  # not a path either: a bad host
+        return [form]
+    remote = (rest if domain_given else value).partition("@")[0].partition(":")[0]
+    if remote.lower() != remote:
+        return [f"{form}: its path {remote!r} must be lowercase"]
+    hub = "docker.io/" if slash else "docker.io/library/"
+    match = _REFERENCE.fullmatch(value if domain_given else hub + value)
+    if match is None:
+        return [form]
+    if len(match.group(2)) > 255:
+        return ["the repository path must be no more than 255 characters"]
+    digest = match.group(4)
+    if digest:
+        algorithm, _, hex_digits = digest.partition(":")
+        length = _DIGEST_LENGTHS.get(algorithm)
+        if length is None:
+            return [f"digest algorithm {algorithm!r} must be one of "
+                    f"{', '.join(_DIGEST_LENGTHS)}"]
+        if len(hex_digits) != length or hex_digits.lower() != hex_digits:
+            return [f"a {algorithm} digest must be {length} lowercase hexadecimal digits"]
+    return []

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests import airflow_check
-from tests.conftest import run_kedro, write_config
+from tests.conftest import ROOT, run_kedro, write_config
 
 COMMANDS = ["backfill", "compile", "init", "list-pipelines", "run-once", "schedule", "ui",
             "upload-pipeline"]
@@ -187,6 +187,13 @@ def test_outside_a_project_is_one_line(tmp_path):
     result = run_kedro(tmp_path, "airflow-k8s", "compile")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands_inside_a_project_only(tmp_path):
+    """What docs/installation.md says: Kedro loads project commands inside a project only."""
+    result = run_kedro(tmp_path, "airflow-k8s", "--help")
+    assert "No such command 'airflow-k8s'" in result.stderr
+    assert "No such command 'airflow-k8s'" in (ROOT / "docs" / "installation.md").read_text()
 
 
 def test_ui_prints_the_dag_page(demo_project):
@@ -450,3 +457,37 @@ def test_all_usage_errors(demo_project, args, text):
     result = run_kedro(demo_project, "airflow-k8s", *args)
     assert_one_line_error(result, 2, text)
     assert not (demo_project / "dags").exists()
+
+
+def test_a_bad_image_reference_is_one_line_and_writes_nothing(demo_project):
+    result = run_kedro(demo_project, "airflow-k8s", "compile", "--image",
+                       "Registry.Example.com/My Project:1.0")
+    assert_one_line_error(result, 2, "--image: 'Registry.Example.com/My Project:1.0': must be "
+                                     "an image reference, [registry[:port]/]path[:tag][@digest] "
+                                     "with a lowercase path of letters, digits and '.', '_', "
+                                     "'-' separators: its path 'My Project' must be lowercase")
+    assert not (demo_project / "dags").exists()
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    config["run_config"]["image"] = "registry.example.com/my project"
+    write_config(demo_project, config)
+    result = run_kedro(demo_project, "airflow-k8s", "compile", "--validate")
+    assert_one_line_error(result, 2, "airflow-k8s.yaml: run_config.image: "
+                                     "'registry.example.com/my project': must be an image "
+                                     "reference, [registry[:port]/]path[:tag][@digest] with a "
+                                     "lowercase path of letters, digits and '.', '_', '-' "
+                                     "separators")
+    assert not (demo_project / "dags").exists()
+
+
+def test_inits_placeholder_image_gets_a_note_until_an_image_is_named(demo_project):
+    (demo_project / "conf/base/airflow-k8s.yaml").unlink()
+    assert run_kedro(demo_project, "airflow-k8s", "init", "https://a.example.com").returncode == 0
+    note = ("Note: run_config.image is still 'demo', the placeholder `init` wrote: build and "
+            "push the project's image, then set run_config.image to it or pass --image.")
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "ingest", "compile")
+    assert result.returncode == 0, result.stderr
+    assert note in result.stdout.splitlines()
+    for args in (["--image", "registry.example.com/demo:1"], ["--execution", "local"]):
+        result = run_kedro(demo_project, "airflow-k8s", "-p", "ingest", "compile", *args)
+        assert result.returncode == 0, result.stderr
+        assert "placeholder" not in result.stdout

@@ -85,7 +85,7 @@ def test_resource_and_template_tags_pick_profiles(demo_spec):
 def test_dag_metadata(demo_spec):
     assert demo_spec.dag_id == "demo"
     assert demo_spec.schedule is None
-    assert demo_spec.tags[:2] == ["generated_with_kedro_airflow_k8s:0.1.0",
+    assert demo_spec.tags[:2] == ["generated_with_kedro_airflow_k8s:0.9.0",
                                   "experiment_name:demo"]
 
 

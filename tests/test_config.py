@@ -2,6 +2,8 @@ import copy
 import datetime
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from kedro_airflow_k8s.config import DEFAULT_SLACK_MESSAGE, PluginConfig, parse_config
 from kedro_airflow_k8s.errors import ConfigError
@@ -169,6 +171,19 @@ BAD_CONFIGS = [
     ({"run_config": {}}, "airflow-k8s.yaml: run_config.image: required key is missing"),
     (with_run(image=""), "airflow-k8s.yaml: run_config.image: String should have at least "
                          "1 character"),
+    (with_run(image="Registry.Example.com/My Project:1.0"),
+     "airflow-k8s.yaml: run_config.image: 'Registry.Example.com/My Project:1.0': must be an "
+     "image reference, [registry[:port]/]path[:tag][@digest] with a lowercase path of letters, "
+     "digits and '.', '_', '-' separators: its path 'My Project' must be lowercase"),
+    (with_run(image="registry.example.com/my-project:1.0 "),
+     "airflow-k8s.yaml: run_config.image: 'registry.example.com/my-project:1.0 ': must be an "
+     "image reference, [registry[:port]/]path[:tag][@digest] with a lowercase path of letters, "
+     "digits and '.', '_', '-' separators"),
+    (with_run(kubernetes_pod_templates={"gpu": {"template": {"spec": {}},
+                                                "image": "gpu@sha256:1234"}}),
+     "airflow-k8s.yaml: run_config.kubernetes_pod_templates.gpu.image: 'gpu@sha256:1234': must "
+     "be an image reference, [registry[:port]/]path[:tag][@digest] with a lowercase path of "
+     "letters, digits and '.', '_', '-' separators"),
     (with_run(grouping="namespaces"), "airflow-k8s.yaml: run_config.grouping: Input should be "
                                       "'node', 'namespace' or 'pipeline', got 'namespaces'"),
     ({**MINIMAL, "hosts": "x"}, "airflow-k8s.yaml: hosts: unknown key"),
@@ -653,3 +668,34 @@ def test_init_templates_commented_macro_example_is_valid_on_airflow_3():
                 "airflow-k8s.yaml.j2").read_text()
     example = re.search(r"macro_params: \[\]\n\s*#\s*(\[.*\])", template).group(1)
     assert parse_config(with_run(macro_params=yaml.safe_load(example)))
+
+
+# what distribution/reference's grammar is made of, and what breaks it
+_REFERENCE_PARTS = ["a", "b1", "x", "-", "_", "__", ".", "/", ":", "@", "5000", "Reg", "EXAMPLE",
+                    "example.com", "localhost", "[::1]", "sha256:", "sha512:", "md5:", "0" * 64,
+                    "abc" * 12, "1.0", "latest", " ", "A", "%"]
+
+
+@settings(max_examples=3000, deadline=None)
+@example("example.com_a/a")  # a registry host that is no host
+@given(st.lists(st.sampled_from(_REFERENCE_PARTS), min_size=1, max_size=8).map("".join))
+def test_image_references_are_read_as_dockers_parser_reads_them(text):
+    """kubernetes_rules.image_reference agrees with docker-image-py's port of
+    distribution/reference.ParseNormalizedNamed, what the kubelet's runtime parses."""
+    from docker_image.reference import Reference
+
+    from kedro_airflow_k8s.kubernetes_rules import image_reference
+
+    try:
+        Reference.parse_normalized_named(text)
+        accepted = True
+    except Exception:  # its digest errors are not InvalidReference
+        accepted = False
+    assert (image_reference(text) == []) == accepted, text
+
+
+@pytest.mark.parametrize("image", ["demo", "ghcr.io/org/repo:abc123", "localhost:5000/a/b:1",
+                                   "registry.example.com/my-project:1.0@sha256:" + "a" * 64,
+                                   "[::1]:5000/img:tag", "Registry.Example.com/my-project:v1"])
+def test_image_references_the_kubelet_pulls_are_accepted(image):
+    assert parse_config(with_run(image=image)).run_config.image == image

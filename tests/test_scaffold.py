@@ -14,7 +14,9 @@ from pydantic import BaseModel
 
 from kedro_airflow_k8s.config import PluginConfig, VolumeConfig, parse_config
 from kedro_airflow_k8s.scaffold import (
+    PluginInstall,
     field_doc,
+    plugin_install,
     render_config,
     render_dockerfile,
     render_dockerignore,
@@ -85,7 +87,8 @@ def test_init_with_github_actions(demo_project):
 
 
 WORKFLOW_VARIANTS = [dict(), dict(requirements=False, output="gs://bucket/dags"),
-                     dict(output="s3://bucket/dags", dag_id="sales")]
+                     dict(output="s3://bucket/dags", dag_id="sales"),
+                     dict(plugin=PluginInstall("requirements.txt", "kedro-airflow-k8s>=0.9"))]
 
 
 @pytest.mark.parametrize("options", WORKFLOW_VARIANTS)
@@ -159,11 +162,99 @@ def test_the_main_workflow_schedules_the_default_dag_and_installs_what_the_outpu
     assert setup["with"]["python-version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def installed_plugin(command):
+    """The kedro-airflow-k8s requirement of a `pip install ...` line, None without one."""
+    from packaging.requirements import Requirement
+
+    wanted = [Requirement(arg) for arg in shlex.split(command)[2:]
+              if arg.startswith("kedro-airflow-k8s")]
+    assert len(wanted) <= 1, command
+    return wanted[0] if wanted else None
+
+
+def test_this_version_follows_the_registrys_old_plugin_and_is_what_init_pins():
+    """PyPI's kedro-airflow-k8s 0.8.2 and older (0.1.0 among them, from 2021) are the original
+    plugin: an install line of init never resolves to one of them."""
+    from packaging.version import Version
+
+    from kedro_airflow_k8s import __version__
+
+    assert Version(__version__) >= Version("0.9.0")
+    for name, output in (("on-push.yml", "dags"), ("on-merge-to-main.yml", "gs://b/dags")):
+        text = render_workflow(name, "demo", output=output)
+        wanted = installed_plugin(step_named(workflow_steps(name, output=output),
+                                             "Install")["run"])
+        assert str(wanted.specifier) == f"=={__version__}"
+        assert not wanted.specifier.contains("0.8.2") and not wanted.specifier.contains("0.1.0")
+        assert (f"      # kedro-airflow-k8s=={__version__}: the version init ran; "
+                "requirements.txt does not name it\n"
+                "      - name: Install the project and kedro-airflow-k8s\n") in text
+    for mlflow in (True, False):
+        line = re.search(r'^#?\s*RUN pip install \. "(kedro-airflow-k8s[^"]*)"',
+                         render_dockerfile(mlflow=mlflow), re.M).group(1)
+        assert line == f"kedro-airflow-k8s[mlflow]=={__version__}"
+    assert (f"# kedro-airflow-k8s=={__version__}: the version init ran; requirements.txt does "
+            "not name it\n") in render_dockerfile(mlflow=True)
+
+
+@pytest.mark.parametrize("line", ["kedro-airflow-k8s>=0.9", "Kedro_Airflow_K8S[gcp] >= 0.9  # ours",
+                                  "kedro-airflow-k8s @ file:///opt/wheels/kedro_airflow_k8s.whl"])
+def test_a_plugin_the_requirements_name_is_installed_as_they_name_it(demo_project, line):
+    (demo_project / "requirements.txt").write_text(f"kedro>=1.0,<2\n{line}\n")
+    result = run_kedro(demo_project, "airflow-k8s", "init", "https://airflow.example.com",
+                       "-o", "gs://bucket/dags", "--with-github-actions", "--force")
+    assert result.returncode == 0, result.stderr
+    assert "Note:" not in result.stdout
+    for name in ("on-push.yml", "on-merge-to-main.yml"):
+        text = (demo_project / ".github/workflows" / name).read_text()
+        steps = next(iter(yaml.safe_load(text)["jobs"].values()))["steps"]
+        # the version is the requirements file's; the gs:// extra is added to it
+        assert step_named(steps, "Install")["run"] == \
+            'pip install -r requirements.txt "kedro-airflow-k8s[gcp]"'
+        assert "version init ran" not in text
+    assert render_workflow("on-push.yml", "demo", plugin=plugin_install(demo_project)).count(
+        'run: pip install -r requirements.txt\n') == 1
+
+
+def test_requirements_included_with_r_count_and_pyproject_counts_without_requirements(
+        demo_project):
+    (demo_project / "requirements.txt").write_text("-r requirements/base.txt\n")
+    (demo_project / "requirements").mkdir()
+    (demo_project / "requirements/base.txt").write_text("kedro-airflow-k8s~=0.9.0\n")
+    assert plugin_install(demo_project) == PluginInstall("requirements.txt",
+                                                         "kedro-airflow-k8s~=0.9.0")
+    (demo_project / "requirements.txt").unlink()
+    assert plugin_install(demo_project) == PluginInstall("pyproject.toml")  # the demo's
+    pyproject = demo_project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'dependencies = ["kedro>=1.0,<2"]',
+        'dependencies = ["kedro>=1.0,<2", "kedro-airflow-k8s[mlflow]>=0.9"]'))
+    install = plugin_install(demo_project)
+    assert install == PluginInstall("pyproject.toml", "kedro-airflow-k8s[mlflow]>=0.9")
+    steps = workflow_steps("on-push.yml", requirements=False, plugin=install)
+    assert step_named(steps, "Install")["run"] == "pip install ."
+    text = render_dockerfile(requirements=False, mlflow=True, plugin=install)
+    assert 'RUN pip install . "kedro-airflow-k8s[mlflow]"\n' in text
+    assert "version init ran" not in text
+
+
+def test_requirements_asking_for_the_old_plugin_get_a_note(demo_project):
+    from kedro_airflow_k8s import __version__
+
+    (demo_project / "requirements.txt").write_text("kedro-airflow-k8s==0.8.2\n")
+    result = run_kedro(demo_project, "airflow-k8s", "init", "https://airflow.example.com",
+                       "--force")
+    assert result.returncode == 0, result.stderr
+    assert (f"Note: requirements.txt asks for 'kedro-airflow-k8s==0.8.2', which excludes "
+            f"{__version__}, the version writing these files (0.8.2 and older are the original "
+            "plugin, for Kedro < 0.18): ask for >=0.9 there.") in result.stdout.splitlines()
+
+
 def test_rendered_config_quotes_user_values():
-    text = render_config('http://h:8080/"x"', "dags: here", image="a#b", run_name="r")
+    text = render_config('http://h:8080/"x"', "dags: here", image="123", run_name="r")
     config = parse_config(yaml.safe_load(text))
     assert (config.host, config.output, config.run_config.image) == (
-        'http://h:8080/"x"', "dags: here", "a#b")
+        'http://h:8080/"x"', "dags: here", "123")  # 123: an image YAML reads as a number
 
 
 # -- the project image ----------------------------------------------------------------------
@@ -171,15 +262,17 @@ def test_rendered_config_quotes_user_values():
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
 
 
+@pytest.mark.parametrize("declared", [None, "kedro-airflow-k8s>=0.9"])
 @pytest.mark.parametrize("requirements", [True, False])
 @pytest.mark.parametrize("mlflow", [False, True])
-def test_the_dockerfile_passes_hadolint(tmp_path, requirements, mlflow):
+def test_the_dockerfile_passes_hadolint(tmp_path, requirements, mlflow, declared):
     path = tmp_path / "Dockerfile"
-    path.write_text(render_dockerfile(requirements=requirements, mlflow=mlflow))
+    plugin = PluginInstall("requirements.txt" if requirements else "pyproject.toml", declared)
+    path.write_text(render_dockerfile(requirements=requirements, mlflow=mlflow, plugin=plugin))
     result = subprocess.run([HADOLINT, "--no-color", str(path)], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    installed = re.search(r'^RUN pip install \. "kedro-airflow-k8s\[mlflow\]==', path.read_text(),
+    installed = re.search(r'^RUN pip install \. "kedro-airflow-k8s\[mlflow\]', path.read_text(),
                           re.M)
     assert bool(installed) == mlflow
 
@@ -278,8 +371,16 @@ def test_the_image_init_writes_runs_the_nodes(demo_project, tmp_path):
     assert [p for p in shipped if "credentials" in p and not p.endswith(".py")] == []
     assert "src/demo/db_credentials.py" in shipped
     assert (tmp_path / "venv/bin/kedro").is_file()
-    run = subprocess.run(["kedro", "run", "--env", "base", "--pipeline", "__default__",
-                          "--nodes", "clean_orders"], cwd=workdir, capture_output=True,
+    # the node pod's own command, as compile wrote it with no -e given
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "ingest", "compile")
+    assert result.returncode == 0, result.stderr
+    dag = airflow_check.load_dag(demo_project / "dags" / "demo-ingest.py")
+    pod = dag.get_task("clean_orders")
+    assert pod.cmds == ["kedro"] and pod.arguments[:3] == ["run", "--env", "base"]
+    arguments = [getattr(a, "value", a) for a in pod.arguments]  # node names are literal()
+    if "--params" in arguments:  # Airflow renders it from the run's Params: none changed here
+        arguments = arguments[:arguments.index("--params")]
+    run = subprocess.run(["kedro", *arguments], cwd=workdir, capture_output=True,
                          text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (workdir / "data/02_intermediate/orders.json").is_file()

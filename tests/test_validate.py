@@ -155,9 +155,6 @@ API_SERVER_RULES = {
                                                          "name": "HTTP"}]})}, {},
         "n", "spec.containers.0.ports.0.name: must be at most 15 lowercase letters, digits "
              "and '-', with a letter, without '-' at the ends or '--'"),
-    "image (validateContainersCommon)": (
-        None, {"image": "registry.example.com/demo:1 "},
-        "n", "spec.containers.0.image: is required, without leading or trailing spaces"),
 }
 
 
@@ -209,6 +206,26 @@ def test_claim_rules_are_reported_in_an_edited_file(tmp_path, edit, problem):
     assert path.read_text().count(old) == 1
     path.write_text(path.read_text().replace(old, new))
     assert f"task create-data-volume: {problem}" in preflight.check_file(path, "1.37")
+
+
+def test_an_image_with_spaces_is_reported_in_an_edited_file(tmp_path):
+    """validateContainersCommon: the config refuses such an image already (its reference
+    grammar); --validate still catches it in a file edited by hand."""
+    from kedro.pipeline import Pipeline, node
+
+    from tests import airflow_check
+    from tests.test_config import MINIMAL, with_run
+    from tests.test_render import compiled, identity, write
+
+    path = write(tmp_path, compiled(Pipeline([node(identity, "a", "b", name="n")]),
+                                    with_run(volume={"disabled": True})))
+    image = MINIMAL["run_config"]["image"]
+    assert path.read_text().count(repr(image)) == 1
+    path.write_text(path.read_text().replace(repr(image), repr(image + " ")))
+    dag = airflow_check.load_dag(path)
+    assert preflight.schema_problems(preflight.manifest(dag, dag.get_task("n")), "1.37") == []
+    assert ("task n: spec.containers.0.image: is required, without leading or trailing spaces"
+            in preflight.check_file(path, "1.37"))
 
 
 def test_the_api_server_rules_run_in_compile_validate(demo_project):

@@ -52,6 +52,7 @@ def compile_project(project: KedroProject, options: CompileOptions = CompileOpti
     and MLflow server."""
     import sys
 
+    from kedro_airflow_k8s.image_conf import pods_env
     from kedro_airflow_k8s.mlflow_run import settings_for
 
     config = project.config
@@ -66,8 +67,10 @@ def compile_project(project: KedroProject, options: CompileOptions = CompileOpti
         from kedro_airflow_k8s.spark_artifacts import artifacts_version as version_of
 
         artifacts_version = version_of(project)
+    execution = options.execution or config.run_config.execution
+    env = pods_env(project, execution, spark is not None and spark.type == "dataproc", notify)
     source = ProjectSource(
-        package=project.package_name, env=project.run_env,
+        package=project.package_name, env=env,
         pipeline_name=project.pipeline_name, is_persisted=project.is_persisted,
         dataset_type=project.dataset_type, dataset_location=project.dataset_location,
         dataset_layer=project.dataset_layer, commit_sha=project.commit_sha,

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from kedro_airflow_k8s.airflow_context import LOGICAL_DATE_KEYS
 from kedro_airflow_k8s.asset_schedule import reference_uri
 from kedro_airflow_k8s.assets import declared
-from kedro_airflow_k8s.config import PluginConfig, RunConfig
+from kedro_airflow_k8s.config import PluginConfig, RunConfig, image_problem, placeholder_image
 from kedro_airflow_k8s.dagspec import CHANGED_PARAMS_FILTER, PARAM_FILTER, variable_expression
-from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.errors import CompileError, ConfigError
 from kedro_airflow_k8s.grouping import NodeGroup, chosen_groups, group_nodes, memory_edges
 from kedro_airflow_k8s.ids import Ids, airflow_id, assign_ids
 from kedro_airflow_k8s.options import CompileOptions, Execution, ProjectSource
@@ -98,6 +98,7 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                         on_spark=not spark_nodes.isdisjoint(group.nodes))
                for group in node_groups]
     execution = options.execution or run.execution
+    _check_image(run, source, options, execution, notify)
     per_run = _per_run_root(run, execution)
     return Plan(pipeline=pipeline, run=run, source=source, options=options,
                 dag_id=dag_id_for(config, source.package, source.pipeline_name,
@@ -108,6 +109,20 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                                 source.is_persisted, source.dataset_location,
                                 source.dataset_layer, notify, per_run),
                 schedule_assets=_schedule_assets(source, options, per_run, run.macro_params))
+
+
+def _check_image(run: RunConfig, source: ProjectSource, options: CompileOptions,
+                 execution: Execution, notify: Notify) -> None:
+    """--image must be a reference the kubelet can pull (run_config.image is checked when the
+    config is read); a note while run_config.image is still the placeholder init wrote."""
+    if options.image is not None:
+        problem = image_problem(options.image)
+        if problem:
+            raise ConfigError(f"--image: {problem}")
+    elif execution == "kubernetes" and run.image == placeholder_image(source.package):
+        notify(f"Note: run_config.image is still {run.image!r}, the placeholder `init` "
+               "wrote: build and push the project's image, then set run_config.image to it "
+               "or pass --image.")
 
 
 def _schedule_assets(source: ProjectSource, options: CompileOptions, per_run: str | None,

@@ -12,6 +12,8 @@ from kedro_airflow_k8s.config.base import (
     _CRON_PRESETS,
     CONFIG_FILE,
     POOL_NAME_LENGTH,
+    image_problem,
+    placeholder_image,
     validate_cron,
 )
 from kedro_airflow_k8s.config.integrations import (
@@ -38,6 +40,8 @@ __all__ = [
     "TaskSettings",
     "VolumeConfig",
     "_CRON_PRESETS",  # tests/test_render.py reads the schedule presets
+    "image_problem",
     "parse_config",
+    "placeholder_image",
     "validate_cron",
 ]

@@ -51,6 +51,27 @@ def _resource_name(name: str) -> str:
     return name
 
 
+def image_problem(image: str) -> str | None:
+    """Why the kubelet could not pull `image` by that reference; None when it could."""
+    problems = kubernetes_rules.image_reference(image)
+    return f"{image!r}: {problems[0]}" if problems else None
+
+
+def _image(image: str) -> str:
+    problem = image_problem(image)
+    if problem:
+        raise ValueError(problem)
+    return image
+
+
+ImageReference = Annotated[str, AfterValidator(_image)]
+
+
+def placeholder_image(package: str) -> str:
+    """The run_config.image `init` writes, until the user names the image they push."""
+    return package.replace("_", "-")
+
+
 # Any resource name Kubernetes accepts for a container: cpu, memory, ephemeral-storage,
 # hugepages-<size>, or domain-qualified (nvidia.com/gpu).
 ResourceAmounts = dict[Annotated[str, AfterValidator(_resource_name)],

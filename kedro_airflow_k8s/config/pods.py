@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from kedro_airflow_k8s import kubernetes_rules
-from kedro_airflow_k8s.config.base import ResourceAmounts, _Model, _amount
+from kedro_airflow_k8s.config.base import ImageReference, ResourceAmounts, _Model, _amount
 
 
 class Toleration(_Model):
@@ -221,7 +221,8 @@ class PodTemplateConfig(_Model):
         description="A Kubernetes Pod manifest (a YAML string or a mapping) the node pods start "
         "from; plugin settings win on conflict."
     )
-    image: str | None = Field(None, description="Image for the nodes using this template.")
+    image: ImageReference | None = Field(
+        None, description="Image for the nodes using this template.")
 
     @field_validator("template", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from kedro_airflow_k8s.config.base import (
     _IDENTIFIER,
     CONFIG_FILE,
     Duration,
+    ImageReference,
     _Model,
     each_checked,
     validate_cron,
@@ -38,7 +39,10 @@ from kedro_airflow_k8s.errors import ConfigError
 
 
 class RunConfig(_Model):
-    image: str = Field(min_length=1, description="Image the node pods run (the project's image).")
+    image: ImageReference = Field(
+        min_length=1, description="Image the node pods run (the project's image): "
+        "[registry[:port]/]path[:tag][@digest]."
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Always when you push the same tag again; Never: local only."
     )
