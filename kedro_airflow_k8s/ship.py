@@ -269,14 +269,10 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
              follow_minutes: float | None = None, params: str | None = None) -> Steps[str]:
     """Upload without schedule or sensors, start one run (its Params set from `params`,
     `key=value,...` as `kedro run --params` takes them), follow it when asked; its id."""
-    from kedro_airflow_k8s.params import parse_run_params
-
     client = client_for(project)
     location = output_location(project, output)
     spec, text = yield from prepare(project, dataclasses.replace(options, with_sensors=False))
-    run = project.config.run_config
-    conf = parse_run_params(params, spec.trigger_params, macros=run.macro_params,
-                            variables=run.variables_params) if params else None
+    conf = run_conf(project, spec, params) if params else None
     yield from pools_exist(project, [spec], client)
     before = before_upload(client, spec.dag_id)
     published = yield from _upload(project, spec, text, location)
@@ -523,12 +519,19 @@ def _stopped_following(client: AirflowClient, backfill_id: int, why: str, cancel
 def backfill_conf(project: KedroProject, dag_name: str | None, params: str) -> dict[str, Any]:
     """`backfill --params`, checked as run-once's against the Params of the DAG the project
     compiles to."""
+    return run_conf(project, compile_project(project, CompileOptions(dag_id=dag_name)), params)
+
+
+def run_conf(project: KedroProject, spec: DagSpec, params: str) -> dict[str, Any]:
+    """A run's conf from --params: Params of `spec`, each of its Param's type, none that
+    run_config.macro_params or variables_params set (a ConfigError before any upload)."""
     from kedro_airflow_k8s.params import parse_run_params
 
-    spec = compile_project(project, CompileOptions(dag_id=dag_name))
     run = project.config.run_config
     return parse_run_params(params, spec.trigger_params, macros=run.macro_params,
-                            variables=run.variables_params)
+                            variables=run.variables_params,
+                            schemas={name: schema for name, (_, schema)
+                                     in spec.trigger_params.items()})
 
 
 def follow_backfill(client: AirflowClient, dag_id: str, backfill_id: int, run_ids: list[str],
