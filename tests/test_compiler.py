@@ -419,7 +419,12 @@ def test_task_settings_reach_airflows_tasks_by_tag(tmp_path, execution):
     ("kubernetes", {"flaky": {"retry_on": "infrastructure"}, "slow": {"retries": 0}},
      {"retry_on": "infrastructure"},  # no retries: nothing to spend
      dict.fromkeys(("load", "parse", "train"), "KubernetesPodOperator")),
-    ("local", SETTINGS, {}, dict.fromkeys(("load", "parse", "train"), "BashOperator")),
+    # local execution: the same rule, by the file's BashOperator subclass
+    ("local", SETTINGS, {}, dict.fromkeys(("load", "parse", "train"), "NodeBashOperator")),
+    ("local", {"flaky": {"retries": 5, "retry_on": "any"},
+               "slow": {"retries": 0}, "__default__": {"retry_on": "infrastructure"}},
+     {"retries": 2, "retry_on": "any"},
+     {"load": "NodeBashOperator", "parse": "BashOperator", "train": "BashOperator"}),
 ])
 def test_node_tasks_that_retry_infrastructure_failures_only_run_as_node_pods(
         execution, task_settings, task_defaults, expected):

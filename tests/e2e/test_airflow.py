@@ -296,6 +296,26 @@ def test_local_execution_runs_the_demo_to_success(demo_project, airflow_server):
     assert consumers["kedro://demo/model"] == ["report"]
 
 
+def test_local_execution_fails_a_node_that_raises_at_once(demo_project, airflow_server):
+    """A node whose code raises (here: its input file is gone, Kedro's DatasetError) fails the
+    task on its first try, its retries unspent; a retry would leave the run waiting 10 min."""
+    point_at(demo_project, airflow_server, "local-raises", execution="local",
+             task_defaults={"retries": 3, "retry_delay": "10m"})
+    (demo_project / "data/01_raw/orders.json").unlink()
+    started = time.monotonic()
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "5",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    run_id = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: run {run_id} of DAG 'local-raises' failed; failed tasks: clean_orders")
+    assert time.monotonic() - started < 240
+    ti = api_get(airflow_server, f"/api/v2/dags/local-raises/dagRuns/{run_id}/taskInstances/"
+                 "clean_orders")
+    assert (ti["state"], ti["try_number"], ti["max_tries"]) == ("failed", 1, 3)
+    assert "Not retried: the node's code failed: exit code 1" in result.stdout, result.stdout
+
+
 def test_a_dag_scheduled_on_data_runs_after_the_dag_that_writes_it(demo_project,
                                                                      airflow_server):
     # the runs a schedule on data starts have no logical date, so no `ds`
