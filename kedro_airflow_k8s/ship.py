@@ -266,15 +266,19 @@ def start_run(client: AirflowClient, published: Published, *,
 
 
 def run_once(project: KedroProject, output: str | None, options: CompileOptions = CompileOptions(),
-             follow_minutes: float | None = None, params: str | None = None) -> Steps[str]:
+             follow_minutes: float | None = None, params: str | None = None,
+             replace_scheduled: bool = False) -> Steps[str]:
     """Upload without schedule or sensors, start one run (its Params set from `params`,
-    `key=value,...` as `kedro run --params` takes them), follow it when asked; its id."""
+    `key=value,...` as `kedro run --params` takes them), follow it when asked; its id. A DAG
+    Airflow runs on a schedule under the same id is not replaced unless `replace_scheduled`."""
     client = client_for(project)
     location = output_location(project, output)
     spec, text = yield from prepare(project, dataclasses.replace(options, with_sensors=False))
     conf = run_conf(project, spec, params) if params else None
     yield from pools_exist(project, [spec], client)
     before = before_upload(client, spec.dag_id)
+    if not replace_scheduled:
+        _refuse_replacing_a_schedule(client, spec.dag_id, before.dag)
     published = yield from _upload(project, spec, text, location)
     yield f"Uploaded {published.location}; waiting for Airflow to load it."
     notes: list[str] = []
@@ -288,6 +292,18 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
         yield from follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
         yield f"Run {run_id} succeeded."
     return run_id
+
+
+def _refuse_replacing_a_schedule(client: AirflowClient, dag_id: str, dag: Any) -> None:
+    """run-once uploads its DAG without a schedule: refuse when that would take the schedule
+    of the DAG Airflow has under this id (from `schedule`)."""
+    summary = dag.timetable_summary if dag is not None else None
+    if summary in (None, "None"):
+        return
+    raise ConfigError(
+        f"DAG '{dag_id}' runs on a schedule in Airflow at {client.host} ({summary}): run-once "
+        "uploads it without one, which would end that schedule until the next `schedule`; "
+        f"run it under another id (-d {dag_id}-once) or pass --replace-scheduled")
 
 
 def _version_of(spec: DagSpec) -> str:

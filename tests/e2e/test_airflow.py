@@ -219,6 +219,34 @@ def test_schedule_sets_the_cron_and_unpauses(demo_project, airflow_server):
     json.dumps(airflow.health())  # the server is still answering
 
 
+def test_run_once_refuses_to_replace_a_scheduled_dag(demo_project, airflow_server):
+    """run-once uploads its DAG without a schedule: under the id of a scheduled DAG that
+    would end the schedule, so it is refused, nothing uploaded, unless --replace-scheduled."""
+    point_at(demo_project, airflow_server, "scheduled-once")
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "0 3 * * *",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    dag_file = airflow_server.dags / "scheduled-once.py"
+    scheduled = dag_file.read_text()
+    airflow = client(airflow_server)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", env=airflow_server.auth_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: DAG 'scheduled-once' runs on a schedule in Airflow at {airflow_server.url} "
+        "(0 3 * * *): run-once uploads it without one, which would end that schedule until "
+        "the next `schedule`; run it under another id (-d scheduled-once-once) or pass "
+        "--replace-scheduled"]
+    assert dag_file.read_text() == scheduled
+    assert airflow.dag("scheduled-once").timetable_summary == "0 3 * * *"
+    assert api_get(airflow_server, "/api/v2/dags/scheduled-once/dagRuns")["dag_runs"] == []
+
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--replace-scheduled",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "schedule=None," in dag_file.read_text()
+    assert airflow.dag("scheduled-once").timetable_summary in (None, "None")
+
+
 def test_schedule_all_unpauses_every_pipelines_dag(demo_project, airflow_server):
     point_at(demo_project, airflow_server, "all-demo")
     result = run_kedro(demo_project, "airflow-k8s", "schedule", "--all", "-c", "0 5 * * *",
