@@ -435,6 +435,21 @@ class AirflowClient:
                 raise
         return {p.name: float("inf") if p.slots == -1 else float(p.slots) for p in found}
 
+    def variable_exists(self, key: str) -> bool | None:
+        """Whether Airflow has the Variable `key` (its value is neither kept nor shown); None
+        when the credential may not read Variables (HTTP 403: no Variables read permission)."""
+        from airflow_client.client.api.variable_api import VariableApi
+        from airflow_client.client.exceptions import ApiException
+
+        with self._call(f"reading Variable '{key}'"):
+            try:
+                VariableApi(self.api).get_variable(key, _request_timeout=self._timeout)
+            except ApiException as exc:
+                if exc.status in (403, 404):
+                    return None if exc.status == 403 else False
+                raise
+        return True
+
     def _all_pages(self, fetch: Callable[[int, int], Any], items: str) -> list[Any]:
         """Every item of a listing, page by page (`fetch(limit, offset)` reads one)."""
         found: list[Any] = []

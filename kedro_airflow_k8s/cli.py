@@ -355,7 +355,13 @@ def backfill(project: KedroProject, start: str, end: str, reprocess: str,
     from kedro_airflow_k8s.compiler import project_dag_id
     from kedro_airflow_k8s.display import RunDisplay
     from kedro_airflow_k8s.ship import backfill as ship_backfill
-    from kedro_airflow_k8s.ship import backfill_conf, backfill_span, client_for, drive
+    from kedro_airflow_k8s.ship import (
+        backfill_conf,
+        backfill_span,
+        client_for,
+        drive,
+        project_variables,
+    )
 
     if cancel_on_timeout and not wait:
         raise ConfigError("--cancel-on-timeout: only with --wait (without it nothing "
@@ -368,7 +374,8 @@ def backfill(project: KedroProject, start: str, end: str, reprocess: str,
                             max_active_runs=max_active_runs,
                             follow_minutes=timeout_minutes if wait else None,
                             run_backwards=run_backwards, conf=conf,
-                            cancel_on_timeout=cancel_on_timeout), display.show)
+                            cancel_on_timeout=cancel_on_timeout,
+                            variables=project_variables(project)), display.show)
 
 
 @airflow_k8s.command(name="list-pipelines")

@@ -265,6 +265,8 @@ class DagSpec:
     dag_arguments: dict[str, Any] = field(default_factory=dict)  # more of DAG(...)'s, if set
     default_args: dict[str, Any] = field(default_factory=dict)  # every task's, if set
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
+    # the Airflow Variables its tasks read -> the config key that names each
+    variables: dict[str, str] = field(default_factory=dict)
     # Kedro parameter (dotted name) -> (value in the parameters files, Param schema): the
     # DAG's Params, whose changed values tasks pass to --params
     trigger_params: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)

@@ -92,7 +92,7 @@ def publish(project: KedroProject, output: str | None,
         _check_cron(options.schedule)
     location = output_location(project, output)
     spec, text = yield from prepare(project, options)
-    yield from pools_exist(project, [spec])
+    yield from airflow_has_what_it_needs(project, [spec])
     return (yield from _upload(project, spec, text, location))
 
 
@@ -101,7 +101,7 @@ def publish_each(projects: list[KedroProject], output: str | None,
     """`publish` for several pipelines of one project: every DAG compiled before any upload."""
     location = output_location(projects[0], output)
     prepared = yield from prepare_each(projects, options)
-    yield from pools_exist(projects[0], [spec for spec, _ in prepared])
+    yield from airflow_has_what_it_needs(projects[0], [spec for spec, _ in prepared])
     published = []
     for spec, text in prepared:
         published.append((yield from _upload(projects[0], spec, text, location)))
@@ -115,19 +115,27 @@ def _check_cron(schedule: str) -> None:
         raise ConfigError(f"--cron-expression: {exc}") from None
 
 
-def pools_exist(project: KedroProject, specs: list[DagSpec],
-                client: AirflowClient | None = None) -> Steps[None]:
+def airflow_has_what_it_needs(project: KedroProject, specs: list[DagSpec],
+                              client: AirflowClient | None = None) -> Steps[None]:
     """With a host, refuse DAGs whose tasks' pools Airflow lacks or has too few slots of
-    (pools.check_pools); without one nothing, when Airflow does not answer a note."""
+    (pools.check_pools), or that read Variables Airflow lacks (variables.check_variables);
+    without one nothing, when Airflow does not answer a note."""
     from kedro_airflow_k8s.pools import check_pools
+    from kedro_airflow_k8s.variables import check_variables
 
     if not project.config.host:
         return
     try:
-        yield from check_pools(client or client_for(project), specs,
-                               project.config.run_config)
+        client = client or client_for(project)
+        yield from check_pools(client, specs, project.config.run_config)
     except AirflowApiError as exc:
         yield f"Note: pools not checked: {exc}."
+        return
+    try:
+        yield from check_variables(client, {name: key for spec in specs
+                                            for name, key in spec.variables.items()})
+    except AirflowApiError as exc:
+        yield f"Note: Variables not checked: {exc}."
 
 
 def _upload(project: KedroProject, spec: DagSpec, text: str, location: str) -> Steps[Published]:
@@ -275,7 +283,7 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
     location = output_location(project, output)
     spec, text = yield from prepare(project, dataclasses.replace(options, with_sensors=False))
     conf = run_conf(project, spec, params) if params else None
-    yield from pools_exist(project, [spec], client)
+    yield from airflow_has_what_it_needs(project, [spec], client)
     before = before_upload(client, spec.dag_id)
     if not replace_scheduled:
         _refuse_replacing_a_schedule(client, spec.dag_id, before.dag)
@@ -352,7 +360,7 @@ def schedule_each(projects: list[KedroProject], output: str | None, options: Com
     location = output_location(project, output)
     prepared = yield from prepare_each(projects, dataclasses.replace(
         options, paused_upon_creation=paused))
-    yield from pools_exist(project, [spec for spec, _ in prepared])
+    yield from airflow_has_what_it_needs(project, [spec for spec, _ in prepared])
     state = "paused" if paused else "unpaused"
     client, unreachable = None, "no host in airflow-k8s.yaml"
     befores: dict[str, Before] = {}
@@ -453,12 +461,14 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
              end: datetime.datetime, *, reprocess: str = "none",
              max_active_runs: int | None = None, follow_minutes: float | None = None,
              interval: float = POLL_SECONDS, run_backwards: bool = False,
-             conf: dict[str, Any] | None = None,
-             cancel_on_timeout: bool = False) -> Steps[int | None]:
+             conf: dict[str, Any] | None = None, cancel_on_timeout: bool = False,
+             variables: dict[str, str] | None = None) -> Steps[int | None]:
     """Backfill a DAG Airflow already has from `start` to `end` (a dry run first, shown),
     newest date first with `run_backwards`, every run's conf `conf`; follow every run when
     asked. Stopped following by the timeout or Ctrl-C, the backfill goes on in Airflow unless
-    `cancel_on_timeout`. The backfill's id, None when there was nothing to run."""
+    `cancel_on_timeout`. Refused when Airflow lacks a pool of its tasks or one of
+    `variables` (name -> config key) they read. The backfill's id, None when there was
+    nothing to run."""
     try:
         dag = client.dag(dag_id)
     except DagNotFound:
@@ -473,8 +483,10 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
         raise AirflowApiError(f"DAG '{dag_id}' is paused: Airflow runs no task of a paused "
                               "DAG, backfills included; unpause it first")
     from kedro_airflow_k8s.pools import check_dag_pools
+    from kedro_airflow_k8s.variables import check_variables
 
     yield from check_dag_pools(client, dag_id)
+    yield from check_variables(client, variables or {})
     try:
         dates = client.backfill_dry_run(dag_id, start, end, reprocess,
                                         run_backwards=run_backwards, conf=conf)
@@ -536,6 +548,15 @@ def backfill_conf(project: KedroProject, dag_name: str | None, params: str) -> d
     """`backfill --params`, checked as run-once's against the Params of the DAG the project
     compiles to."""
     return run_conf(project, compile_project(project, CompileOptions(dag_id=dag_name)), params)
+
+
+def project_variables(project: KedroProject) -> dict[str, str]:
+    """The Airflow Variables the project's DAGs read (variables.used_variables), for a DAG
+    Airflow already has (backfill)."""
+    from kedro_airflow_k8s.mlflow_run import settings_for
+    from kedro_airflow_k8s.variables import used_variables
+
+    return used_variables(project.config.run_config, settings_for(project) is not None)
 
 
 def run_conf(project: KedroProject, spec: DagSpec, params: str) -> dict[str, Any]:

@@ -570,6 +570,52 @@ def test_a_missing_or_too_small_pool_is_refused_before_upload(demo_project, airf
     assert found["default_pool"] > 0
 
 
+def test_a_variable_airflow_lacks_is_refused_before_anything_is_uploaded(demo_project,
+                                                                         airflow_server):
+    """Every task passing a variables_params name renders its Variable when it runs: one
+    Airflow lacks would fail them all (VARIABLE_NOT_FOUND). The commands refuse first."""
+    from airflow_client.client.api.variable_api import VariableApi
+    from airflow_client.client.models.variable_body import VariableBody
+
+    point_at(demo_project, airflow_server, "variable-demo",
+             variables_params=["kat_region", "kat_bucket"])
+    dag_file = airflow_server.dags / "variable-demo.py"
+    missing = (
+        f"Error: run_config.variables_params: Airflow Variables 'kat_bucket', 'kat_region' do "
+        f"not exist in Airflow at {airflow_server.url}, so every task reading them would fail "
+        "when it runs (VARIABLE_NOT_FOUND): create them with `airflow variables set "
+        "kat_bucket <value>`, `airflow variables set kat_region <value>` (or Admin > Variables "
+        "in the UI), or remove them from run_config.variables_params")
+    for command in (["upload-pipeline"], ["run-once"], ["schedule", "-c", "0 3 * * *"]):
+        result = run_kedro(demo_project, "airflow-k8s", *command,
+                           env=airflow_server.auth_env())
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == [missing], command
+        assert not dag_file.exists()
+    # backfill uploads nothing: it checks the Variables of the DAG the project compiles to
+    airflow = write_scheduled(airflow_server, "variable_backfill",
+                              "BashOperator(task_id='a', bash_command='true')")
+    airflow.set_paused("variable_backfill", False)
+    result = run_kedro(demo_project, "airflow-k8s", "backfill", "-d", "variable_backfill",
+                       "--from", "2024-01-01", "--to", "2024-01-01",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [missing]
+    assert airflow.backfill_runs("variable_backfill", JAN[:1]) == []
+
+    variables = VariableApi(airflow.api)
+    variables.post_variable(VariableBody(key="kat_region", value="eu"))
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Airflow Variable 'kat_bucket' does not exist in Airflow at " in result.stderr
+    variables.post_variable(VariableBody(key="kat_bucket", value="b"))
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert dag_file.exists()
+
+
 def test_backfill_refuses_a_dag_whose_pool_is_missing_or_too_small(airflow_server):
     """backfill uploads nothing: it reads the pools of the DAG's tasks as Airflow serves them
     and starts no run that Airflow's scheduler would never run."""
