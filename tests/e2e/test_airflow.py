@@ -346,8 +346,9 @@ def test_local_execution_fails_a_node_that_raises_at_once(demo_project, airflow_
 
 def test_a_dag_scheduled_on_data_runs_after_the_dag_that_writes_it(demo_project,
                                                                      airflow_server):
-    # the runs a schedule on data starts have no logical date, so no `ds`
-    point_at(demo_project, airflow_server, "on-data", execution="local", macro_params=[])
+    # the runs a schedule on data starts have no logical date, so no `ds` of their own: the
+    # demo's macro_params [ds] passes the day the run was due (run_after) instead
+    point_at(demo_project, airflow_server, "on-data", execution="local")
     # B: the features pipeline, on the two datasets the ingest pipeline writes
     result = run_kedro(demo_project, "airflow-k8s", "-p", "features", "schedule",
                        "--on-assets", "orders,customer_count", env=airflow_server.auth_env())
@@ -374,6 +375,38 @@ def test_a_dag_scheduled_on_data_runs_after_the_dag_that_writes_it(demo_project,
             "on-data-features", runs[0]["dag_run_id"], failed[0])
     scaled = json.loads((demo_project / "data/03_features/scaled_totals.json").read_text())
     assert max(scaled.values()) == 1.0
+    assert_ds_is_run_after(airflow_server, "on-data-features", runs[0]["dag_run_id"])
+
+    # a run triggered through the API without a logical date: the same fallback
+    manual = api_post(airflow_server, "/api/v2/dags/on-data-features/dagRuns",
+                      {"dag_run_id": "no-logical-date", "logical_date": None})
+    assert manual["logical_date"] is None
+    progress = drive(follow_run(airflow, "on-data-features", "no-logical-date", timeout=300,
+                                interval=2))
+    assert progress.state == "success", progress
+    assert_ds_is_run_after(airflow_server, "on-data-features", "no-logical-date")
+
+
+def assert_ds_is_run_after(server, dag_id, run_id):
+    """The run has no logical date, and its node tasks passed `ds` of its run_after."""
+    run = api_get(server, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    assert run["logical_date"] is None, run
+    day = datetime.datetime.fromisoformat(run["run_after"]).strftime("%Y-%m-%d")
+    ti = api_get(server, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/"
+                 "features.scale")
+    assert ti["state"] == "success", ti
+    assert ti["rendered_fields"]["env"]["KEDRO_PARAMS"] == f"ds={day}", ti["rendered_fields"]
+
+
+def api_post(server, path, body):
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.url}{path}", method="POST", data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {server.token()}",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def api_get(server, path):
