@@ -22,7 +22,6 @@ from kedro_airflow_k8s.airflow_client import (
     ImportProblem,
     RunProgress,
     short_commit,
-    wait_until,
 )
 from kedro_airflow_k8s.compiler import compile_project
 from kedro_airflow_k8s.config import validate_cron
@@ -44,6 +43,8 @@ if TYPE_CHECKING:
 
 PARSE_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 2.0
+WAIT_NOTE_SECONDS = 30.0  # between the lines of a wait for Airflow to load a DAG file
+DEFAULT_REFRESH_SECONDS = 300  # Airflow's [dag_processor] refresh_interval
 TRACE_LINES = 20  # of an import error, shown before the one-line error
 
 T = TypeVar("T")
@@ -217,40 +218,64 @@ def wait_for_version(client: AirflowClient, dag_id: str, text: str,
                      timeout: float = PARSE_TIMEOUT_SECONDS, interval: float = POLL_SECONDS,
                      before: Before | None = None,
                      notify: Callable[[str], None] = lambda line: None) -> None:
+    """`await_version`, its lines given to `notify`."""
+    drive(await_version(client, dag_id, text, timeout=timeout, interval=interval,
+                        before=before), notify)
+
+
+def await_version(client: AirflowClient, dag_id: str, text: str,
+                  timeout: float = PARSE_TIMEOUT_SECONDS, interval: float = POLL_SECONDS,
+                  before: Before | None = None,
+                  note_every: float = WAIT_NOTE_SECONDS) -> Steps[None]:
     """Return once Airflow serves exactly `text` as the DAG's source; fail as soon as
-    Airflow reports an import error for the file that it did not hold before the upload."""
+    Airflow reports an import error for the file that it did not hold before the upload.
+    Says what it waits for and why, first and then every `note_every` seconds."""
+    filename = f"{dag_id}.py"
     if before is not None and before.dag is not None:  # known file: reparse, not a scan
         client.request_reparse(before.dag.file_token)
-    filename = f"{dag_id}.py"
-
-    def parsed() -> bool:
+        yield (f"Waiting for Airflow to load this version of {filename}: asked its DAG "
+               "processor to parse the file again.")
+    elif before is not None:
+        yield (f"Waiting for Airflow to find the new file {filename}: its DAG processor "
+               "looks for new files in the DAG folder every [dag_processor] refresh_interval "
+               f"({DEFAULT_REFRESH_SECONDS} s by default, a deployment may set it lower: see "
+               "Troubleshooting in the docs), then parses them.")
+    started = time.monotonic()
+    noted = started
+    while True:
         try:
-            if client.dag_source(dag_id) == text:
-                return True
+            served = client.dag_source(dag_id)
         except DagNotFound:
-            pass
+            served = None
+        if served == text:
+            return
         if before is not None and before.problems is not None:
             # a new text: an unchanged one may be the old file's, parsed again before the sync
             fresh = [p for p in client.import_problems(filename)
                      if p.stack_trace not in before.problems]
             if fresh:
-                _import_failed(fresh[0], notify)
-        return False
+                yield from _import_failed(fresh[0])
+        now = time.monotonic()
+        if now - started >= timeout:
+            raise AirflowApiError(
+                f"Airflow at {client.host} did not load this version of DAG '{dag_id}' within "
+                f"{timeout:.0f} s: check the DAG processor and the import errors in the UI")
+        if now - noted >= note_every:
+            noted = now
+            what = (f"found {filename} yet" if served is None else
+                    f"parsed this version of {filename} yet (it serves an older one)")
+            yield (f"Still waiting: Airflow has not {what}; {now - started:.0f} s so far, at "
+                   f"most {timeout:.0f} s.")
+        time.sleep(interval)
 
-    if not wait_until(parsed, timeout=timeout, interval=interval):
-        raise AirflowApiError(
-            f"Airflow at {client.host} did not load this version of DAG '{dag_id}' within "
-            f"{timeout:.0f} s: check the DAG processor and the import errors in the UI"
-        )
 
-
-def _import_failed(problem: ImportProblem, notify: Callable[[str], None]) -> None:
+def _import_failed(problem: ImportProblem) -> Steps[None]:
     lines = [line for line in problem.stack_trace.splitlines() if line.strip()]
-    notify(f"Airflow's import error for {problem.filename}:")
+    yield f"Airflow's import error for {problem.filename}:"
     for line in lines[:TRACE_LINES]:
-        notify(f"  {line}")
+        yield f"  {line}"
     if len(lines) > TRACE_LINES:
-        notify(f"  ... ({len(lines) - TRACE_LINES} more lines)")
+        yield f"  ... ({len(lines) - TRACE_LINES} more lines)"
     raise AirflowApiError(f"Airflow cannot import {problem.filename}: "
                           f"{lines[-1].strip() if lines else 'no detail'}")
 
@@ -262,13 +287,12 @@ def new_run_id() -> str:
 
 def start_run(client: AirflowClient, published: Published, *,
               parse_timeout: float = PARSE_TIMEOUT_SECONDS, before: Before | None = None,
-              notify: Callable[[str], None] = lambda line: None,
-              conf: dict[str, Any] | None = None) -> str:
+              conf: dict[str, Any] | None = None) -> Steps[str]:
     """Wait until Airflow has parsed the uploaded version, unpause, trigger (with `conf`);
     the run id."""
     dag_id = published.spec.dag_id
-    wait_for_version(client, dag_id, published.text, timeout=parse_timeout, before=before,
-                     notify=notify)
+    yield from await_version(client, dag_id, published.text, timeout=parse_timeout,
+                             before=before)
     client.set_paused(dag_id, False)
     return client.trigger(dag_id, new_run_id(), conf)
 
@@ -288,12 +312,8 @@ def run_once(project: KedroProject, output: str | None, options: CompileOptions 
     if not replace_scheduled:
         _refuse_replacing_a_schedule(client, spec.dag_id, before.dag)
     published = yield from _upload(project, spec, text, location)
-    yield f"Uploaded {published.location}; waiting for Airflow to load it."
-    notes: list[str] = []
-    try:
-        run_id = start_run(client, published, before=before, notify=notes.append, conf=conf)
-    finally:
-        yield from notes
+    yield f"Uploaded {published.location}."
+    run_id = yield from start_run(client, published, before=before, conf=conf)
     dag_id = published.spec.dag_id
     yield f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}{_version_of(spec)}"
     if follow_minutes is not None:
@@ -378,15 +398,10 @@ def schedule_each(projects: list[KedroProject], output: str | None, options: Com
         yield (f"Not checked with Airflow ({unreachable}): a new DAG starts {state}; an "
                "existing one keeps its paused state.")
         return published
-    yield f"Waiting for Airflow to load {'it' if len(published) == 1 else 'them'}."
     for one in published:
         dag_id = one.spec.dag_id
-        notes: list[str] = []
-        try:
-            wait_for_version(client, dag_id, one.text, timeout=parse_timeout,
-                             before=befores[dag_id], notify=notes.append)
-        finally:
-            yield from notes
+        yield from await_version(client, dag_id, one.text, timeout=parse_timeout,
+                                 before=befores[dag_id])
         client.set_paused(dag_id, paused)
         yield f"Airflow loaded it; DAG '{dag_id}' is {state}: {client.ui_url(dag_id)}"
     return published

@@ -65,6 +65,10 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert result.returncode == 0, result.stderr
     first_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
     assert f"{airflow_server.url}/dags/run-once-demo/runs/" in result.stdout
+    # the wait says what it waits for: a new file, found at the DAG folder's next scan
+    assert ("Waiting for Airflow to find the new file run-once-demo.py: its DAG processor "
+            "looks for new files in the DAG folder every [dag_processor] refresh_interval"
+            in result.stdout), result.stdout
     # outside git: the version alone
     first_version = KedroProject(path=demo_project).project_version
     assert re.search(rf"Triggered run {first_run}, see \S+ \(project version "
@@ -78,6 +82,8 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert "Traceback" not in result.stderr
     second_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
     assert second_run != first_run
+    assert ("Waiting for Airflow to load this version of run-once-demo.py: asked its DAG "
+            "processor to parse the file again." in result.stdout), result.stdout
     second_version = KedroProject(path=demo_project).project_version
     assert second_version != first_version  # conf/base/airflow-k8s.yaml changed
     assert f"(project version {second_version})" in result.stdout
@@ -253,9 +259,14 @@ def test_schedule_all_unpauses_every_pipelines_dag(demo_project, airflow_server)
                        env=airflow_server.auth_env())
     assert result.returncode == 0, result.stderr
     dag_ids = ["all-demo-features", "all-demo-ingest", "all-demo-modelling"]
-    assert result.stdout.splitlines()[-4:] == ["Waiting for Airflow to load them.", *(
-        f"Airflow loaded it; DAG '{dag_id}' is unpaused: {airflow_server.url}/dags/{dag_id}"
-        for dag_id in dag_ids)]
+    lines = [line for line in result.stdout.splitlines()
+             if not line.startswith("Still waiting: ")]
+    assert lines[-6:] == [line for dag_id in dag_ids for line in (
+        f"Waiting for Airflow to find the new file {dag_id}.py: its DAG processor looks for "
+        "new files in the DAG folder every [dag_processor] refresh_interval (300 s by "
+        "default, a deployment may set it lower: see Troubleshooting in the docs), then "
+        "parses them.",
+        f"Airflow loaded it; DAG '{dag_id}' is unpaused: {airflow_server.url}/dags/{dag_id}")]
     airflow = client(airflow_server)
     for dag_id in dag_ids:
         dag = airflow.dag(dag_id)
