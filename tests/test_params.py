@@ -170,7 +170,16 @@ def test_changed_values_reach_a_kedro_node_intact(demo_project, tmp_path):
     assert seen == [changed["note"], changed["shape"], False, 1.0]
 
 
-def test_run_once_refuses_a_macro_param_before_any_upload(demo_project, tmp_path):
+@pytest.mark.parametrize("macro_params, params, error", [
+    (["ds"], "ds=2024-01-01",
+     "--params: ds cannot be set by a run: run_config.macro_params sets it from the Airflow "
+     "macro of that name when the run starts; remove it from --params"),
+    ([], "min_amount=many",
+     "--params: min_amount='many' is not a number (the type of its value in the parameters "
+     "files, which the DAG's Param requires)"),
+])
+def test_run_once_refuses_bad_params_before_any_upload(demo_project, tmp_path, macro_params,
+                                                       params, error):
     # no Airflow here: the refusal comes after compiling, before the first request (the
     # host is a closed port, so reaching it would be a different error)
     import yaml
@@ -179,31 +188,15 @@ def test_run_once_refuses_a_macro_param_before_any_upload(demo_project, tmp_path
 
     config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
     config.update(host="http://127.0.0.1:9", output=str(tmp_path / "dags"))
-    config["run_config"]["macro_params"] = ["ds"]
+    config["run_config"]["macro_params"] = macro_params
     write_config(demo_project, config)
-    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--params", "ds=2024-01-01")
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--params", params)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == (
-        "Error: --params: ds cannot be set by a run: run_config.macro_params sets it from the "
-        "Airflow macro of that name when the run starts; remove it from --params")
+    assert result.stderr.strip().splitlines()[-1] == f"Error: {error}"
     assert not (tmp_path / "dags").exists()
 
 
-def test_run_once_refuses_a_param_of_the_wrong_type_before_any_upload(demo_project, tmp_path):
-    # no Airflow here (the host is a closed port): the refusal comes before the first request
-    import yaml
-
-    from tests.conftest import run_kedro, write_config
-
-    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
-    config.update(host="http://127.0.0.1:9", output=str(tmp_path / "dags"))
-    write_config(demo_project, config)
-    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--params", "min_amount=many")
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == (
-        "Error: --params: min_amount='many' is not a number (the type of its value in the "
-        "parameters files, which the DAG's Param requires)")
-    assert not (tmp_path / "dags").exists()
+def test_a_param_of_the_wrong_type_names_each_and_the_type():
     with pytest.raises(ConfigError) as error:
         parse_run_params("a=[x],b=2.5,c=true", ["a", "b", "c"], schemas={
             "a": {"type": "array", "items": {"type": "integer"}}, "b": {"type": "integer"},
