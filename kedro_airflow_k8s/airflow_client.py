@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -516,20 +515,6 @@ def ui_url(host: str, dag_id: str | None = None, run_id: str | None = None) -> s
         return f"{host}/"
     url = f"{host}/dags/{quote(dag_id, safe='')}"
     return f"{url}/runs/{quote(run_id, safe='')}" if run_id else url
-
-
-def wait_until(check: Callable[[], Any], *, timeout: float, interval: float,
-               sleep: Callable[[float], None] = time.sleep,
-               clock: Callable[[], float] = time.monotonic) -> Any:
-    """Call `check` until it returns something truthy; None once `timeout` seconds passed."""
-    deadline = clock() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if clock() >= deadline:
-            return None
-        sleep(interval)
 
 
 def _tag(dag: Any, name: str) -> str | None:

@@ -8,6 +8,7 @@ import yaml
 
 from kedro_airflow_k8s.airflow_client import RunProgress
 from kedro_airflow_k8s.display import RunDisplay
+from kedro_airflow_k8s.errors import AirflowApiError
 from kedro_airflow_k8s.ship import new_run_id
 from tests import airflow_check
 from tests.conftest import run_kedro, write_config
@@ -235,3 +236,10 @@ def test_waiting_for_airflow_says_what_it_waits_for_while_it_waits(httpserver):
                                   "far, at most 60 s.")
     found["yet"] = True
     assert list(steps) == []
+    # never found: the wait gives up at its timeout, naming what to check
+    found["yet"] = False
+    with pytest.raises(AirflowApiError) as error:
+        list(await_version(client, "demo", text, timeout=0.3, interval=0.05))
+    assert str(error.value) == (
+        f"Airflow at {client.host} did not load this version of DAG 'demo' within 0 s: check "
+        "the DAG processor and the import errors in the UI")
