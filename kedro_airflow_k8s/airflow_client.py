@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -435,6 +434,21 @@ class AirflowClient:
                 raise
         return {p.name: float("inf") if p.slots == -1 else float(p.slots) for p in found}
 
+    def variable_exists(self, key: str) -> bool | None:
+        """Whether Airflow has the Variable `key` (its value is neither kept nor shown); None
+        when the credential may not read Variables (HTTP 403: no Variables read permission)."""
+        from airflow_client.client.api.variable_api import VariableApi
+        from airflow_client.client.exceptions import ApiException
+
+        with self._call(f"reading Variable '{key}'"):
+            try:
+                VariableApi(self.api).get_variable(key, _request_timeout=self._timeout)
+            except ApiException as exc:
+                if exc.status in (403, 404):
+                    return None if exc.status == 403 else False
+                raise
+        return True
+
     def _all_pages(self, fetch: Callable[[int, int], Any], items: str) -> list[Any]:
         """Every item of a listing, page by page (`fetch(limit, offset)` reads one)."""
         found: list[Any] = []
@@ -501,20 +515,6 @@ def ui_url(host: str, dag_id: str | None = None, run_id: str | None = None) -> s
         return f"{host}/"
     url = f"{host}/dags/{quote(dag_id, safe='')}"
     return f"{url}/runs/{quote(run_id, safe='')}" if run_id else url
-
-
-def wait_until(check: Callable[[], Any], *, timeout: float, interval: float,
-               sleep: Callable[[float], None] = time.sleep,
-               clock: Callable[[], float] = time.monotonic) -> Any:
-    """Call `check` until it returns something truthy; None once `timeout` seconds passed."""
-    deadline = clock() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if clock() >= deadline:
-            return None
-        sleep(interval)
 
 
 def _tag(dag: Any, name: str) -> str | None:

@@ -25,6 +25,28 @@ LOGICAL_DATE_KEYS = frozenset({
     "ts_nodash", "ts_nodash_with_tz",
 })
 
+# What the names above give in a run without a logical date (triggered through the API
+# without one, or by an asset event): the time the run was due, `dag_run.run_after`, through
+# Airflow's own filter of the name; no previous successful data interval.
+WITHOUT_LOGICAL_DATE = {
+    "logical_date": "dag_run.run_after",
+    "data_interval_start": "dag_run.run_after",
+    "data_interval_end": "dag_run.run_after",
+    **{name: f"dag_run.run_after | {name}"
+       for name in ("ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz")},
+    "prev_data_interval_start_success": "None",
+    "prev_data_interval_end_success": "None",
+}
+
+
+def macro_expression(name: str) -> str:
+    """The Jinja expression of a context name for run_config.macro_params: one a run without
+    a logical date lacks falls back to WITHOUT_LOGICAL_DATE (Airflow's templates are strict:
+    an undefined name would fail the task)."""
+    fallback = WITHOUT_LOGICAL_DATE.get(name)
+    return f"({name} if {name} is defined else {fallback})" if fallback else name
+
+
 # Only in the context of a task with inlets or outlets (a node task reading or writing a
 # declared asset): not offered to macro_params, which every node task passes.
 ASSET_CONTEXT_KEYS = frozenset({"asset_state_store"})

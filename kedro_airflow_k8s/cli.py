@@ -300,13 +300,16 @@ def schedule(project: KedroProject, output: str | None, cron_expression: str | N
 @click.option("--params", default=None, metavar="KEY=VALUE,...",
               help="Kedro parameters of this run, as `kedro run --params` takes them "
                    "(dotted keys); the DAG's Params they name.")
+@click.option("--replace-scheduled", is_flag=True,
+              help="Upload even when Airflow runs a DAG of this id on a schedule, which the "
+                   "unscheduled upload ends [default: refuse; -d gives the run its own id].")
 @_SHAPE
 @_PREFLIGHT
 @click.pass_obj
 @_one_line_errors
 @_compile_options
 def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minutes: float,
-             params: str | None, options: CompileOptions) -> None:
+             params: str | None, replace_scheduled: bool, options: CompileOptions) -> None:
     """Upload the DAG (no schedule, no sensors), trigger one run, optionally follow it."""
     from kedro_airflow_k8s.display import RunDisplay
     from kedro_airflow_k8s.ship import drive
@@ -314,7 +317,8 @@ def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minu
 
     with RunDisplay(sys.stdout) as display:
         drive(ship_run_once(project, output, options,
-                            follow_minutes=timeout_minutes if wait else None, params=params),
+                            follow_minutes=timeout_minutes if wait else None, params=params,
+                            replace_scheduled=replace_scheduled),
               display.show)
 
 
@@ -355,7 +359,13 @@ def backfill(project: KedroProject, start: str, end: str, reprocess: str,
     from kedro_airflow_k8s.compiler import project_dag_id
     from kedro_airflow_k8s.display import RunDisplay
     from kedro_airflow_k8s.ship import backfill as ship_backfill
-    from kedro_airflow_k8s.ship import backfill_conf, backfill_span, client_for, drive
+    from kedro_airflow_k8s.ship import (
+        backfill_conf,
+        backfill_span,
+        client_for,
+        drive,
+        project_variables,
+    )
 
     if cancel_on_timeout and not wait:
         raise ConfigError("--cancel-on-timeout: only with --wait (without it nothing "
@@ -368,7 +378,8 @@ def backfill(project: KedroProject, start: str, end: str, reprocess: str,
                             max_active_runs=max_active_runs,
                             follow_minutes=timeout_minutes if wait else None,
                             run_backwards=run_backwards, conf=conf,
-                            cancel_on_timeout=cancel_on_timeout), display.show)
+                            cancel_on_timeout=cancel_on_timeout,
+                            variables=project_variables(project)), display.show)
 
 
 @airflow_k8s.command(name="list-pipelines")

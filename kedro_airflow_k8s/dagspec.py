@@ -167,9 +167,17 @@ class Operator:
 # failures only (retry_on: infrastructure): a KubernetesPodOperator that fails the task
 # without retrying when the node's own code failed.
 NODE_POD = Operator(None, "NodePodOperator")
-NODE_POD_IMPORTS = (("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator"),
-                    ("airflow.sdk.exceptions", "AirflowException"),
-                    ("airflow.sdk.exceptions", "AirflowFailException"))
+# The same for local execution: a BashOperator that fails the task without retrying when
+# `kedro run` exited with an error of the node's code rather than being killed.
+NODE_BASH = Operator(None, "NodeBashOperator")
+_FAIL_AT_ONCE = (("airflow.sdk.exceptions", "AirflowException"),
+                 ("airflow.sdk.exceptions", "AirflowFailException"))
+# What each operator the file defines imports
+DEFINED_OPERATORS = {
+    NODE_POD: (("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator"),
+               *_FAIL_AT_ONCE),
+    NODE_BASH: (("airflow.providers.standard.operators.bash", "BashOperator"), *_FAIL_AT_ONCE),
+}
 
 
 @dataclass(frozen=True)
@@ -257,6 +265,8 @@ class DagSpec:
     dag_arguments: dict[str, Any] = field(default_factory=dict)  # more of DAG(...)'s, if set
     default_args: dict[str, Any] = field(default_factory=dict)  # every task's, if set
     kedro_params: bool = False  # whether tasks pass macros or Variables to --params
+    # the Airflow Variables its tasks read -> the config key that names each
+    variables: dict[str, str] = field(default_factory=dict)
     # Kedro parameter (dotted name) -> (value in the parameters files, Param schema): the
     # DAG's Params, whose changed values tasks pass to --params
     trigger_params: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
@@ -308,7 +318,17 @@ class DagSpec:
     @property
     def node_pod_operator(self) -> bool:
         """Whether the file defines NODE_POD (some node task uses it)."""
-        return any(t.operator == NODE_POD for t in self.tasks)
+        return NODE_POD in self.defined_operators
+
+    @property
+    def node_bash_operator(self) -> bool:
+        """Whether the file defines NODE_BASH (some local node task uses it)."""
+        return NODE_BASH in self.defined_operators
+
+    @property
+    def defined_operators(self) -> list[Operator]:
+        """The operators of DEFINED_OPERATORS some task uses: the file defines them."""
+        return [op for op in DEFINED_OPERATORS if any(t.operator == op for t in self.tasks)]
 
     @property
     def task_ids(self) -> list[str]:
@@ -327,8 +347,8 @@ class DagSpec:
         found = {(t.operator.module, t.operator.name) for t in self.tasks
                  if t.operator.module is not None}
         found.update(SDK_IMPORTS)
-        if self.node_pod_operator:
-            found.update(NODE_POD_IMPORTS)
+        for defined in self.defined_operators:
+            found.update(DEFINED_OPERATORS[defined])
         if self.pod_defaults and self.pod_defaults.secrets:
             found.add(SECRET)
         if self.failure_notifiers:

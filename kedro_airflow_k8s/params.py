@@ -4,7 +4,7 @@ ones to `kedro run --params`; and `run-once --params`, parsed as Kedro parses it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,11 +108,13 @@ def _flatten(name: str, value: Any, into: dict[str, Any]) -> None:
 
 
 def parse_run_params(text: str, known: Iterable[str], *, macros: Iterable[str] = (),
-                     variables: Iterable[str] = ()) -> dict[str, Any]:
+                     variables: Iterable[str] = (),
+                     schemas: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`run-once --params key=value,...` as `kedro run --params` reads it (values as YAML,
     dotted keys nested), flattened back to the dotted names of the DAG's Params, which it
-    must name; `macros` and `variables` (run_config.macro_params, variables_params) are set
-    by Airflow, not by a run."""
+    must name, each value of its Param's type (`schemas`, name -> schema); `macros` and
+    `variables` (run_config.macro_params, variables_params) are set by Airflow, not by a
+    run."""
     import click
     from kedro.framework.cli.utils import _split_params
 
@@ -141,4 +143,46 @@ def parse_run_params(text: str, known: Iterable[str], *, macros: Iterable[str] =
         raise ConfigError(
             f"--params: the DAG has no parameter {', '.join(unknown)} (it has "
             f"{', '.join(sorted(names)) or 'none'}: Kedro parameters its nodes read)")
+    wrong = [f"{name}={flat[name]!r} is not {_described(schema)}"
+             for name, schema in sorted((schemas or {}).items())
+             if name in flat and not _fits(flat[name], schema)]
+    if wrong:
+        raise ConfigError(f"--params: {'; '.join(wrong)} (the type of its value in the "
+                          "parameters files, which the DAG's Param requires)")
     return flat
+
+
+# What Airflow's Param (jsonschema) takes for a `_schema` type: a bool is no number in JSON
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,), "integer": (int,), "number": (int, float), "string": (str,),
+    "array": (list,), "null": (type(None),)}
+_NAMES = {"boolean": "a boolean", "integer": "an integer", "number": "a number",
+          "string": "a string", "array": "a list", "null": "null"}
+
+
+def _fits(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether Airflow accepts `value` for a Param of a schema `_schema` wrote (its type, a
+    list's item types), as jsonschema decides, before anything is uploaded."""
+    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    if not any(_is(value, kind) for kind in kinds):
+        return False
+    items = schema.get("items")
+    return items is None or not isinstance(value, list) or all(_fits(i, items) for i in value)
+
+
+def _is(value: Any, kind: str) -> bool:
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()  # jsonschema counts 2.0 as an integer
+    return isinstance(value, _JSON_TYPES[kind])
+
+
+def _described(schema: dict[str, Any]) -> str:
+    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    text = " or ".join(_NAMES[kind] for kind in kinds)
+    items = schema.get("items")
+    if items is not None:
+        text += f" of {_described(items).split(' ', 1)[1]}s" if not isinstance(
+            items["type"], list) else f" (items {_described(items)})"
+    return text

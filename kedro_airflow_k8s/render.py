@@ -15,7 +15,6 @@ import jinja2
 
 from kedro_airflow_k8s.dagspec import (
     CHANGED_PARAMS_FILTER,
-    NODE_POD,
     PARAM_FILTER,
     RUN_HASH_FILTER,
     Call,
@@ -139,8 +138,8 @@ def _check_operator_names(spec: DagSpec, template: jinja2.Template) -> None:
         elif isinstance(statement, (ast.FunctionDef, ast.ClassDef, ast.Name)):
             name = statement.id if isinstance(statement, ast.Name) else statement.name
             bound.setdefault(name, None)
-    if spec.node_pod_operator:
-        bound[NODE_POD.name] = None
+    for defined in spec.defined_operators:
+        bound[defined.name] = None
     for module, name in spec.imports:
         if bound.setdefault(name, module) != module:
             where = f"from {bound[name]}" if bound[name] else "by the DAG file itself"

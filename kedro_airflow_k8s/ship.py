@@ -22,7 +22,6 @@ from kedro_airflow_k8s.airflow_client import (
     ImportProblem,
     RunProgress,
     short_commit,
-    wait_until,
 )
 from kedro_airflow_k8s.compiler import compile_project
 from kedro_airflow_k8s.config import validate_cron
@@ -44,6 +43,8 @@ if TYPE_CHECKING:
 
 PARSE_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 2.0
+WAIT_NOTE_SECONDS = 30.0  # between the lines of a wait for Airflow to load a DAG file
+DEFAULT_REFRESH_SECONDS = 300  # Airflow's [dag_processor] refresh_interval
 TRACE_LINES = 20  # of an import error, shown before the one-line error
 
 T = TypeVar("T")
@@ -92,7 +93,7 @@ def publish(project: KedroProject, output: str | None,
         _check_cron(options.schedule)
     location = output_location(project, output)
     spec, text = yield from prepare(project, options)
-    yield from pools_exist(project, [spec])
+    yield from airflow_has_what_it_needs(project, [spec])
     return (yield from _upload(project, spec, text, location))
 
 
@@ -101,7 +102,7 @@ def publish_each(projects: list[KedroProject], output: str | None,
     """`publish` for several pipelines of one project: every DAG compiled before any upload."""
     location = output_location(projects[0], output)
     prepared = yield from prepare_each(projects, options)
-    yield from pools_exist(projects[0], [spec for spec, _ in prepared])
+    yield from airflow_has_what_it_needs(projects[0], [spec for spec, _ in prepared])
     published = []
     for spec, text in prepared:
         published.append((yield from _upload(projects[0], spec, text, location)))
@@ -115,19 +116,27 @@ def _check_cron(schedule: str) -> None:
         raise ConfigError(f"--cron-expression: {exc}") from None
 
 
-def pools_exist(project: KedroProject, specs: list[DagSpec],
-                client: AirflowClient | None = None) -> Steps[None]:
+def airflow_has_what_it_needs(project: KedroProject, specs: list[DagSpec],
+                              client: AirflowClient | None = None) -> Steps[None]:
     """With a host, refuse DAGs whose tasks' pools Airflow lacks or has too few slots of
-    (pools.check_pools); without one nothing, when Airflow does not answer a note."""
+    (pools.check_pools), or that read Variables Airflow lacks (variables.check_variables);
+    without one nothing, when Airflow does not answer a note."""
     from kedro_airflow_k8s.pools import check_pools
+    from kedro_airflow_k8s.variables import check_variables
 
     if not project.config.host:
         return
     try:
-        yield from check_pools(client or client_for(project), specs,
-                               project.config.run_config)
+        client = client or client_for(project)
+        yield from check_pools(client, specs, project.config.run_config)
     except AirflowApiError as exc:
         yield f"Note: pools not checked: {exc}."
+        return
+    try:
+        yield from check_variables(client, {name: key for spec in specs
+                                            for name, key in spec.variables.items()})
+    except AirflowApiError as exc:
+        yield f"Note: Variables not checked: {exc}."
 
 
 def _upload(project: KedroProject, spec: DagSpec, text: str, location: str) -> Steps[Published]:
@@ -209,40 +218,64 @@ def wait_for_version(client: AirflowClient, dag_id: str, text: str,
                      timeout: float = PARSE_TIMEOUT_SECONDS, interval: float = POLL_SECONDS,
                      before: Before | None = None,
                      notify: Callable[[str], None] = lambda line: None) -> None:
+    """`await_version`, its lines given to `notify`."""
+    drive(await_version(client, dag_id, text, timeout=timeout, interval=interval,
+                        before=before), notify)
+
+
+def await_version(client: AirflowClient, dag_id: str, text: str,
+                  timeout: float = PARSE_TIMEOUT_SECONDS, interval: float = POLL_SECONDS,
+                  before: Before | None = None,
+                  note_every: float = WAIT_NOTE_SECONDS) -> Steps[None]:
     """Return once Airflow serves exactly `text` as the DAG's source; fail as soon as
-    Airflow reports an import error for the file that it did not hold before the upload."""
+    Airflow reports an import error for the file that it did not hold before the upload.
+    Says what it waits for and why, first and then every `note_every` seconds."""
+    filename = f"{dag_id}.py"
     if before is not None and before.dag is not None:  # known file: reparse, not a scan
         client.request_reparse(before.dag.file_token)
-    filename = f"{dag_id}.py"
-
-    def parsed() -> bool:
+        yield (f"Waiting for Airflow to load this version of {filename}: asked its DAG "
+               "processor to parse the file again.")
+    elif before is not None:
+        yield (f"Waiting for Airflow to find the new file {filename}: its DAG processor "
+               "looks for new files in the DAG folder every [dag_processor] refresh_interval "
+               f"({DEFAULT_REFRESH_SECONDS} s by default, a deployment may set it lower: see "
+               "Troubleshooting in the docs), then parses them.")
+    started = time.monotonic()
+    noted = started
+    while True:
         try:
-            if client.dag_source(dag_id) == text:
-                return True
+            served = client.dag_source(dag_id)
         except DagNotFound:
-            pass
+            served = None
+        if served == text:
+            return
         if before is not None and before.problems is not None:
             # a new text: an unchanged one may be the old file's, parsed again before the sync
             fresh = [p for p in client.import_problems(filename)
                      if p.stack_trace not in before.problems]
             if fresh:
-                _import_failed(fresh[0], notify)
-        return False
+                yield from _import_failed(fresh[0])
+        now = time.monotonic()
+        if now - started >= timeout:
+            raise AirflowApiError(
+                f"Airflow at {client.host} did not load this version of DAG '{dag_id}' within "
+                f"{timeout:.0f} s: check the DAG processor and the import errors in the UI")
+        if now - noted >= note_every:
+            noted = now
+            what = (f"found {filename} yet" if served is None else
+                    f"parsed this version of {filename} yet (it serves an older one)")
+            yield (f"Still waiting: Airflow has not {what}; {now - started:.0f} s so far, at "
+                   f"most {timeout:.0f} s.")
+        time.sleep(interval)
 
-    if not wait_until(parsed, timeout=timeout, interval=interval):
-        raise AirflowApiError(
-            f"Airflow at {client.host} did not load this version of DAG '{dag_id}' within "
-            f"{timeout:.0f} s: check the DAG processor and the import errors in the UI"
-        )
 
-
-def _import_failed(problem: ImportProblem, notify: Callable[[str], None]) -> None:
+def _import_failed(problem: ImportProblem) -> Steps[None]:
     lines = [line for line in problem.stack_trace.splitlines() if line.strip()]
-    notify(f"Airflow's import error for {problem.filename}:")
+    yield f"Airflow's import error for {problem.filename}:"
     for line in lines[:TRACE_LINES]:
-        notify(f"  {line}")
+        yield f"  {line}"
     if len(lines) > TRACE_LINES:
-        notify(f"  ... ({len(lines) - TRACE_LINES} more lines)")
+        yield f"  ... ({len(lines) - TRACE_LINES} more lines)"
     raise AirflowApiError(f"Airflow cannot import {problem.filename}: "
                           f"{lines[-1].strip() if lines else 'no detail'}")
 
@@ -254,44 +287,51 @@ def new_run_id() -> str:
 
 def start_run(client: AirflowClient, published: Published, *,
               parse_timeout: float = PARSE_TIMEOUT_SECONDS, before: Before | None = None,
-              notify: Callable[[str], None] = lambda line: None,
-              conf: dict[str, Any] | None = None) -> str:
+              conf: dict[str, Any] | None = None) -> Steps[str]:
     """Wait until Airflow has parsed the uploaded version, unpause, trigger (with `conf`);
     the run id."""
     dag_id = published.spec.dag_id
-    wait_for_version(client, dag_id, published.text, timeout=parse_timeout, before=before,
-                     notify=notify)
+    yield from await_version(client, dag_id, published.text, timeout=parse_timeout,
+                             before=before)
     client.set_paused(dag_id, False)
     return client.trigger(dag_id, new_run_id(), conf)
 
 
 def run_once(project: KedroProject, output: str | None, options: CompileOptions = CompileOptions(),
-             follow_minutes: float | None = None, params: str | None = None) -> Steps[str]:
+             follow_minutes: float | None = None, params: str | None = None,
+             replace_scheduled: bool = False) -> Steps[str]:
     """Upload without schedule or sensors, start one run (its Params set from `params`,
-    `key=value,...` as `kedro run --params` takes them), follow it when asked; its id."""
-    from kedro_airflow_k8s.params import parse_run_params
-
+    `key=value,...` as `kedro run --params` takes them), follow it when asked; its id. A DAG
+    Airflow runs on a schedule under the same id is not replaced unless `replace_scheduled`."""
     client = client_for(project)
     location = output_location(project, output)
     spec, text = yield from prepare(project, dataclasses.replace(options, with_sensors=False))
-    run = project.config.run_config
-    conf = parse_run_params(params, spec.trigger_params, macros=run.macro_params,
-                            variables=run.variables_params) if params else None
-    yield from pools_exist(project, [spec], client)
+    conf = run_conf(project, spec, params) if params else None
+    yield from airflow_has_what_it_needs(project, [spec], client)
     before = before_upload(client, spec.dag_id)
+    if not replace_scheduled:
+        _refuse_replacing_a_schedule(client, spec.dag_id, before.dag)
     published = yield from _upload(project, spec, text, location)
-    yield f"Uploaded {published.location}; waiting for Airflow to load it."
-    notes: list[str] = []
-    try:
-        run_id = start_run(client, published, before=before, notify=notes.append, conf=conf)
-    finally:
-        yield from notes
+    yield f"Uploaded {published.location}."
+    run_id = yield from start_run(client, published, before=before, conf=conf)
     dag_id = published.spec.dag_id
     yield f"Triggered run {run_id}, see {client.ui_url(dag_id, run_id)}{_version_of(spec)}"
     if follow_minutes is not None:
         yield from follow_run(client, dag_id, run_id, timeout=follow_minutes * 60)
         yield f"Run {run_id} succeeded."
     return run_id
+
+
+def _refuse_replacing_a_schedule(client: AirflowClient, dag_id: str, dag: Any) -> None:
+    """run-once uploads its DAG without a schedule: refuse when that would take the schedule
+    of the DAG Airflow has under this id (from `schedule`)."""
+    summary = dag.timetable_summary if dag is not None else None
+    if summary in (None, "None"):
+        return
+    raise ConfigError(
+        f"DAG '{dag_id}' runs on a schedule in Airflow at {client.host} ({summary}): run-once "
+        "uploads it without one, which would end that schedule until the next `schedule`; "
+        f"run it under another id (-d {dag_id}-once) or pass --replace-scheduled")
 
 
 def _version_of(spec: DagSpec) -> str:
@@ -340,7 +380,7 @@ def schedule_each(projects: list[KedroProject], output: str | None, options: Com
     location = output_location(project, output)
     prepared = yield from prepare_each(projects, dataclasses.replace(
         options, paused_upon_creation=paused))
-    yield from pools_exist(project, [spec for spec, _ in prepared])
+    yield from airflow_has_what_it_needs(project, [spec for spec, _ in prepared])
     state = "paused" if paused else "unpaused"
     client, unreachable = None, "no host in airflow-k8s.yaml"
     befores: dict[str, Before] = {}
@@ -358,15 +398,10 @@ def schedule_each(projects: list[KedroProject], output: str | None, options: Com
         yield (f"Not checked with Airflow ({unreachable}): a new DAG starts {state}; an "
                "existing one keeps its paused state.")
         return published
-    yield f"Waiting for Airflow to load {'it' if len(published) == 1 else 'them'}."
     for one in published:
         dag_id = one.spec.dag_id
-        notes: list[str] = []
-        try:
-            wait_for_version(client, dag_id, one.text, timeout=parse_timeout,
-                             before=befores[dag_id], notify=notes.append)
-        finally:
-            yield from notes
+        yield from await_version(client, dag_id, one.text, timeout=parse_timeout,
+                                 before=befores[dag_id])
         client.set_paused(dag_id, paused)
         yield f"Airflow loaded it; DAG '{dag_id}' is {state}: {client.ui_url(dag_id)}"
     return published
@@ -441,12 +476,14 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
              end: datetime.datetime, *, reprocess: str = "none",
              max_active_runs: int | None = None, follow_minutes: float | None = None,
              interval: float = POLL_SECONDS, run_backwards: bool = False,
-             conf: dict[str, Any] | None = None,
-             cancel_on_timeout: bool = False) -> Steps[int | None]:
+             conf: dict[str, Any] | None = None, cancel_on_timeout: bool = False,
+             variables: dict[str, str] | None = None) -> Steps[int | None]:
     """Backfill a DAG Airflow already has from `start` to `end` (a dry run first, shown),
     newest date first with `run_backwards`, every run's conf `conf`; follow every run when
     asked. Stopped following by the timeout or Ctrl-C, the backfill goes on in Airflow unless
-    `cancel_on_timeout`. The backfill's id, None when there was nothing to run."""
+    `cancel_on_timeout`. Refused when Airflow lacks a pool of its tasks or one of
+    `variables` (name -> config key) they read. The backfill's id, None when there was
+    nothing to run."""
     try:
         dag = client.dag(dag_id)
     except DagNotFound:
@@ -461,8 +498,10 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
         raise AirflowApiError(f"DAG '{dag_id}' is paused: Airflow runs no task of a paused "
                               "DAG, backfills included; unpause it first")
     from kedro_airflow_k8s.pools import check_dag_pools
+    from kedro_airflow_k8s.variables import check_variables
 
     yield from check_dag_pools(client, dag_id)
+    yield from check_variables(client, variables or {})
     try:
         dates = client.backfill_dry_run(dag_id, start, end, reprocess,
                                         run_backwards=run_backwards, conf=conf)
@@ -523,12 +562,28 @@ def _stopped_following(client: AirflowClient, backfill_id: int, why: str, cancel
 def backfill_conf(project: KedroProject, dag_name: str | None, params: str) -> dict[str, Any]:
     """`backfill --params`, checked as run-once's against the Params of the DAG the project
     compiles to."""
+    return run_conf(project, compile_project(project, CompileOptions(dag_id=dag_name)), params)
+
+
+def project_variables(project: KedroProject) -> dict[str, str]:
+    """The Airflow Variables the project's DAGs read (variables.used_variables), for a DAG
+    Airflow already has (backfill)."""
+    from kedro_airflow_k8s.mlflow_run import settings_for
+    from kedro_airflow_k8s.variables import used_variables
+
+    return used_variables(project.config.run_config, settings_for(project) is not None)
+
+
+def run_conf(project: KedroProject, spec: DagSpec, params: str) -> dict[str, Any]:
+    """A run's conf from --params: Params of `spec`, each of its Param's type, none that
+    run_config.macro_params or variables_params set (a ConfigError before any upload)."""
     from kedro_airflow_k8s.params import parse_run_params
 
-    spec = compile_project(project, CompileOptions(dag_id=dag_name))
     run = project.config.run_config
     return parse_run_params(params, spec.trigger_params, macros=run.macro_params,
-                            variables=run.variables_params)
+                            variables=run.variables_params,
+                            schemas={name: schema for name, (_, schema)
+                                     in spec.trigger_params.items()})
 
 
 def follow_backfill(client: AirflowClient, dag_id: str, backfill_id: int, run_ids: list[str],

@@ -17,7 +17,6 @@ from kedro_airflow_k8s.airflow_client import (
     RunProgress,
     short_commit,
     ui_url,
-    wait_until,
 )
 from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
@@ -122,14 +121,6 @@ def test_ui_urls():
     assert ui_url("https://a.example.com/") == "https://a.example.com/"
     assert ui_url("https://a.example.com", "my dag", "run:1+0") == (
         "https://a.example.com/dags/my%20dag/runs/run%3A1%2B0")
-
-
-def test_wait_until_gives_up_after_the_timeout():
-    clock = iter(range(100))
-    calls = []
-    result = wait_until(lambda: calls.append(1), timeout=3, interval=1,
-                        sleep=lambda s: None, clock=lambda: next(clock))
-    assert result is None and len(calls) == 3  # clock reads 1, 2, 3: the deadline
 
 
 def test_progress_counts():

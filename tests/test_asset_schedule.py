@@ -148,14 +148,51 @@ def test_a_reference_with_no_asset_is_a_compile_error(expression, problem):
     assert str(error.value) == problem
 
 
-def test_a_macro_param_of_the_logical_date_is_refused_on_data():
-    # asset-triggered runs have no logical date: `ds` would fail every node task
-    with pytest.raises(CompileError) as error:
-        compiled("report", macro_params=["run_id", "ts", "ds"])
-    assert str(error.value) == (
-        "run_config.macro_params: 'ds' is undefined in the runs a schedule on data starts "
-        "(Airflow gives them no logical date): leave it out, or pass run_id")
-    assert compiled("report", macro_params=["run_id"]).schedule_assets
+DATED = ["ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date",
+         "data_interval_start", "data_interval_end", "prev_data_interval_start_success",
+         "prev_data_interval_end_success"]
+
+
+@pytest.mark.parametrize("execution", ["kubernetes", "local"])
+def test_macro_params_of_the_logical_date_fall_back_to_run_after_without_one(
+        tmp_path, execution):
+    """Runs without a logical date (asset-triggered, or triggered through the API without
+    one) lack ds and the like, and Airflow's templates are strict: every name falls back to
+    the run's run_after (no previous data interval), in the task Airflow renders, whose
+    --params Kedro reads. A run with a logical date keeps its own values."""
+    from airflow.sdk.definitions._internal.templater import FILTERS
+
+    from tests.test_params import kedro_reads
+
+    spec = compile_dag(chain(), parse_config(
+        {**MINIMAL, "run_config": {**MINIMAL["run_config"], "macro_params": ["run_id", *DATED],
+                                   "volume": {"disabled": True}}}), *split(
+        {"schedule_on": from_expression("report"), "execution": execution}, package="demo",
+        env="base", path=str(tmp_path), python="python"))
+    path = tmp_path / "demo.py"
+    path.write_text(render_dag(spec))
+    dag = airflow_check.load_dag(path)
+    task = dag.get_task("totals")
+    due = preflight.SAMPLE_LOGICAL_DATE
+    values = {}
+    for dated in (False, True):
+        context = preflight.template_context(task, dated=dated)
+        if dated:  # a logical date other than run_after: each name keeps its own
+            context = preflight.template_context(task)
+            for name in DATED[:8]:
+                context[name] = {"ds": "2025-12-31", "ds_nodash": "20251231"}.get(name, name)
+        rendered = task.render_template(
+            task.env["KEDRO_PARAMS"] if execution == "local" else task.arguments[-1],
+            context, dag.get_template_env())
+        values[dated] = kedro_reads(rendered)
+    expected = {name: FILTERS[name](due) for name in DATED[:5]}
+    expected["ds_nodash"] = int(expected["ds_nodash"])  # a plain word: Kedro reads YAML
+    assert values[False] == {
+        "run_id": preflight.SAMPLE_RUN_ID, **expected,
+        **dict.fromkeys(("logical_date", "data_interval_start", "data_interval_end"),
+                        str(due)),
+        "prev_data_interval_start_success": "None", "prev_data_interval_end_success": "None"}
+    assert values[True]["ds"] == "2025-12-31" and values[True]["ts"] == "ts"
 
 
 def test_without_schedule_on_the_schedule_is_the_cron():
@@ -174,7 +211,6 @@ def point_at_nothing(project, **run):
     path = project / "conf/base/airflow-k8s.yaml"
     config = yaml.safe_load(path.read_text())
     config["host"] = None  # schedule uploads without asking Airflow
-    config["run_config"]["macro_params"] = []  # `ds`: refused on data
     config["run_config"].update(run)
     path.write_text(yaml.safe_dump(config))
 

@@ -55,7 +55,8 @@ def test_node_command_runs_exactly_that_node(demo_spec):
     assert [*pods.node_arguments, pod_settings(task)["nodes"], *pods.node_params] == [
         "run", "--env", "local", "--pipeline", "__default__", "--nodes",
         Verbatim("features.scale"), "--params",
-        "ds={{ ds | kedro_param }}{{ params | kedro_changed_params(',') }}"]
+        "ds={{ (ds if ds is defined else dag_run.run_after | ds) | kedro_param }}"
+        "{{ params | kedro_changed_params(',') }}"]
 
 
 def test_volume_lifecycle_surrounds_the_nodes(demo_spec):
@@ -148,7 +149,8 @@ def test_every_key_reaches_the_model():
     assert pod_settings(m)["labels"]["running"] == "airflow"
     assert pod_settings(m)["annotations"]["iam.amazonaws.com/role"] == "airflow"
     assert spec.pod_defaults.node_params == [
-        "--params", "ds={{ ds | kedro_param }},ts={{ ts | kedro_param }},"
+        "--params", "ds={{ (ds if ds is defined else dag_run.run_after | ds) | kedro_param }},"
+        "ts={{ (ts if ts is defined else dag_run.run_after | ts) | kedro_param }},"
         "env={{ var.value.env | kedro_param }}"]
     sensors = spec.tasks_of("sensor")
     assert [t.task_id for t in sensors] == ["wait-for-other-last", "wait-for-upstream"]
@@ -419,7 +421,12 @@ def test_task_settings_reach_airflows_tasks_by_tag(tmp_path, execution):
     ("kubernetes", {"flaky": {"retry_on": "infrastructure"}, "slow": {"retries": 0}},
      {"retry_on": "infrastructure"},  # no retries: nothing to spend
      dict.fromkeys(("load", "parse", "train"), "KubernetesPodOperator")),
-    ("local", SETTINGS, {}, dict.fromkeys(("load", "parse", "train"), "BashOperator")),
+    # local execution: the same rule, by the file's BashOperator subclass
+    ("local", SETTINGS, {}, dict.fromkeys(("load", "parse", "train"), "NodeBashOperator")),
+    ("local", {"flaky": {"retries": 5, "retry_on": "any"},
+               "slow": {"retries": 0}, "__default__": {"retry_on": "infrastructure"}},
+     {"retries": 2, "retry_on": "any"},
+     {"load": "NodeBashOperator", "parse": "BashOperator", "train": "BashOperator"}),
 ])
 def test_node_tasks_that_retry_infrastructure_failures_only_run_as_node_pods(
         execution, task_settings, task_defaults, expected):

@@ -9,7 +9,7 @@ from kedro.pipeline import Pipeline, node
 from kedro_airflow_k8s.compiler import compile_project
 from kedro_airflow_k8s.context import KedroProject
 from kedro_airflow_k8s.errors import CompileError, ConfigError
-from kedro_airflow_k8s.params import parse_run_params, trigger_params
+from kedro_airflow_k8s.params import _fits, parse_run_params, trigger_params
 from tests import airflow_check
 from tests.test_config import with_run
 from tests.test_render import compiled, write
@@ -170,7 +170,16 @@ def test_changed_values_reach_a_kedro_node_intact(demo_project, tmp_path):
     assert seen == [changed["note"], changed["shape"], False, 1.0]
 
 
-def test_run_once_refuses_a_macro_param_before_any_upload(demo_project, tmp_path):
+@pytest.mark.parametrize("macro_params, params, error", [
+    (["ds"], "ds=2024-01-01",
+     "--params: ds cannot be set by a run: run_config.macro_params sets it from the Airflow "
+     "macro of that name when the run starts; remove it from --params"),
+    ([], "min_amount=many",
+     "--params: min_amount='many' is not a number (the type of its value in the parameters "
+     "files, which the DAG's Param requires)"),
+])
+def test_run_once_refuses_bad_params_before_any_upload(demo_project, tmp_path, macro_params,
+                                                       params, error):
     # no Airflow here: the refusal comes after compiling, before the first request (the
     # host is a closed port, so reaching it would be a different error)
     import yaml
@@ -179,11 +188,42 @@ def test_run_once_refuses_a_macro_param_before_any_upload(demo_project, tmp_path
 
     config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
     config.update(host="http://127.0.0.1:9", output=str(tmp_path / "dags"))
-    config["run_config"]["macro_params"] = ["ds"]
+    config["run_config"]["macro_params"] = macro_params
     write_config(demo_project, config)
-    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--params", "ds=2024-01-01")
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--params", params)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == (
-        "Error: --params: ds cannot be set by a run: run_config.macro_params sets it from the "
-        "Airflow macro of that name when the run starts; remove it from --params")
+    assert result.stderr.strip().splitlines()[-1] == f"Error: {error}"
     assert not (tmp_path / "dags").exists()
+
+
+def test_a_param_of_the_wrong_type_names_each_and_the_type():
+    with pytest.raises(ConfigError) as error:
+        parse_run_params("a=[x],b=2.5,c=true", ["a", "b", "c"], schemas={
+            "a": {"type": "array", "items": {"type": "integer"}}, "b": {"type": "integer"},
+            "c": {"type": "boolean"}})
+    assert str(error.value) == (
+        "--params: a=['x'] is not a list of integers; b=2.5 is not an integer (the type of "
+        "its value in the parameters files, which the DAG's Param requires)")
+
+
+SCHEMAS = [{"type": "boolean"}, {"type": "integer"}, {"type": "number"}, {"type": "string"},
+           {"type": "array"}, {"type": "array", "items": {"type": "integer"}},
+           {"type": "array", "items": {"type": ["number", "string"]}}]
+VALUES = [True, 0, 3, 2.0, 2.5, "x", "3", None, [], [1, 2], [1, "a"], [1.5], [True], {"a": 1}]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: str(s))
+def test_param_types_are_checked_as_airflow_checks_them(schema):
+    """The check before the upload gives Airflow's own verdict (its Param, jsonschema) for
+    every schema the compiler writes."""
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    for value in VALUES:
+        try:
+            Param(None, **schema).resolve(value)
+            airflow_takes = True
+        except ParamValidationError:
+            airflow_takes = False
+        # the values of lists hold commas, which `--params` splits at: the check itself
+        assert _fits(value, schema) == airflow_takes, (schema, value)

@@ -8,6 +8,7 @@ import yaml
 
 from kedro_airflow_k8s.airflow_client import RunProgress
 from kedro_airflow_k8s.display import RunDisplay
+from kedro_airflow_k8s.errors import AirflowApiError
 from kedro_airflow_k8s.ship import new_run_id
 from tests import airflow_check
 from tests.conftest import run_kedro, write_config
@@ -199,3 +200,46 @@ def test_every_pipeline_shares_one_bootstrap_and_one_config_load(demo_project, m
     assert [spec.pipeline for spec, _ in prepared] == [p.pipeline_name for p in projects]
     # catalog, credentials and parameters
     assert calls == {"bootstrap": 1, "config": 1, "catalog": 3}
+
+
+def test_waiting_for_airflow_says_what_it_waits_for_while_it_waits(httpserver):
+    """A stand-in for Airflow (pytest-httpserver) that finds the new file only when the test
+    says so, as a DAG processor at its next scan of the DAG folder: the wait says why at once
+    and again while it lasts, not only at its end."""
+    from kedro_airflow_k8s.ship import Before, await_version
+    from tests.test_airflow_client import fast_client
+
+    text = "the DAG file"
+    found = {"yet": False}
+
+    def source(request):
+        from werkzeug import Response
+
+        if not found["yet"]:
+            return Response('{"detail": "not found"}', status=404,
+                            content_type="application/json")
+        return Response(__import__("json").dumps(
+            {"content": text, "dag_id": "demo", "version_number": 1,
+             "dag_display_name": "demo"}), content_type="application/json")
+
+    httpserver.expect_request("/api/v2/dagSources/demo").respond_with_handler(source)
+    httpserver.expect_request("/api/v2/importErrors").respond_with_json(
+        {"import_errors": [], "total_entries": 0})
+    client = fast_client(httpserver.url_for("").rstrip("/"), AIRFLOW_API_TOKEN="t")
+    steps = await_version(client, "demo", text, timeout=60, interval=0.05, note_every=0.2,
+                          before=Before(dag=None, problems=frozenset()))
+    assert next(steps) == (
+        "Waiting for Airflow to find the new file demo.py: its DAG processor looks for new "
+        "files in the DAG folder every [dag_processor] refresh_interval (300 s by default, a "
+        "deployment may set it lower: see Troubleshooting in the docs), then parses them.")
+    assert next(steps).startswith("Still waiting: Airflow has not found demo.py yet; 0 s so "
+                                  "far, at most 60 s.")
+    found["yet"] = True
+    assert list(steps) == []
+    # never found: the wait gives up at its timeout, naming what to check
+    found["yet"] = False
+    with pytest.raises(AirflowApiError) as error:
+        list(await_version(client, "demo", text, timeout=0.3, interval=0.05))
+    assert str(error.value) == (
+        f"Airflow at {client.host} did not load this version of DAG 'demo' within 0 s: check "
+        "the DAG processor and the import errors in the UI")

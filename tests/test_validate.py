@@ -287,8 +287,9 @@ def test_validate_renders_with_airflows_context_only(demo_project):
     from kedro_airflow_k8s.render import render_dag
 
     text = render_dag(compile_project(KedroProject(path=demo_project)))
-    assert "ds={{ ds | kedro_param }}" in text
+    passed = "ds={{ (ds if ds is defined else dag_run.run_after | ds) | kedro_param }}"
+    assert passed in text
     with pytest.raises(CompileError) as error:
-        preflight.validate_text(text.replace("{{ ds |", "{{ prev_ds |"), "demo.py",
-                                "1.37")
+        preflight.validate_text(text.replace(passed, "ds={{ prev_ds | kedro_param }}"),
+                                "demo.py", "1.37")
     assert "'prev_ds' is undefined" in str(error.value)

@@ -18,6 +18,7 @@ from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.ids import check_ids
 from kedro_airflow_k8s.profiles import resource_spec, settings_arguments, timedelta_call
 from kedro_airflow_k8s.spark import SparkFactory
+from kedro_airflow_k8s.variables import used_variables
 
 DEFAULT_START_DATE = datetime.date(2024, 1, 1)
 _SLACK_FIELDS = {
@@ -73,6 +74,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         assets=plan.assets,
         schedule_assets=plan.schedule_assets,
         kedro_params=bool(run.macro_params or run.variables_params),
+        variables=used_variables(run, mlflow is not None),
         trigger_params={p.name: (p.default, p.schema) for p in plan.trigger_params},
         field_env=any("field_env" in pod for pod in pods),
         # a Spark factory's tasks may name per-run resources (its cluster)

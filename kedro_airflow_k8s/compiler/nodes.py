@@ -9,6 +9,7 @@ from kedro_airflow_k8s.compiler.plan import NodeTask, Plan, reasons
 from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.config import ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
+    NODE_BASH,
     NODE_POD,
     LocalDefaults,
     PodDefaults,
@@ -71,7 +72,10 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
                   *(["--params", plan.params] if plan.params else [])]
     if shared.local:
-        return BuiltNode(_local_node(task, shared.local, plan.params, shared.mlflow_env), None)
+        local = _local_node(task, shared.local, plan.params, shared.mlflow_env)
+        if retries_infrastructure_only(settings, plan.run):
+            local = replace(local, operator=NODE_BASH)
+        return BuiltNode(local, None)
     if spark and isinstance(spark.runner, SparkFactory):
         assert shared.pods is not None
         job = SparkJob(task_id=task.task_id, node_names=tuple(names),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kedro_airflow_k8s.airflow_context import LOGICAL_DATE_KEYS
+from kedro_airflow_k8s.airflow_context import macro_expression
 from kedro_airflow_k8s.asset_schedule import reference_uri
 from kedro_airflow_k8s.assets import declared
 from kedro_airflow_k8s.config import PluginConfig, RunConfig, image_problem, placeholder_image
@@ -108,7 +108,7 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
                 assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
                                 source.is_persisted, source.dataset_location,
                                 source.dataset_layer, notify, per_run),
-                schedule_assets=_schedule_assets(source, options, per_run, run.macro_params))
+                schedule_assets=_schedule_assets(source, options, per_run))
 
 
 def _check_image(run: RunConfig, source: ProjectSource, options: CompileOptions,
@@ -125,16 +125,11 @@ def _check_image(run: RunConfig, source: ProjectSource, options: CompileOptions,
                "or pass --image.")
 
 
-def _schedule_assets(source: ProjectSource, options: CompileOptions, per_run: str | None,
-                     macro_params: list[str]) -> dict[str, str]:
+def _schedule_assets(source: ProjectSource, options: CompileOptions,
+                     per_run: str | None) -> dict[str, str]:
     """The Asset URI of every reference of the schedule on data."""
     if options.schedule_on is None:
         return {}
-    dated = sorted(LOGICAL_DATE_KEYS.intersection(macro_params))
-    if dated:
-        raise CompileError(f"run_config.macro_params: {dated[0]!r} is undefined in the runs a "
-                           "schedule on data starts (Airflow gives them no logical date): "
-                           "leave it out, or pass run_id")
     return {reference: reference_uri(reference, source.package, source.is_persisted,
                                      source.dataset_location, per_run, "schedule_on")
             for reference in options.schedule_on.references()}
@@ -213,7 +208,8 @@ def _params_value(run: RunConfig, form: bool) -> str | None:
     """The `--params` value: Airflow macros and Variables, rendered by Airflow at run time,
     each through the DAG's filter that keeps ',' '=' and the like intact for Kedro (a
     missing Variable fails the task, naming it), then the Params (`form`) a run changed."""
-    pairs = [f"{name}={{{{ {name} | {PARAM_FILTER} }}}}" for name in run.macro_params]
+    pairs = [f"{name}={{{{ {macro_expression(name)} | {PARAM_FILTER} }}}}"
+             for name in run.macro_params]
     pairs += [f"{name}={{{{ {variable_expression(name)} | {PARAM_FILTER} }}}}"
               for name in run.variables_params]
     text = ",".join(pairs)

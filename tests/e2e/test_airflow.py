@@ -65,6 +65,10 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert result.returncode == 0, result.stderr
     first_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
     assert f"{airflow_server.url}/dags/run-once-demo/runs/" in result.stdout
+    # the wait says what it waits for: a new file, found at the DAG folder's next scan
+    assert ("Waiting for Airflow to find the new file run-once-demo.py: its DAG processor "
+            "looks for new files in the DAG folder every [dag_processor] refresh_interval"
+            in result.stdout), result.stdout
     # outside git: the version alone
     first_version = KedroProject(path=demo_project).project_version
     assert re.search(rf"Triggered run {first_run}, see \S+ \(project version "
@@ -78,6 +82,8 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert "Traceback" not in result.stderr
     second_run = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
     assert second_run != first_run
+    assert ("Waiting for Airflow to load this version of run-once-demo.py: asked its DAG "
+            "processor to parse the file again." in result.stdout), result.stdout
     second_version = KedroProject(path=demo_project).project_version
     assert second_version != first_version  # conf/base/airflow-k8s.yaml changed
     assert f"(project version {second_version})" in result.stdout
@@ -219,15 +225,49 @@ def test_schedule_sets_the_cron_and_unpauses(demo_project, airflow_server):
     json.dumps(airflow.health())  # the server is still answering
 
 
+def test_run_once_refuses_to_replace_a_scheduled_dag(demo_project, airflow_server):
+    """run-once uploads its DAG without a schedule: under the id of a scheduled DAG that
+    would end the schedule, so it is refused, nothing uploaded, unless --replace-scheduled."""
+    point_at(demo_project, airflow_server, "scheduled-once")
+    result = run_kedro(demo_project, "airflow-k8s", "schedule", "-c", "0 3 * * *",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    dag_file = airflow_server.dags / "scheduled-once.py"
+    scheduled = dag_file.read_text()
+    airflow = client(airflow_server)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", env=airflow_server.auth_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: DAG 'scheduled-once' runs on a schedule in Airflow at {airflow_server.url} "
+        "(0 3 * * *): run-once uploads it without one, which would end that schedule until "
+        "the next `schedule`; run it under another id (-d scheduled-once-once) or pass "
+        "--replace-scheduled"]
+    assert dag_file.read_text() == scheduled
+    assert airflow.dag("scheduled-once").timetable_summary == "0 3 * * *"
+    runs = api_get(airflow_server, "/api/v2/dags/scheduled-once/dagRuns")["dag_runs"]
+    assert [run for run in runs if run["run_type"] != "scheduled"] == []  # none triggered
+
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--replace-scheduled",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "schedule=None," in dag_file.read_text()
+    assert airflow.dag("scheduled-once").timetable_summary in (None, "None")
+
+
 def test_schedule_all_unpauses_every_pipelines_dag(demo_project, airflow_server):
     point_at(demo_project, airflow_server, "all-demo")
     result = run_kedro(demo_project, "airflow-k8s", "schedule", "--all", "-c", "0 5 * * *",
                        env=airflow_server.auth_env())
     assert result.returncode == 0, result.stderr
     dag_ids = ["all-demo-features", "all-demo-ingest", "all-demo-modelling"]
-    assert result.stdout.splitlines()[-4:] == ["Waiting for Airflow to load them.", *(
-        f"Airflow loaded it; DAG '{dag_id}' is unpaused: {airflow_server.url}/dags/{dag_id}"
-        for dag_id in dag_ids)]
+    lines = [line for line in result.stdout.splitlines()
+             if not line.startswith("Still waiting: ")]
+    assert lines[-6:] == [line for dag_id in dag_ids for line in (
+        f"Waiting for Airflow to find the new file {dag_id}.py: its DAG processor looks for "
+        "new files in the DAG folder every [dag_processor] refresh_interval (300 s by "
+        "default, a deployment may set it lower: see Troubleshooting in the docs), then "
+        "parses them.",
+        f"Airflow loaded it; DAG '{dag_id}' is unpaused: {airflow_server.url}/dags/{dag_id}")]
     airflow = client(airflow_server)
     for dag_id in dag_ids:
         dag = airflow.dag(dag_id)
@@ -296,10 +336,31 @@ def test_local_execution_runs_the_demo_to_success(demo_project, airflow_server):
     assert consumers["kedro://demo/model"] == ["report"]
 
 
+def test_local_execution_fails_a_node_that_raises_at_once(demo_project, airflow_server):
+    """A node whose code raises (here: its input file is gone, Kedro's DatasetError) fails the
+    task on its first try, its retries unspent; a retry would leave the run waiting 10 min."""
+    point_at(demo_project, airflow_server, "local-raises", execution="local",
+             task_defaults={"retries": 3, "retry_delay": "10m"})
+    (demo_project / "data/01_raw/orders.json").unlink()
+    started = time.monotonic()
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "5",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    run_id = re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: run {run_id} of DAG 'local-raises' failed; failed tasks: clean_orders")
+    assert time.monotonic() - started < 240
+    ti = api_get(airflow_server, f"/api/v2/dags/local-raises/dagRuns/{run_id}/taskInstances/"
+                 "clean_orders")
+    assert (ti["state"], ti["try_number"], ti["max_tries"]) == ("failed", 1, 3)
+    assert "Not retried: the node's code failed: exit code 1" in result.stdout, result.stdout
+
+
 def test_a_dag_scheduled_on_data_runs_after_the_dag_that_writes_it(demo_project,
                                                                      airflow_server):
-    # the runs a schedule on data starts have no logical date, so no `ds`
-    point_at(demo_project, airflow_server, "on-data", execution="local", macro_params=[])
+    # the runs a schedule on data starts have no logical date, so no `ds` of their own: the
+    # demo's macro_params [ds] passes the day the run was due (run_after) instead
+    point_at(demo_project, airflow_server, "on-data", execution="local")
     # B: the features pipeline, on the two datasets the ingest pipeline writes
     result = run_kedro(demo_project, "airflow-k8s", "-p", "features", "schedule",
                        "--on-assets", "orders,customer_count", env=airflow_server.auth_env())
@@ -326,6 +387,38 @@ def test_a_dag_scheduled_on_data_runs_after_the_dag_that_writes_it(demo_project,
             "on-data-features", runs[0]["dag_run_id"], failed[0])
     scaled = json.loads((demo_project / "data/03_features/scaled_totals.json").read_text())
     assert max(scaled.values()) == 1.0
+    assert_ds_is_run_after(airflow_server, "on-data-features", runs[0]["dag_run_id"])
+
+    # a run triggered through the API without a logical date: the same fallback
+    manual = api_post(airflow_server, "/api/v2/dags/on-data-features/dagRuns",
+                      {"dag_run_id": "no-logical-date", "logical_date": None})
+    assert manual["logical_date"] is None
+    progress = drive(follow_run(airflow, "on-data-features", "no-logical-date", timeout=300,
+                                interval=2))
+    assert progress.state == "success", progress
+    assert_ds_is_run_after(airflow_server, "on-data-features", "no-logical-date")
+
+
+def assert_ds_is_run_after(server, dag_id, run_id):
+    """The run has no logical date, and its node tasks passed `ds` of its run_after."""
+    run = api_get(server, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    assert run["logical_date"] is None, run
+    day = datetime.datetime.fromisoformat(run["run_after"]).strftime("%Y-%m-%d")
+    ti = api_get(server, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/"
+                 "features.scale")
+    assert ti["state"] == "success", ti
+    assert ti["rendered_fields"]["env"]["KEDRO_PARAMS"] == f"ds={day}", ti["rendered_fields"]
+
+
+def api_post(server, path, body):
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.url}{path}", method="POST", data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {server.token()}",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def api_get(server, path):
@@ -520,6 +613,52 @@ def test_a_missing_or_too_small_pool_is_refused_before_upload(demo_project, airf
     found = paged.pools()
     assert found[pool] == 2 and found["kat_e2e_other"] == float("inf")
     assert found["default_pool"] > 0
+
+
+def test_a_variable_airflow_lacks_is_refused_before_anything_is_uploaded(demo_project,
+                                                                         airflow_server):
+    """Every task passing a variables_params name renders its Variable when it runs: one
+    Airflow lacks would fail them all (VARIABLE_NOT_FOUND). The commands refuse first."""
+    from airflow_client.client.api.variable_api import VariableApi
+    from airflow_client.client.models.variable_body import VariableBody
+
+    point_at(demo_project, airflow_server, "variable-demo",
+             variables_params=["kat_region", "kat_bucket"])
+    dag_file = airflow_server.dags / "variable-demo.py"
+    missing = (
+        f"Error: run_config.variables_params: Airflow Variables 'kat_bucket', 'kat_region' do "
+        f"not exist in Airflow at {airflow_server.url}, so every task reading them would fail "
+        "when it runs (VARIABLE_NOT_FOUND): create them with `airflow variables set "
+        "kat_bucket <value>`, `airflow variables set kat_region <value>` (or Admin > Variables "
+        "in the UI), or remove them from run_config.variables_params")
+    for command in (["upload-pipeline"], ["run-once"], ["schedule", "-c", "0 3 * * *"]):
+        result = run_kedro(demo_project, "airflow-k8s", *command,
+                           env=airflow_server.auth_env())
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == [missing], command
+        assert not dag_file.exists()
+    # backfill uploads nothing: it checks the Variables of the DAG the project compiles to
+    airflow = write_scheduled(airflow_server, "variable_backfill",
+                              "BashOperator(task_id='a', bash_command='true')")
+    airflow.set_paused("variable_backfill", False)
+    result = run_kedro(demo_project, "airflow-k8s", "backfill", "-d", "variable_backfill",
+                       "--from", "2024-01-01", "--to", "2024-01-01",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [missing]
+    assert airflow.backfill_runs("variable_backfill", JAN[:1]) == []
+
+    variables = VariableApi(airflow.api)
+    variables.post_variable(VariableBody(key="kat_region", value="eu"))
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Airflow Variable 'kat_bucket' does not exist in Airflow at " in result.stderr
+    variables.post_variable(VariableBody(key="kat_bucket", value="b"))
+    result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert dag_file.exists()
 
 
 def test_backfill_refuses_a_dag_whose_pool_is_missing_or_too_small(airflow_server):

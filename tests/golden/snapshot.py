@@ -94,7 +94,8 @@ def _task(dag: Any, task: Any) -> dict[str, Any]:
     record.update({name: plain(getattr(task, name)) for name, default in SETTINGS.items()
                    if plain(getattr(task, name)) != plain(default)})
     # the provider's class or the file's own subclass (NodePodOperator), not a Spark factory's
-    if type(task) is KubernetesPodOperator or _operator(dag, task).startswith("<dag file>."):
+    if type(task) is KubernetesPodOperator or (_operator(dag, task).startswith("<dag file>.")
+                                               and isinstance(task, KubernetesPodOperator)):
         record.update({name: plain(getattr(task, name)) for name, default in
                        POD_OPERATION.items() if getattr(task, name) != default})
         if task.schedule_timeout_seconds != task.startup_timeout_seconds:
