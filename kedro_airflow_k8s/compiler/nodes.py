@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kedro_airflow_k8s.compiler.plan import NodeTask, Plan, reasons
+from kedro_airflow_k8s.compiler.plan import NodeTask, Notify, Plan, quiet, reasons
 from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.config import ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
@@ -25,6 +25,7 @@ from kedro_airflow_k8s.profiles import (
     retries_infrastructure_only,
     settings_arguments,
     settings_name,
+    settings_not_kept,
     with_template,
 )
 from kedro_airflow_k8s.spark import (
@@ -52,17 +53,22 @@ class BuiltNode:
     operation: tuple[str, dict[str, Any]] | None = None
 
 
-def node_tasks(plan: Plan, shared: Shared) -> list[BuiltNode]:
-    return [_node_task(item, plan, shared) for item in plan.node_tasks]
+def node_tasks(plan: Plan, shared: Shared, notify: Notify = quiet) -> list[BuiltNode]:
+    return [_node_task(item, plan, shared, notify) for item in plan.node_tasks]
 
 
-def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
+def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> BuiltNode:
     names = item.names
     doc = (f"Kedro node `{names[0]}`" if len(names) == 1 else
            "Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
            f" ({'; '.join(reasons(item.group))})")
     spark = shared.spark if item.on_spark else None
     settings = group_settings(item.nodes, plan.run)
+    not_kept = settings_not_kept(item.nodes, plan.run, settings, pod=not shared.local)
+    if not_kept:
+        notify(f"Note: task {item.task_id} merges the task_settings of its nodes (the "
+               "largest retries, delays and timeouts; an unset timeout is unlimited), which "
+               f"changes {'; '.join(not_kept)}. Tag the nodes it runs alike to keep them.")
     task = TaskSpec(task_id=item.task_id, local_id=item.local_id, group=item.task_group,
                     kind="spark" if spark else "node", operator=POD, node_names=names,
                     arguments={**(settings_arguments(settings) if settings else {}),
