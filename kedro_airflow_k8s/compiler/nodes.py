@@ -72,7 +72,7 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> Bu
     task = TaskSpec(task_id=item.task_id, local_id=item.local_id, group=item.task_group,
                     kind="spark" if spark else "node", operator=POD, node_names=names,
                     arguments={**(settings_arguments(settings) if settings else {}),
-                               **asset_arguments(item.nodes, plan.assets)},
+                               **asset_arguments(item.nodes, plan.assets, plan.run_scoped)},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
                   *(["--params", plan.params] if plan.params else [])]
@@ -94,13 +94,16 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> Bu
     return _pod_node(task, item, plan, shared, kedro_args, operation)
 
 
-def asset_arguments(nodes: list[Any], assets: dict[str, str]) -> dict[str, Any]:
+def asset_arguments(nodes: list[Any], assets: dict[str, str],
+                    run_scoped: frozenset[str] = frozenset()) -> dict[str, Any]:
     """`inlets` (the declared datasets the task reads and does not write itself) and
-    `outlets` (those it writes), each an item of the file's ASSETS, one per URI."""
+    `outlets` (those it writes, but those gone after the run: `run_scoped`), each an item
+    of the file's ASSETS, one per URI."""
     written = [name for node in nodes for name in node.outputs]
     read = [name for node in nodes for name in node.inputs if name not in written]
     arguments: dict[str, Any] = {}
-    for key, names in (("inlets", read), ("outlets", written)):
+    outlets = [name for name in written if name not in run_scoped]
+    for key, names in (("inlets", read), ("outlets", outlets)):
         by_uri = {assets[name]: name for name in reversed(names) if name in assets}
         if by_uri:
             arguments[key] = [Ref("ASSETS", name) for name in sorted(by_uri.values())]
