@@ -64,6 +64,33 @@ def pick(node: Any, prefixes: tuple[str, ...], known: dict[str, Any], key: str) 
     return name
 
 
+_TAG_FAMILIES = ((RESOURCES_TAG, "resources"), (TEMPLATE_TAG, "kubernetes_pod_templates"),
+                 (SETTINGS_TAG, "task_settings"))
+_NODES_LISTED = 5  # per unknown tag, before "and N more"
+
+
+def check_tags(nodes: list[Any], run: RunConfig) -> None:
+    """Every tag naming a resource profile, pod template or task_settings entry names a
+    configured one; else one CompileError naming every unknown tag and its nodes."""
+    unknown: dict[tuple[str, str], list[str]] = {}
+    for node in nodes:
+        for prefixes, key in _TAG_FAMILIES:
+            name = _tag_value(node, prefixes)
+            if name is not None and name not in getattr(run, key):
+                unknown.setdefault((f"{prefixes[0]}{name}", key), []).append(node.name)
+    problems = []
+    for (tag, key), names in sorted(unknown.items()):
+        names = sorted(names)
+        known = ", ".join(sorted(getattr(run, key))) or "none configured"
+        others = names[1:_NODES_LISTED]
+        more = len(names) - 1 - len(others)
+        also = ", ".join(others) + (f" and {more} more" if more else "")
+        problems.append(f"node '{names[0]}'{f' (and {also})' if also else ''}: tag '{tag}' "
+                        f"names no run_config.{key} entry (known: {known})")
+    if problems:
+        raise CompileError("; ".join(problems))
+
+
 def resource_spec(name: str, profile: ResourceProfile) -> ResourceSpec:
     return ResourceSpec(
         name=name,

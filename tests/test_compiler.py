@@ -188,6 +188,24 @@ def test_unknown_resource_tag_is_a_compile_error():
                                 "run_config.resources entry (known: huge)")
 
 
+def test_every_unknown_tag_is_named_in_one_error():
+    """One compile names them all, not one per run: each unknown tag once, with its nodes."""
+    pipeline = Pipeline([
+        node(identity, "a", "b", name="n1", tags=["resources.gigantic", "task_settings.slow"]),
+        node(identity, "b", "c", name="n2", tags=["resources.gigantic", "k8s_template.gpu"]),
+        *[node(identity, f"c{i}", f"d{i}", name=f"m{i}", tags=["resources.gigantic"])
+          for i in range(5)],
+        node(identity, "x", "y", name="fine", tags=["resources.huge"])])
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(pipeline, with_run(resources={"huge": {}}))
+    assert str(error.value) == (
+        "node 'n2': tag 'k8s_template.gpu' names no run_config.kubernetes_pod_templates "
+        "entry (known: none configured); node 'm0' (and m1, m2, m3, m4 and 2 more): tag "
+        "'resources.gigantic' names no run_config.resources entry (known: huge); node 'n1': "
+        "tag 'task_settings.slow' names no run_config.task_settings entry (known: none "
+        "configured)")
+
+
 def test_unknown_template_tag_is_a_compile_error():
     pipeline = Pipeline([node(identity, "a", "b", name="n", tags=["k8s_template.gpu"])])
     with pytest.raises(CompileError, match="names no run_config.kubernetes_pod_templates entry "
