@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from kedro_airflow_k8s.airflow_auth import (
     GOOGLE_ACCESS_TOKEN,
@@ -129,8 +129,10 @@ class AirflowClient:
                  page_size: int = 100) -> None:
         from airflow_client.client import ApiClient, Configuration
 
-        if not host or not urlsplit(host).scheme or not urlsplit(host).netloc:
-            raise AirflowApiError(f"host: expected the Airflow URL with http(s)://, got {host!r}")
+        from kedro_airflow_k8s.config import airflow_url_problem
+
+        if problem := airflow_url_problem(host or ""):
+            raise ConfigError(f"host: {problem}")
         self.host = host.rstrip("/")
         self._environ = os.environ if environ is None else environ
         self._timeout = timeout

@@ -107,7 +107,9 @@ def test_token_wins_over_password(httpserver):
 
 
 def test_host_must_be_a_url():
-    with pytest.raises(AirflowApiError, match="host: expected the Airflow URL with http"):
+    from kedro_airflow_k8s.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="host: expected the Airflow URL with http"):
         AirflowClient("airflow.example.com", environ={})
 
 

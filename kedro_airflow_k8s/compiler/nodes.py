@@ -19,6 +19,7 @@ from kedro_airflow_k8s.dagspec import (
 )
 from kedro_airflow_k8s.ids import k8s_label
 from kedro_airflow_k8s.profiles import (
+    check_tags,
     group_profile,
     group_settings,
     group_template,
@@ -54,6 +55,7 @@ class BuiltNode:
 
 
 def node_tasks(plan: Plan, shared: Shared, notify: Notify = quiet) -> list[BuiltNode]:
+    check_tags(list(plan.pipeline.nodes), plan.run)  # all unknown tags in one error
     return [_node_task(item, plan, shared, notify) for item in plan.node_tasks]
 
 

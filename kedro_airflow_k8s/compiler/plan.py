@@ -18,7 +18,6 @@ from kedro_airflow_k8s.grouping import NodeGroup, chosen_groups, group_nodes, me
 from kedro_airflow_k8s.ids import Ids, airflow_id, assign_ids
 from kedro_airflow_k8s.options import CompileOptions, Execution, ProjectSource
 from kedro_airflow_k8s.params import TriggerParam, trigger_params
-from kedro_airflow_k8s.profiles import check_tags
 from kedro_airflow_k8s.spark import is_spark_node, spark_edges
 
 if TYPE_CHECKING:
@@ -82,7 +81,6 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
     run = config.run_config
     nodes = {node.name: node for node in pipeline.nodes}
     _check_node_names(list(nodes.values()))
-    check_tags(list(nodes.values()), run)
     _check_inputs(pipeline, source.is_persisted)
     spark_nodes = {name for name, node in nodes.items()
                    if is_spark_node(node, source.dataset_type)} if run.spark else set()

@@ -12,6 +12,7 @@ from kedro_airflow_k8s.config.base import (
     _CRON_PRESETS,
     CONFIG_FILE,
     POOL_NAME_LENGTH,
+    airflow_url_problem,
     validate_cron,
 )
 from kedro_airflow_k8s.config.integrations import (
@@ -38,6 +39,7 @@ __all__ = [
     "TaskSettings",
     "VolumeConfig",
     "_CRON_PRESETS",  # tests/test_render.py reads the schedule presets
+    "airflow_url_problem",
     "parse_config",
     "validate_cron",
 ]

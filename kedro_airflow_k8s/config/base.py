@@ -129,6 +129,16 @@ def validate_cron(value: str) -> str:
     raise ValueError(f"expected a cron expression or a preset like @daily, got {value!r}")
 
 
+def airflow_url_problem(url: str) -> str | None:
+    """Why `url` is no Airflow base URL (http:// or https:// and a host); None when it is."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return f"expected the Airflow URL with http:// or https://, got {url!r}"
+    return None
+
+
 def each_checked(values: list[str], problem: Callable[[str], str | None]) -> list[str]:
     """`values`, unless `problem` has a sentence for one of them: then that sentence, as the
     ValueError pydantic reports for the key."""

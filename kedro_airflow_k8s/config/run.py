@@ -14,6 +14,7 @@ from kedro_airflow_k8s.config.base import (
     CONFIG_FILE,
     Duration,
     _Model,
+    airflow_url_problem,
     each_checked,
     validate_cron,
 )
@@ -298,6 +299,14 @@ class PluginConfig(_Model):
         None, description="Where Airflow reads DAG files: a local path, gs:// or s3://."
     )
     run_config: RunConfig = Field(description="How the pipeline runs.")
+
+    @field_validator("host")
+    @classmethod
+    def _airflow_url(cls, value: str | None) -> str | None:
+        problem = airflow_url_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 def _describe(error: dict[str, Any]) -> str:
