@@ -49,6 +49,46 @@ def test_host_down_is_one_line_naming_the_host():
     assert time.monotonic() - started < 10  # bounded retries
 
 
+def test_retries_are_one_line_not_urllib3s_warnings(httpserver, caplog):
+    """Airflow down printed ~44 lines of urllib3 warnings (one per retry, wrapped) before
+    the error; the client says once that it retries, and logs nothing."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    lines = []
+    url = f"http://127.0.0.1:{free_port()}"
+    client = AirflowClient(url, environ={}, attempts=3, backoff=0.01, timeout=5,
+                           notify=lines.append)
+    with pytest.raises(AirflowApiError):
+        client.dag("demo")
+    assert lines == [f"Airflow at {url} does not answer (connection refused); retrying up "
+                     "to 3 times."]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    answers = iter([Response("busy", status=503),
+                    Response(json.dumps(DAG), status=200, content_type="application/json")])
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_handler(
+        lambda request: next(answers))
+    lines.clear()
+    client = AirflowClient(httpserver.url_for("").rstrip("/"), environ={}, attempts=3,
+                           backoff=0.01, timeout=5, notify=lines.append)
+    assert client.dag("demo").dag_id == "demo"
+    assert lines == [f"Airflow at {client.host} answered HTTP 503; retrying up to 3 times."]
+
+
+def test_airflow_down_is_a_progress_line_and_the_error(demo_project):
+    """As a user sees it: one line while retrying, then the one-line error, nothing else."""
+    from tests.conftest import run_kedro
+
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_kedro(demo_project, "airflow-k8s", "list-pipelines",
+                       env={"KEDRO_CONFIG_AIRFLOW_HOST": url})
+    assert result.returncode == 1
+    assert "Retrying" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"Airflow at {url} does not answer (connection refused); retrying up to 4 times.",
+        f"Error: cannot reach Airflow at {url} (listing DAGs): connection refused"]
+
+
 def test_unknown_host_is_one_line():
     with pytest.raises(AirflowApiError) as error:
         fast_client("http://no-such-host.invalid").dag("demo")
