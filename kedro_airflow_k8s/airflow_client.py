@@ -13,7 +13,6 @@ import datetime
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -111,8 +110,9 @@ class BackfillProgress:
         return sorted(t for t, s in self.tasks.items() if s in FAILED_TASK_STATES)
 
 
-def _stderr_line(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def _progress_line(line: str) -> None:
+    """Where the commands' lines go (stdout), so stderr keeps the one line of an error."""
+    print(line, flush=True)
 
 
 class _QuietRetries(logging.Filter):
@@ -158,7 +158,7 @@ class AirflowClient:
 
     def __init__(self, host: str, *, environ: Mapping[str, str] | None = None,
                  attempts: int = 4, backoff: float = 0.5, timeout: float = 30.0,
-                 page_size: int = 100, notify: Callable[[str], None] = _stderr_line) -> None:
+                 page_size: int = 100, notify: Callable[[str], None] = _progress_line) -> None:
         from airflow_client.client import ApiClient, Configuration
 
         from kedro_airflow_k8s.config import airflow_url_problem

@@ -84,8 +84,9 @@ def test_airflow_down_is_a_progress_line_and_the_error(demo_project):
                        env={"KEDRO_CONFIG_AIRFLOW_HOST": url})
     assert result.returncode == 1
     assert "Retrying" not in result.stdout + result.stderr
+    assert (f"Airflow at {url} does not answer (connection refused); retrying up to 4 "
+            "times.") in result.stdout.splitlines()
     assert result.stderr.splitlines() == [
-        f"Airflow at {url} does not answer (connection refused); retrying up to 4 times.",
         f"Error: cannot reach Airflow at {url} (listing DAGs): connection refused"]
 
 

@@ -303,7 +303,9 @@ class PluginConfig(_Model):
     @field_validator("host")
     @classmethod
     def _airflow_url(cls, value: str | None) -> str | None:
-        problem = airflow_url_problem(value) if value is not None else None
+        # a ${...} left unresolved (a config read raw, as the docs' examples) is no URL yet
+        unresolved = value is None or "${" in value
+        problem = None if unresolved else airflow_url_problem(value)
         if problem:
             raise ValueError(problem)
         return value
