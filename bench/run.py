@@ -11,9 +11,14 @@ some MemoryDataset edges) is generated, then measured:
 - the parse time of the generated DAG in Airflow's DagBag, after Airflow and the providers
   are imported, beside a hand-written minimal DAG of the same shape (the same tasks and
   dependencies, each operator with the fewest arguments it needs);
-- the import time the plugin adds to `kedro --help`.
+- the import time the plugin adds to `kedro --help`;
+- a project equivalent to Kedro's spaceflights-pandas starter (bench/spaceflights.py), when
+  its packages are installed (bench/requirements.txt): `kedro airflow-k8s compile`, the
+  floor `kedro registry list` and kedro-airflow's `kedro airflow create`, side by side
+  (interleaved, best of --repeat).
 Targets: compile <= floor + 0.15 s at 10 nodes and <= floor + 2 s at 5,000; DAG parse <=
-1.05 x the hand-written floor at 10 and 1,000 nodes; <= 50 ms added to `kedro --help`.
+1.05 x the hand-written floor at 10 and 1,000 nodes; <= 50 ms added to `kedro --help`;
+spaceflights: compile <= 1.05 x the floor and <= `kedro airflow create`.
 """
 
 from __future__ import annotations
@@ -130,6 +135,37 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()[-500:]}")
     return elapsed, usage.ru_maxrss / 1024
+
+
+def side_by_side(commands: dict[str, list[str]], cwd: Path, repeat: int) -> dict[str, float]:
+    """Best wall seconds of each command, run in turn `repeat` times: a busy machine slows
+    them alike."""
+    runs: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            runs[name].append(timed(command, cwd)[0])
+    return {name: min(times) for name, times in runs.items()}
+
+
+def spaceflights_figures(root: Path, repeat: int, peer: bool) -> dict | None:
+    """compile, its floor and `kedro airflow create` on the spaceflights project; None when
+    its packages are missing."""
+    from spaceflights import make_spaceflights
+
+    probe = "import pandas, sklearn, kedro_datasets"
+    if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode:
+        return None
+    project = make_spaceflights(root, CONFIG.replace("bench:1", "spaceflights:1"))
+    kedro = str(BIN / "kedro")
+    commands = {"floor": [kedro, "registry", "list"], "compile": [kedro, "airflow-k8s", "compile"]}
+    if peer:
+        commands["kedro_airflow_create"] = [kedro, "airflow", "create", "-t",
+                                            str(root / "kedro-airflow-dags")]
+    best_of = side_by_side(commands, project, repeat)
+    figures = {f"{name}_s": round(value, 3) for name, value in best_of.items()}
+    figures["compile_ratio"] = round(best_of["compile"] / best_of["floor"], 3)
+    figures.setdefault("kedro_airflow_create_s", None)
+    return figures
 
 
 def best(command: list[str], cwd: Path, repeat: int) -> tuple[float, float]:
@@ -251,6 +287,7 @@ def main() -> None:
                 "parse_s": round(parse, 4), "parse_floor_s": round(parse_floor, 4),
                 "parse_ratio": round(parse / parse_floor, 3),
             })
+        spaceflights = spaceflights_figures(root, args.repeat, bool(peer))
     added_ms = help_import_ms(max(args.repeat, 5))
     header = (f"{'nodes':>6} {'tasks':>6} {'compile s':>10} {'floor s':>8} {'+floor s':>9} "
               f"{'peak MiB':>9} {'kedro-airflow s':>16} {'parse s':>8} {'hand s':>8} "
@@ -264,9 +301,17 @@ def main() -> None:
               f"{peer_cell:>16} {r['parse_s']:>8.4f} {r['parse_floor_s']:>8.4f} "
               f"{r['parse_ratio']:>6.3f}")
     print(f"import time added to `kedro --help`: {added_ms:.1f} ms")
+    if spaceflights is None:
+        print("spaceflights: n/a (pip install -r bench/requirements.txt)")
+    else:
+        peer_time = spaceflights["kedro_airflow_create_s"]
+        print(f"spaceflights: compile {spaceflights['compile_s']:.3f} s, floor (kedro "
+              f"registry list) {spaceflights['floor_s']:.3f} s, ratio "
+              f"{spaceflights['compile_ratio']:.3f}, kedro airflow create "
+              f"{f'{peer_time:.3f} s' if peer_time else 'n/a'}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": rows, "help_import_ms": round(added_ms, 1)},
-                                    indent=2) + "\n")
+    args.json.write_text(json.dumps({"rows": rows, "help_import_ms": round(added_ms, 1),
+                                     "spaceflights": spaceflights}, indent=2) + "\n")
     print(f"wrote {args.json}")
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from kedro_airflow_k8s.airflow_auth import (
     GOOGLE_ACCESS_TOKEN,
@@ -108,10 +109,41 @@ class BackfillProgress:
         return sorted(t for t, s in self.tasks.items() if s in FAILED_TASK_STATES)
 
 
-def _retry_policy(attempts: int, backoff: float) -> Any:
+def _progress_line(line: str) -> None:
+    """Where the commands' lines go (stdout), so stderr keeps the one line of an error."""
+    print(line, flush=True)
+
+
+class _QuietRetries(logging.Filter):
+    """Drops urllib3's warning per retry of this client's requests (several wrapped log
+    lines each): the client says once that it retries (_retry_policy's `on_retry`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and getattr(args[0], "quiet_retries", False))
+
+
+_QUIET_RETRIES = _QuietRetries()
+
+
+def _retry_policy(attempts: int, backoff: float,
+                  on_retry: Callable[[Any, Any], None] = lambda error, response: None) -> Any:
+    """urllib3's Retry, which calls `on_retry(error, response)` before each retry and logs
+    nothing of it."""
     from urllib3.util.retry import Retry
 
-    return Retry(
+    class QuietRetry(Retry):
+        quiet_retries = True
+
+        def increment(self, *args: Any, **kwargs: Any) -> Retry:
+            after = super().increment(*args, **kwargs)  # raises once the retries are spent
+            on_retry(kwargs.get("error"), kwargs.get("response"))
+            return after
+
+    log = logging.getLogger("urllib3.connectionpool")
+    if _QUIET_RETRIES not in log.filters:
+        log.addFilter(_QUIET_RETRIES)
+    return QuietRetry(
         total=attempts, connect=attempts, read=attempts, status=attempts,
         backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
         allowed_methods=None,  # POSTs too: trigger carries its own run id, so a replay is a 409
@@ -125,11 +157,13 @@ class AirflowClient:
 
     def __init__(self, host: str, *, environ: Mapping[str, str] | None = None,
                  attempts: int = 4, backoff: float = 0.5, timeout: float = 30.0,
-                 page_size: int = 100) -> None:
+                 page_size: int = 100, notify: Callable[[str], None] = _progress_line) -> None:
         from airflow_client.client import ApiClient, Configuration
 
-        if not host or not urlsplit(host).scheme or not urlsplit(host).netloc:
-            raise AirflowApiError(f"host: expected the Airflow URL with http(s)://, got {host!r}")
+        from kedro_airflow_k8s.config import airflow_url_problem
+
+        if problem := airflow_url_problem(host or ""):
+            raise ConfigError(f"host: {problem}")
         self.host = host.rstrip("/")
         self._environ = os.environ if environ is None else environ
         self._timeout = timeout
@@ -137,14 +171,24 @@ class AirflowClient:
         verify = self._environ.get("AIRFLOW__CLIENT__SSL_VERIFY", "true").lower() not in (
             "false", "0", "no")
         self._ca_bundle = ca_bundle(self._environ) if verify else None
+        self._notify, self._attempts, self._retrying = notify, attempts, False
         configuration = Configuration(host=self.host, verify_ssl=verify,
                                       ssl_ca_cert=self._ca_bundle,
-                                      retries=_retry_policy(attempts, backoff))
+                                      retries=_retry_policy(attempts, backoff, self._retry))
         self._retries = configuration.retries
         self._verify = verify
         self._google: GoogleIdToken | GoogleAccessToken | None = None
         configuration.access_token = self._token()
         self.api = ApiClient(configuration)
+
+    def _retry(self, error: Any, response: Any) -> None:
+        """One line the first time a request of this client is retried."""
+        if self._retrying:
+            return
+        self._retrying = True
+        why = f"does not answer ({_reason(error)})" if error is not None else \
+            f"answered HTTP {getattr(response, 'status', '?')}"
+        self._notify(f"Airflow at {self.host} {why}; retrying up to {self._attempts} times.")
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -210,6 +254,7 @@ class AirflowClient:
             self.api.configuration.access_token = self._google.token()
         try:
             yield
+            self._retrying = False  # answered: a later outage gets its own line
         except ApiException as exc:
             error = DagNotFound if exc.status == 404 and dag_id else AirflowApiError
             raise error(self._describe(exc, what, dag_id)) from None

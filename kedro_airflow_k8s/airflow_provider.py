@@ -30,22 +30,27 @@ _PACKAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def provider_info() -> dict[str, Any]:
     """What Airflow's ProvidersManager reads of this package
-    (airflow/provider_info.schema.json)."""
-    from kedro_airflow_k8s import __version__
-
+    (airflow/provider_info.schema.json). Airflow calls it unguarded in every process, where
+    an exception stops Airflow itself: it never raises (no version without a readable one)."""
     module = __name__
-    return {
+    info: dict[str, Any] = {
         "package-name": "kedro-airflow-k8s",
         "name": "Kedro Airflow K8s",
         "description": "The kedro:// assets of Kedro datasets without a global location "
                        "(URI normaliser, OpenLineage datasets).",
-        "versions": [__version__],
         "asset-uris": [{
             "schemes": [SCHEME],
             "handler": f"{module}.normalize_uri",
             "to_openlineage_converter": f"{module}.to_openlineage_dataset",
         }],
     }
+    try:
+        from kedro_airflow_k8s import __version__
+
+        info["versions"] = [str(__version__)]
+    except Exception:  # noqa: BLE001 - Airflow reads the version from the package metadata
+        pass
+    return info
 
 
 def uri_problem(parts: urllib.parse.SplitResult) -> str | None:

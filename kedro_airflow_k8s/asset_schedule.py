@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from kedro_airflow_k8s.airflow_provider import uri_problem
-from kedro_airflow_k8s.assets import asset_uri, checked_uri, dataset_uri, kedro_uri
+from kedro_airflow_k8s.assets import (
+    asset_uri,
+    checked_uri,
+    dataset_uri,
+    kedro_uri,
+    run_scoped,
+)
 from kedro_airflow_k8s.dagspec import Call, Ref
 from kedro_airflow_k8s.errors import CompileError, ConfigError
 
@@ -142,8 +148,10 @@ def from_expression(text: str, option: str = "--on-assets") -> AssetCondition:
 
 def reference_uri(reference: str, package: str, is_persisted: Callable[[str], bool],
                   location: Callable[[str], str | None], per_run: str | None,
-                  where: str) -> str:
-    """The Asset URI a reference names (the module's docstring)."""
+                  where: str, in_pods: bool = False) -> str:
+    """The Asset URI a reference names (the module's docstring). A dataset of this project
+    whose storage ends with the run (assets.run_scoped; `in_pods`: Kubernetes execution)
+    is refused: no run leaves an update of it to schedule on."""
     if "://" in reference:
         uri = asset_uri(package, reference, reference)
         if uri.startswith("kedro://") and not reference.lower().startswith("kedro://"):
@@ -159,6 +167,12 @@ def reference_uri(reference: str, package: str, is_persisted: Callable[[str], bo
         raise CompileError(f"{where}: {reference!r} is no persisted dataset of this project's "
                            "catalog: name another project's dataset as <package>:<dataset>, "
                            "or give its asset URI (s3://..., kedro://<package>/<dataset>)")
+    elif run_scoped(location(reference), per_run, in_pods):
+        raise CompileError(f"{where}: {reference!r} is written to {location(reference)} in "
+                           "the pods (the per-run volume, or the pod's own disk), which is "
+                           "gone after each run: no update of it is recorded; schedule on a "
+                           "dataset in remote storage (gs://, s3://, a database), or move "
+                           "this one there in the catalog")
     else:
         uri = dataset_uri(package, reference, location, per_run)
     try:

@@ -99,6 +99,18 @@ def asset_uri(package: str, dataset: str, location: str | None,
     return urllib.parse.urlunsplit((scheme, host, path, "", ""))
 
 
+def run_scoped(location: str | None, per_run: str | None, in_pods: bool) -> bool:
+    """Whether a dataset at `location` is gone once the DAG run ends: run in pods
+    (`in_pods`, Kubernetes execution), an absolute path under the per-run volume's mount
+    path `per_run`, or a relative path (on that volume, or on the pod's own disk)."""
+    if not location or not in_pods:
+        return False
+    if per_run and (location == per_run or location.startswith(per_run.rstrip("/") + "/")):
+        return True
+    return not location.startswith("/") and not _DRIVE.match(location) and \
+        not urllib.parse.urlsplit(location).scheme
+
+
 def layer_of(config: Mapping[str, Any] | None) -> str | None:
     """A dataset's layer as Kedro-Viz reads it: `metadata: {kedro-viz: {layer: ...}}`."""
     metadata = config.get("metadata") if isinstance(config, Mapping) else None

@@ -207,6 +207,7 @@ def compile(project: KedroProject, output: Path, all_pipelines: bool,  # noqa: A
     from kedro_airflow_k8s.render import write_atomically
     from kedro_airflow_k8s.ship import drive, prepare_each
 
+    project.dag_location = output
     projects = _pipelines(project, all_pipelines, with_default, options)
     for spec, text in drive(prepare_each(projects, options), click.echo):
         path = output / f"{spec.dag_id}.py"
@@ -255,6 +256,7 @@ def upload_pipeline(project: KedroProject, output: str | None, all_pipelines: bo
     """Compile the DAG and upload it where Airflow reads DAGs (no schedule)."""
     from kedro_airflow_k8s.ship import drive, publish_each
 
+    project.dag_location = output
     projects = _pipelines(project, all_pipelines, with_default, options)
     for published in drive(publish_each(projects, output, options), click.echo):
         click.echo(f"Uploaded {published.location} ({len(published.spec.tasks)} tasks).")
@@ -285,6 +287,7 @@ def schedule(project: KedroProject, output: str | None, cron_expression: str | N
     """Upload the DAG with a schedule, unpaused once Airflow has loaded it."""
     from kedro_airflow_k8s.ship import drive, schedule_each, schedule_options
 
+    project.dag_location = output
     options = schedule_options(project, options, cron_expression, on_assets, paused)
     projects = _pipelines(project, all_pipelines, with_default, options)
     drive(schedule_each(projects, output, options), click.echo)
@@ -315,6 +318,7 @@ def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minu
     from kedro_airflow_k8s.ship import drive
     from kedro_airflow_k8s.ship import run_once as ship_run_once
 
+    project.dag_location = output
     with RunDisplay(sys.stdout) as display:
         drive(ship_run_once(project, output, options,
                             follow_minutes=timeout_minutes if wait else None, params=params,

@@ -31,6 +31,7 @@ from kedro_airflow_k8s.project_config import (  # noqa: F401 - dynamic_config_va
 )
 
 _MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
+DEFAULT_DAG_FOLDER = "dags"  # compile's -o
 
 
 @dataclass
@@ -42,6 +43,8 @@ class KedroProject:
     pipeline_name: str = "__default__"
     env_label: str = "-e/--env"  # how `env` was given: the option, or KEDRO_ENV through it
     bootstrapped: Any = field(default=None, repr=False)  # metadata when Kedro's CLI did it
+    # the command's -o: where it writes DAG files (a local folder, gs://..., s3://...)
+    dag_location: str | Path | None = None
     _metadata: Any = field(default=None, init=False, repr=False)
     _settings_imported: bool = field(default=False, init=False, repr=False)
     _types: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
@@ -328,15 +331,31 @@ class KedroProject:
     @cached_property
     def commit_sha(self) -> str | None:
         """KEDRO_CONFIG_COMMIT_ID, else the project's git commit, with "-dirty" when a file
-        git tracks under the project differs from it (as `git describe --dirty`); None
-        outside git."""
+        git tracks under the project differs from it (as `git describe --dirty`), the DAG
+        folders left out (the compiled DAG is an output, often committed); None outside
+        git."""
         if os.environ.get(f"{DYNAMIC_PREFIX}COMMIT_ID"):
             return os.environ[f"{DYNAMIC_PREFIX}COMMIT_ID"]
         commit = self._git("rev-parse", "HEAD")
         if not commit:
             return None
-        changed = self._git("status", "--porcelain", "--untracked-files=no", "--", ".")
+        excluded = [f":(exclude,literal){folder}" for folder in self._dag_folders()]
+        changed = self._git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                            *excluded)
         return f"{commit}-dirty" if changed else commit
+
+    def _dag_folders(self) -> list[str]:
+        """The local folders inside the project that DAG files are written to (the
+        command's -o, the config's output, compile's default dags/), relative to it."""
+        root = self.path.resolve()
+        found = []
+        for location in (self.dag_location, self.config.output, DEFAULT_DAG_FOLDER):
+            if location is None or "://" in str(location):
+                continue
+            folder = (self.path / location).resolve()
+            if root in folder.parents:
+                found.append(folder.relative_to(root).as_posix())
+        return sorted(set(found))
 
     def _git(self, *args: str) -> str | None:
         try:

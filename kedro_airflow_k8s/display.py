@@ -34,7 +34,10 @@ class RunDisplay:
 
     def _progress(self, progress: RunProgress | BackfillProgress) -> None:
         done, running = progress.count(*_DONE), progress.count(*_ACTIVE)
-        detail = f"{running} running, {len(progress.failed_tasks)} failed, " + (
+        # as the failure report: failed tasks apart from those that never ran for them
+        upstream = progress.count("upstream_failed")
+        detail = f"{running} running, {progress.count('failed')} failed, " + (
+            f"{upstream} upstream failed, " if upstream else "") + (
             f"{len(progress.finished)}/{len(progress.runs)} runs ended, backfill "
             if isinstance(progress, BackfillProgress) else "run ") + progress.state
         if self.live:

@@ -26,14 +26,25 @@ class ProjectCodeError(PluginError):
     @classmethod
     def of(cls, exc: BaseException, project_path: Path, what: str) -> ProjectCodeError:
         """`exc` as one line: the project module it came from (with the line), the
-        exception's type and first line."""
+        exception's type and first line. A wrapper (Kedro's find_pipelines raises "An error
+        occurred while importing ..." from the real error) is seen through to its cause."""
+        outer, exc = exc, innermost_cause(exc)
         message = str(exc.msg if isinstance(exc, SyntaxError) else exc).strip()
         text = f"{type(exc).__name__}: {message.splitlines()[0]}" if message \
             else type(exc).__name__
-        where = project_frame(exc, project_path)
+        where = project_frame(exc, project_path) or project_frame(outer, project_path)
         place = f"{where[0]}, line {where[1]}: " if where else ""
         return cls(f"the project's {what} failed to load: {place}{text} "
                    "(--traceback shows the traceback)")
+
+
+def innermost_cause(exc: BaseException) -> BaseException:
+    """The last exception of `exc`'s `raise ... from` chain."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return exc
 
 
 def project_frame(exc: BaseException, project_path: Path) -> tuple[str, int] | None:

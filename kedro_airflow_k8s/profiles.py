@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from kedro_airflow_k8s.config import ResourceProfile, RunConfig, TaskSettings
+from kedro_airflow_k8s.config import POD_OPERATION, ResourceProfile, RunConfig, TaskSettings
 from kedro_airflow_k8s.dagspec import Call
 from kedro_airflow_k8s.kubernetes_rules import parse_quantity, resource_requirements
 from kedro_airflow_k8s.dagspec import ResourceSpec
@@ -29,6 +29,7 @@ _POD_LARGEST = ("startup_timeout", "schedule_timeout", "termination_grace_period
 _POD_SMALLEST = ("logging_interval", "poll_interval")
 _ALLOWED_BY_ALL = ("deferrable", "reattach_on_restart")
 _KEEPS_MORE = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
+POD_KEYS = frozenset(POD_OPERATION)
 _MERGED = (*_LARGEST, *_POD_LARGEST, *_POD_SMALLEST, *_ALLOWED_BY_ALL, "on_finish_action",
            "retry_on")
 # What a key neither a profile nor task_defaults sets is: Airflow's BaseOperator defaults
@@ -61,6 +62,33 @@ def pick(node: Any, prefixes: tuple[str, ...], known: dict[str, Any], key: str) 
             f"(known: {options})"
         )
     return name
+
+
+_TAG_FAMILIES = ((RESOURCES_TAG, "resources"), (TEMPLATE_TAG, "kubernetes_pod_templates"),
+                 (SETTINGS_TAG, "task_settings"))
+_NODES_LISTED = 5  # per unknown tag, before "and N more"
+
+
+def check_tags(nodes: list[Any], run: RunConfig) -> None:
+    """Every tag naming a resource profile, pod template or task_settings entry names a
+    configured one; else one CompileError naming every unknown tag and its nodes."""
+    unknown: dict[tuple[str, str], list[str]] = {}
+    for node in nodes:
+        for prefixes, key in _TAG_FAMILIES:
+            name = _tag_value(node, prefixes)
+            if name is not None and name not in getattr(run, key):
+                unknown.setdefault((f"{prefixes[0]}{name}", key), []).append(node.name)
+    problems = []
+    for (tag, key), names in sorted(unknown.items()):
+        names = sorted(names)
+        known = ", ".join(sorted(getattr(run, key))) or "none configured"
+        others = names[1:_NODES_LISTED]
+        more = len(names) - 1 - len(others)
+        also = ", ".join(others) + (f" and {more} more" if more else "")
+        problems.append(f"node '{names[0]}'{f' (and {also})' if also else ''}: tag '{tag}' "
+                        f"names no run_config.{key} entry (known: {known})")
+    if problems:
+        raise CompileError("; ".join(problems))
 
 
 def resource_spec(name: str, profile: ResourceProfile) -> ResourceSpec:
@@ -231,6 +259,53 @@ def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
         if values:
             kept[key] = next(iter(values.values()))
     return TaskSettings.model_construct(**kept)
+
+
+def settings_not_kept(nodes: list[Any], run: RunConfig, settings: TaskSettings | None,
+                      pod: bool = True) -> list[str]:
+    """What a task running `nodes` with `settings` (group_settings) changes of the keys its
+    members' task_settings profiles set: "node 'a' (task_settings.fast): retry_delay 30s ->
+    5m". Pod keys only for a pod (`pod`)."""
+    task_deferrable = _effective(settings, run, "deferrable")
+    changes = []
+    for node in nodes:
+        name = pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
+        if name is None:
+            continue
+        profile = run.task_settings[name]
+        changed = []
+        for key, own in profile.model_dump(exclude_none=True).items():
+            if not pod and key in POD_KEYS:
+                continue
+            if key in _POD_SMALLEST and task_deferrable is False:
+                changed.append(f"{key} {_shown(key, own)} dropped (the task is not "
+                               "deferrable)")
+                continue
+            kept = _effective(settings, run, key)
+            if kept != own:
+                changed.append(f"{key} {_shown(key, own)} -> {_shown(key, kept)}")
+        if changed:
+            changes.append(f"node '{node.name}' (task_settings.{name}): {', '.join(changed)}")
+    return changes
+
+
+def _shown(key: str, value: Any) -> str:
+    """A setting as the config writes it: 30s, 1h30m; None is no limit."""
+    if value is None:
+        return "none (unlimited)"
+    if key in _POD_LARGEST + _POD_SMALLEST:  # the pod's seconds
+        value = datetime.timedelta(seconds=value)
+    if isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+        if seconds != int(seconds):
+            return f"{seconds:g}s"
+        minutes, seconds = divmod(int(seconds), 60)
+        hours, minutes = divmod(minutes, 60)
+        days, hours = divmod(hours, 24)
+        return "".join(f"{amount}{unit}" for amount, unit in
+                       ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
+                       if amount) or "0s"
+    return str(value)
 
 
 def _effective(profile: TaskSettings | None, run: RunConfig, key: str) -> Any:

@@ -14,8 +14,14 @@ import yaml
 from pydantic import BaseModel
 
 from kedro_airflow_k8s import __version__
-from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig, parse_config, placeholder_image
-from kedro_airflow_k8s.errors import InitError
+from kedro_airflow_k8s.config import (
+    CONFIG_FILE,
+    PluginConfig,
+    airflow_url_problem,
+    parse_config,
+    placeholder_image,
+)
+from kedro_airflow_k8s.errors import ConfigError, InitError
 from kedro_airflow_k8s.mlflow_run import kedro_mlflow_server
 from kedro_airflow_k8s.render import TEMPLATES, write_atomically
 from kedro_airflow_k8s.upload import SCHEME_EXTRAS
@@ -207,6 +213,8 @@ def write_scaffold(project: KedroProject, airflow_url: str, output: str, with_gi
     `force`; keep an existing Dockerfile or .dockerignore without `force`."""
     from kedro.framework.project import settings
 
+    if problem := airflow_url_problem(airflow_url):
+        raise ConfigError(f"AIRFLOW_URL: {problem}")
     package = project.package_name
     requirements = (project.path / "requirements.txt").is_file()
     plugin = plugin_install(project.path)

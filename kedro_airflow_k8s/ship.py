@@ -447,7 +447,21 @@ def follow_run(client: AirflowClient, dag_id: str, run_id: str, *, timeout: floa
         for line in tail:
             yield f"  {line}"
     raise RunFailed(f"run {run_id} of DAG '{dag_id}' failed; failed tasks: "
-                    f"{', '.join(failed) or 'none (upstream failures only)'}")
+                    f"{', '.join(failed) or 'none (upstream failures only)'}{_hint(tail)}")
+
+
+# What the Kubernetes client raises where Airflow runs a pod task without a cluster to reach
+_NO_CLUSTER = ("Invalid kube-config file. No configuration found",
+               "Service host/port is not set")
+
+
+def _hint(tail: list[str]) -> str:
+    """The end of a failed run's error: what to do about a failure the log tail shows."""
+    if any(marker in line for line in tail for marker in _NO_CLUSTER):
+        return (" (its pods found no Kubernetes cluster where Airflow runs them: without "
+                "one, upload with --execution local to run the tasks as subprocesses on the "
+                "Airflow worker; with one, set run_config.kubernetes_connection)")
+    return ""
 
 
 REPROCESS = ("none", "failed", "completed")
@@ -490,6 +504,11 @@ def backfill(client: AirflowClient, dag_id: str, start: datetime.datetime,
         raise AirflowApiError(f"DAG '{dag_id}' is not known to Airflow at {client.host}: "
                               "backfill does not upload it, run upload-pipeline or schedule "
                               "first") from None
+    if not dag.timetable_periodic and "Asset" in (dag.timetable_summary or ""):
+        raise AirflowApiError(f"DAG '{dag_id}' runs on asset updates "
+                              f"({dag.timetable_summary}) and has no periodic schedule: "
+                              "Airflow backfills only DAGs scheduled by time; `schedule -c "
+                              "CRON` uploads it with one (with --on-assets too: on either)")
     if not dag.timetable_periodic:
         raise AirflowApiError(f"DAG '{dag_id}' has no periodic schedule "
                               f"({dag.timetable_summary or 'None'}): Airflow backfills only "
@@ -613,4 +632,5 @@ def follow_backfill(client: AirflowClient, dag_id: str, backfill_id: int, run_id
             yield f"  {line}"
     named = "; ".join(f"{run} (failed tasks: {', '.join(tasks) or 'none, upstream only'})"
                       for run, tasks in failed.items())
-    raise RunFailed(f"{what}: {len(failed)} of {len(run_ids)} runs failed: {named}")
+    raise RunFailed(f"{what}: {len(failed)} of {len(run_ids)} runs failed: {named}"
+                    f"{_hint(tail)}")

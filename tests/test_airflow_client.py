@@ -48,6 +48,47 @@ def test_host_down_is_one_line_naming_the_host():
     assert time.monotonic() - started < 10  # bounded retries
 
 
+def test_retries_are_one_line_not_urllib3s_warnings(httpserver, caplog):
+    """Airflow down printed ~44 lines of urllib3 warnings (one per retry, wrapped) before
+    the error; the client says once that it retries, and logs nothing."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    lines = []
+    url = f"http://127.0.0.1:{free_port()}"
+    client = AirflowClient(url, environ={}, attempts=3, backoff=0.01, timeout=5,
+                           notify=lines.append)
+    with pytest.raises(AirflowApiError):
+        client.dag("demo")
+    assert lines == [f"Airflow at {url} does not answer (connection refused); retrying up "
+                     "to 3 times."]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    answers = iter([Response("busy", status=503),
+                    Response(json.dumps(DAG), status=200, content_type="application/json")])
+    httpserver.expect_request("/api/v2/dags/demo").respond_with_handler(
+        lambda request: next(answers))
+    lines.clear()
+    client = AirflowClient(httpserver.url_for("").rstrip("/"), environ={}, attempts=3,
+                           backoff=0.01, timeout=5, notify=lines.append)
+    assert client.dag("demo").dag_id == "demo"
+    assert lines == [f"Airflow at {client.host} answered HTTP 503; retrying up to 3 times."]
+
+
+def test_airflow_down_is_a_progress_line_and_the_error(demo_project):
+    """As a user sees it: one line while retrying, then the one-line error, nothing else."""
+    from tests.conftest import run_kedro
+
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_kedro(demo_project, "airflow-k8s", "list-pipelines",
+                       env={"KEDRO_CONFIG_AIRFLOW_HOST": url})
+    assert result.returncode == 1
+    assert "Retrying" not in result.stdout + result.stderr
+    assert (f"Airflow at {url} does not answer (connection refused); retrying up to 4 "
+            "times.") in result.stdout.splitlines()
+    assert result.stderr.splitlines() == [
+        f"Error: cannot reach Airflow at {url} (listing DAGs): connection refused"]
+
+
 def test_unknown_host_is_one_line():
     with pytest.raises(AirflowApiError) as error:
         fast_client("http://no-such-host.invalid").dag("demo")
@@ -106,7 +147,9 @@ def test_token_wins_over_password(httpserver):
 
 
 def test_host_must_be_a_url():
-    with pytest.raises(AirflowApiError, match="host: expected the Airflow URL with http"):
+    from kedro_airflow_k8s.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="host: expected the Airflow URL with http"):
         AirflowClient("airflow.example.com", environ={})
 
 
@@ -218,7 +261,9 @@ def test_progress_and_failed_tasks_cover_every_page(httpserver):
     with pytest.raises(RunFailed) as error, RunDisplay(out) as display:
         drive(follow_run(client, "big", "r", timeout=5, interval=0.1), display.show)
     assert str(error.value) == "run r of DAG 'big' failed; failed tasks: node_115"
-    assert out.getvalue().splitlines()[0] == "120/120 tasks done, 0 running, 2 failed, run failed"
+    # as the error: one task failed, the other never ran for it
+    assert out.getvalue().splitlines()[0] == (
+        "120/120 tasks done, 0 running, 1 failed, 1 upstream failed, run failed")
 
 
 def test_generated_dags_and_import_errors_cover_every_page(httpserver):

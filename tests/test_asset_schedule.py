@@ -85,7 +85,8 @@ def compiled(expression, schedule=None, **run):
 
 
 def test_references_become_the_uris_of_the_asset_rule():
-    spec = compiled("orders,ingest:raw_orders@pandas,S3A://Lake/x/,other")
+    # local execution: the relative data/orders.csv stays in the worker's project folder
+    spec = compiled("orders,ingest:raw_orders@pandas,S3A://Lake/x/,other", execution="local")
     assert spec.schedule_assets == {
         "orders": "kedro://demo/orders",  # a dataset of this project, by its catalog entry
         "ingest:raw_orders@pandas": "kedro://ingest/raw_orders",  # another project's
@@ -96,6 +97,21 @@ def test_references_become_the_uris_of_the_asset_rule():
                              Call("Asset", ("kedro://ingest/raw_orders",)),
                              Call("Asset", ("s3://Lake/x",)),
                              Call("Asset", ("kedro://demo/other",))]
+
+
+@pytest.mark.parametrize("location", ["data/orders.csv", "/home/kedro/data/orders.csv",
+                                      "output/orders.csv"])
+def test_a_dataset_gone_after_the_run_is_no_schedule_reference(location, monkeypatch):
+    """In the pods a relative path or one under the per-run volume's mount path does not
+    outlive the run: no update of it is recorded, so a DAG on it would never run."""
+    monkeypatch.setitem(LOCATIONS, "orders", location)
+    with pytest.raises(CompileError) as error:
+        compiled("report|orders")
+    assert str(error.value) == (
+        f"schedule_on: 'orders' is written to {location} in the pods (the per-run volume, or "
+        "the pod's own disk), which is gone after each run: no update of it is recorded; "
+        "schedule on a dataset in remote storage (gs://, s3://, a database), or move this "
+        "one there in the catalog")
 
 
 def test_the_dag_airflow_builds_runs_on_the_condition(tmp_path):
@@ -216,7 +232,9 @@ def point_at_nothing(project, **run):
 
 
 def test_schedule_uploads_a_dag_on_the_config_s_data(demo_project):
-    point_at_nothing(demo_project, schedule_on={"any": ["orders", "ingest:raw_orders"]})
+    # local execution: orders (data/02_intermediate/) outlives the run on the worker
+    point_at_nothing(demo_project, schedule_on={"any": ["orders", "ingest:raw_orders"]},
+                     execution="local")
     result = run_kedro(demo_project, "airflow-k8s", "-p", "features", "schedule", "-o",
                        "shipped")
     assert result.returncode == 0, result.stderr

@@ -114,10 +114,11 @@ def chain():
     ])
 
 
-def compiled(assets=None, **source):
+def compiled(assets=None, notify=lambda line: None, **source):
     raw = {**MINIMAL, "run_config": {**MINIMAL["run_config"], "assets": assets or {}}}
     return compile_dag(chain(), parse_config(raw), *split(
-        source, package="demo", env="base", is_persisted=lambda name: name != "tmp"))
+        source, package="demo", env="base", is_persisted=lambda name: name != "tmp"),
+        notify=notify)
 
 
 def test_tasks_read_and_write_assets_a_group_its_outside_ones():
@@ -133,6 +134,32 @@ def test_tasks_read_and_write_assets_a_group_its_outside_ones():
                                  "outlets": [Ref("ASSETS", "model@pandas")]}
     assert spec.task("report").arguments == {"inlets": [Ref("ASSETS", "model@spark")],
                                              "outlets": [Ref("ASSETS", "report")]}
+
+
+def test_datasets_gone_after_the_run_are_no_outlets():
+    """In the pods, `clean` (relative: per-run volume) and `report` (under its mount path)
+    end with the run: inlets still, no task's outlets, so Airflow records no update of
+    them. A mounted share, a bucket, and local execution's project folder outlive it."""
+    locations = {"raw": "/mnt/share/raw.csv", "clean": "data/02_intermediate/clean.csv",
+                 "model@pandas": "s3://m/model", "model@spark": "s3://m/model",
+                 "report": "/home/kedro/data/08_reporting/report.csv"}.get
+    outlets = {}
+    for execution in ("kubernetes", "local"):
+        notes = []
+        spec = compiled(dataset_location=locations, execution=execution, notify=notes.append)
+        outlets[execution] = {task.task_id: task.arguments.get("outlets")
+                              for task in spec.tasks_of("node")}
+        assert Ref("ASSETS", "clean") in spec.task("parse__store").arguments["inlets"]
+        assert [n for n in notes if "gone after" in n] == ([
+            "Note: clean, report live in the pods (the per-run volume or the pod's own "
+            "disk), gone after each run: assets read as inlets, no task's outlets, so "
+            "Airflow records no update of them."] if execution == "kubernetes" else [])
+    assert outlets == {
+        "kubernetes": {"clean": None, "parse__store": [Ref("ASSETS", "model@pandas")],
+                       "report": None},
+        "local": {"clean": [Ref("ASSETS", "clean")],
+                  "parse__store": [Ref("ASSETS", "model@pandas")],
+                  "report": [Ref("ASSETS", "report")]}}
 
 
 def test_include_exclude_and_layers_select_the_assets():
@@ -242,7 +269,10 @@ def test_compile_declares_the_assets_airflow_builds_for_the_tasks(demo_project):
         return [asset.uri for asset in getattr(dag.get_task(task_id), key)]
 
     assert uris("clean_orders", "inlets") == ["kedro://demo/raw_orders"]
-    assert uris("clean_orders", "outlets") == ["kedro://demo/orders"]
+    # data/02_intermediate/orders.json is on the per-run volume, gone after the run: read
+    # by count_customers as an inlet, no task's outlet (no asset events)
+    assert uris("clean_orders", "outlets") == []
+    assert uris("count_customers", "inlets") == ["kedro://demo/orders"]
     assert uris("count_customers", "outlets") == [
         "postgres://db.example.com:5432/shop/public/customers"]
     assert uris("features.daily_totals", "outlets") == ["gs://lake/features/daily_totals.json"]

@@ -30,6 +30,12 @@ def test_bench_prints_every_figure(tmp_path):
     assert measured["compile_over_floor_s"] == pytest.approx(
         measured["compile_s"] - measured["floor_s"], abs=0.0015)
     assert measured["tasks"] == 13  # 9 node tasks (two nodes share one) and 4 of the volume
+    # the spaceflights project: the test extra installs pandas, scikit-learn, kedro-datasets
+    spaceflights = figures["spaceflights"]
+    assert spaceflights["compile_s"] > 0 and spaceflights["floor_s"] > 0
+    assert spaceflights["compile_ratio"] == pytest.approx(
+        spaceflights["compile_s"] / spaceflights["floor_s"], abs=0.002)
+    assert "spaceflights: compile " in result.stdout
 
 
 def _grouping_bench():

@@ -322,6 +322,29 @@ def test_missing_package_in_the_pipeline_registry_is_one_line(demo_project):
                                          + SEE_TRACEBACK)
 
 
+def test_error_behind_find_pipelines_names_its_cause(demo_project):
+    """The Kedro template's registry, find_pipelines(raise_errors=True), wraps a pipeline
+    module's import error in its own ImportError: the line names the real error and where."""
+    (demo_project / "src/demo/pipeline_registry.py").write_text(
+        "from kedro.framework.project import find_pipelines\n\n\n"
+        "def register_pipelines():\n"
+        "    pipelines = find_pipelines(raise_errors=True)\n"
+        "    pipelines['__default__'] = sum(pipelines.values())\n"
+        "    return pipelines\n")
+    package = demo_project / "src/demo/pipelines/reporting"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .pipeline import create_pipeline  # noqa\n")
+    (package / "pipeline.py").write_text("from kedro.pipeline import Pipeline\n\n"
+                                         "from .nodes import report  # noqa\n\n\n"
+                                         "def create_pipeline():\n    return Pipeline([])\n")
+    (package / "nodes.py").write_text('"""Report."""\nimport no_such_package_here\n')
+    result = run_kedro(demo_project, "airflow-k8s", "compile")
+    assert_one_line_error(result, 1, "the project's pipelines failed to load: "
+                                     "demo.pipelines.reporting.nodes, line 2: "
+                                     "ModuleNotFoundError: No module named "
+                                     "'no_such_package_here'" + SEE_TRACEBACK)
+
+
 def test_missing_package_in_settings_is_one_line_on_every_command(demo_project, init_hook):
     # Kedro's settings loader drops this ImportError silently: the plugin imports settings.py
     break_file(demo_project / "src/demo/settings.py", "import no_such_package_here",

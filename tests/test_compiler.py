@@ -190,6 +190,24 @@ def test_unknown_resource_tag_is_a_compile_error():
                                 "run_config.resources entry (known: huge)")
 
 
+def test_every_unknown_tag_is_named_in_one_error():
+    """One compile names them all, not one per run: each unknown tag once, with its nodes."""
+    pipeline = Pipeline([
+        node(identity, "a", "b", name="n1", tags=["resources.gigantic", "task_settings.slow"]),
+        node(identity, "b", "c", name="n2", tags=["resources.gigantic", "k8s_template.gpu"]),
+        *[node(identity, f"c{i}", f"d{i}", name=f"m{i}", tags=["resources.gigantic"])
+          for i in range(5)],
+        node(identity, "x", "y", name="fine", tags=["resources.huge"])])
+    with pytest.raises(CompileError) as error:
+        compile_pipeline(pipeline, with_run(resources={"huge": {}}))
+    assert str(error.value) == (
+        "node 'n2': tag 'k8s_template.gpu' names no run_config.kubernetes_pod_templates "
+        "entry (known: none configured); node 'm0' (and m1, m2, m3, m4 and 2 more): tag "
+        "'resources.gigantic' names no run_config.resources entry (known: huge); node 'n1': "
+        "tag 'task_settings.slow' names no run_config.task_settings entry (known: none "
+        "configured)")
+
+
 def test_unknown_template_tag_is_a_compile_error():
     pipeline = Pipeline([node(identity, "a", "b", name="n", tags=["k8s_template.gpu"])])
     with pytest.raises(CompileError, match="names no run_config.kubernetes_pod_templates entry "
@@ -595,6 +613,50 @@ def _shared_task(tmp_path, task_settings, task_defaults):
     path = tmp_path / "dags" / "demo.py"
     write_atomically(path, render_dag(spec))
     return spec, task, airflow_check.load_dag(path).get_task(task.task_id)
+
+
+def test_compile_says_which_tagged_settings_a_shared_task_changes():
+    """quick's retry_delay 30s and execution_timeout 1h vanished beside untagged `long`
+    (5 minutes, unlimited) without a word: one note per such task names each change."""
+    notes = []
+    settings = {"fast": {"retry_delay": "30s", "execution_timeout": "1h", "retries": 2}}
+    spec = compile_pipeline(
+        Pipeline([node(identity, "raw", "a", name="quick", tags=["task_settings.fast"]),
+                  node(identity, "a", "b", name="long"),
+                  node(identity, "b", "c", name="alone", tags=["task_settings.fast"])]),
+        with_run(task_settings=settings), notify=notes.append,
+        is_persisted=lambda name: name in ("raw", "b", "c"))
+    assert [n for n in notes if "task_settings" in n] == [
+        "Note: task quick__long merges the task_settings of its nodes (the largest retries, "
+        "delays and timeouts; an unset timeout is unlimited), which changes node 'quick' "
+        "(task_settings.fast): retry_delay 30s -> 5m, execution_timeout 1h -> none "
+        "(unlimited). Tag the nodes it runs alike to keep them."]
+    assert spec.task("quick__long").arguments["retries"] == 2  # kept: no word about it
+    notes.clear()  # nodes tagged alike keep their settings: no note
+    compile_pipeline(
+        Pipeline([node(identity, "raw", "a", name="quick", tags=["task_settings.fast"]),
+                  node(identity, "a", "b", name="long", tags=["task_settings.fast"])]),
+        with_run(task_settings=settings), notify=notes.append,
+        is_persisted=lambda name: name in ("raw", "b"))
+    assert not [n for n in notes if "task_settings" in n]
+
+
+def test_the_settings_note_names_pod_keys_for_pods_only():
+    notes = {}
+    settings = {"quick": {"startup_timeout": 60, "deferrable": True, "poll_interval": 5,
+                          "retry_delay": "90s"}}
+    for execution in ("kubernetes", "local"):
+        found = []
+        compile_pipeline(_quick_and_long(), with_run(
+            task_settings=settings, task_defaults={"deferrable": False}, execution=execution),
+            notify=found.append, is_persisted=lambda name: name in ("raw", "b"))
+        notes[execution] = [n.split("which changes ")[1] for n in found if "merges" in n]
+    assert notes == {
+        "kubernetes": ["node 'quick' (task_settings.quick): deferrable True -> False, "
+                       "startup_timeout 1m -> 10m, poll_interval 5s dropped (the task is not deferrable), retry_delay "
+                       "1m30s -> 5m. Tag the nodes it runs alike to keep them."],
+        "local": ["node 'quick' (task_settings.quick): retry_delay 1m30s -> 5m. Tag the nodes "
+                  "it runs alike to keep them."]}
 
 
 def test_a_member_without_a_profile_keeps_its_task_defaults_execution_timeout(tmp_path):

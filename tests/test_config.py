@@ -167,7 +167,7 @@ def test_default_slack_message_uses_every_placeholder():
 
 BAD_CONFIGS = [
     ({}, "airflow-k8s.yaml: expected a mapping with run_config, got {}"),
-    ({"host": "x"}, "airflow-k8s.yaml: run_config: required key is missing"),
+    ({"host": "https://x"}, "airflow-k8s.yaml: run_config: required key is missing"),
     ({"run_config": {}}, "airflow-k8s.yaml: run_config.image: required key is missing"),
     (with_run(image=""), "airflow-k8s.yaml: run_config.image: String should have at least "
                          "1 character"),

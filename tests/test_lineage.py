@@ -79,7 +79,8 @@ def test_pod_tasks_give_openlineage_their_inlets_and_outlets(demo_project, task_
         assert lineage["train", state] == ([(demo, "scaled_totals")], [model])
         assert lineage["report", state] == ([model, (demo, "customer_count")],
                                             [("file", "/mnt/shared/report.json")])
-        assert lineage["clean_orders", state] == ([(demo, "raw_orders")], [(demo, "orders")])
+        # orders (data/02_intermediate/) is on the per-run volume: no outlet (assets.run_scoped)
+        assert lineage["clean_orders", state] == ([(demo, "raw_orders")], [])
 
 
 def test_the_package_is_an_airflow_provider_of_the_kedro_scheme():
@@ -148,6 +149,47 @@ def test_provider_info_imports_nothing_heavy():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)
     assert json.loads(result.stdout) == [[], "kedro-airflow-k8s"]
+
+
+# Run where nothing but the standard library and this package can be imported, as Airflow
+# loads the entry point in its processes with whatever is installed there
+_STDLIB_ONLY = """
+import importlib.abc, importlib.metadata, json, sys
+
+class StdlibOnly(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top not in sys.stdlib_module_names and top != "kedro_airflow_k8s":
+            raise ImportError(f"{name} is not installed here")
+
+sys.meta_path.insert(0, StdlibOnly())
+(entry,) = [e for e in importlib.metadata.entry_points(group="apache_airflow_provider")
+            if e.dist.name == "kedro-airflow-k8s"]
+provider_info = entry.load()
+infos = [provider_info()]
+import kedro_airflow_k8s
+del kedro_airflow_k8s.__version__  # a package whose version cannot be read
+infos.append(provider_info())
+from kedro_airflow_k8s.airflow_provider import normalize_uri
+import urllib.parse
+normalize_uri(urllib.parse.urlsplit("kedro://demo/orders"))
+print(json.dumps(infos))
+"""
+
+
+def test_provider_info_never_raises_with_only_the_standard_library():
+    from airflow.providers_manager import _create_provider_info_schema_validator
+
+    result = subprocess.run([sys.executable, "-c", _STDLIB_ONLY], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    complete, without_version = json.loads(result.stdout)
+    validator = _create_provider_info_schema_validator()
+    for info in (complete, without_version):
+        validator.validate(info)  # as Airflow does before it uses the info
+        assert info["package-name"] == "kedro-airflow-k8s"
+        assert info["asset-uris"][0]["schemes"] == ["kedro"]
+    assert "versions" not in without_version
 
 
 def test_airflow_lists_the_provider(tmp_path):

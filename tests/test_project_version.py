@@ -88,6 +88,40 @@ def test_commit_is_dirty_when_a_tracked_file_differs(demo_project, monkeypatch):
     assert KedroProject(path=demo_project).commit_sha == f"{head}-dirty"
 
 
+def test_a_committed_dag_file_does_not_make_the_commit_dirty(demo_project, monkeypatch):
+    """compile, commit the DAG, compile again: the DAG names the clean commit. Left out:
+    the command's -o, the config's output, compile's default dags/; nothing else."""
+    from tests.conftest import run_kedro
+
+    monkeypatch.delenv("KEDRO_CONFIG_COMMIT_ID", raising=False)
+    config = demo_project / "conf/base/airflow-k8s.yaml"
+    config.write_text(config.read_text().replace("${oc.select:dags_folder,dags}",
+                                                 "airflow/dags"))
+    (demo_project / ".gitignore").write_text("data/0[2-8]_*/\n")  # dags/ gets committed
+    commit_all(demo_project)
+    compiles = ((["compile"], "dags/demo.py"),
+                (["compile", "-o", "airflow/dags"], "airflow/dags/demo.py"),
+                (["compile", "-o", "elsewhere"], "elsewhere/demo.py"))
+    for args, _ in compiles:
+        assert run_kedro(demo_project, "airflow-k8s", *args).returncode == 0
+    head = commit_all(demo_project)  # the DAG files are tracked now
+    for args, dag in compiles:
+        for _ in range(2):  # the first names the new commit: the file then differs from HEAD
+            result = run_kedro(demo_project, "airflow-k8s", *args)
+            assert result.returncode == 0, result.stderr
+        assert f"commit_sha:{head}'" in (demo_project / dag).read_text(), args
+    # upload-pipeline and run-once without -o: the config's output and dags/ are left out
+    assert KedroProject(path=demo_project).commit_sha == f"{head}-dirty"  # elsewhere/
+    assert KedroProject(path=demo_project, dag_location="elsewhere").commit_sha == head
+    (demo_project / "notebooks/dags").mkdir(parents=True)  # dags/ at the project's top only
+    (demo_project / "notebooks/dags/x.py").write_text("x = 1\n")
+    head = commit_all(demo_project)
+    with (demo_project / "notebooks/dags/x.py").open("a") as file:
+        file.write("y = 2\n")
+    assert KedroProject(path=demo_project, dag_location="elsewhere").commit_sha == \
+        f"{head}-dirty"
+
+
 def test_commit_id_variable_wins_over_git(demo_project, monkeypatch):
     monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "build-42")
     assert KedroProject(path=demo_project).commit_sha == "build-42"

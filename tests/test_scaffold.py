@@ -71,6 +71,26 @@ def test_init_refuses_to_overwrite_without_force(demo_project):
     assert 'host: "https://x.example.com"' in config.read_text()
 
 
+def test_init_refuses_a_host_without_its_scheme_and_later_commands_say_exit_2(demo_project):
+    """init wrote `host: airflow.example.com`, which run-once then refused with exit 1."""
+    from tests.test_cli import assert_one_line_error
+
+    config = demo_project / "conf/base/airflow-k8s.yaml"
+    before = config.read_text()
+    for url in ("airflow.example.com", "ftp://airflow.example.com", "https://"):
+        result = run_kedro(demo_project, "airflow-k8s", "init", url, "--force")
+        assert_one_line_error(result, 2, "AIRFLOW_URL: expected the Airflow URL with http:// "
+                                         f"or https://, got {url!r}")
+        assert config.read_text() == before
+    config.write_text(before.replace('${oc.select:airflow_host,"http://127.0.0.1:8080"}',
+                                     "airflow.example.com"))
+    for command in ("run-once", "list-pipelines", "compile"):
+        result = run_kedro(demo_project, "airflow-k8s", command)
+        assert_one_line_error(result, 2, "airflow-k8s.yaml: host: expected the Airflow URL "
+                                         "with http:// or https://, got "
+                                         "'airflow.example.com'")
+
+
 def test_init_with_github_actions(demo_project):
     result = run_kedro(demo_project, "airflow-k8s", "init", "https://airflow.example.com",
                        "--with-github-actions", "--force")

@@ -29,7 +29,7 @@ def test_plain_lines_only_when_something_changed():
     assert out.getvalue().splitlines() == [
         "0/2 tasks done, 0 running, 0 failed, run queued",
         "0/2 tasks done, 1 running, 0 failed, run running",
-        "2/2 tasks done, 0 running, 2 failed, run failed",
+        "2/2 tasks done, 0 running, 1 failed, 1 upstream failed, run failed",
     ]
 
 
@@ -156,6 +156,10 @@ def test_with_all_each_compile_note_names_its_pipeline(demo_project):
         "demo-ingest": (["min_amount"], ["orders", "raw_orders"]),
         "demo-modelling": ([], ["model", "report", "scaled_totals"])}
     assert len({spec.project_version for spec, _ in prepared}) == 1
+    in_pods = [line for line in lines if "live in the pods" in line]  # data/...: no outlets
+    assert [line.split(":")[0] for line in in_pods] == [
+        f"pipeline '{name}'" for name in ("__default__", "features", "ingest", "modelling")]
+    lines = [line for line in lines if line not in in_pods]
     assert lines == [
         "pipeline '__default__': One task runs features.daily_totals, features.scale "
         "(namespace features).",

@@ -41,7 +41,7 @@ def compile_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
     """Build the model of the DAG that runs `pipeline`: one task per node or node group."""
     plan = plan_dag(pipeline, config, source, options, notify)
     shared = shared_settings(plan, notify)
-    built = node_tasks(plan, shared)
+    built = node_tasks(plan, shared, notify)
     life = lifecycle(plan, shared, node_graph(plan), [b.task for b in built])
     return assemble(plan, shared, built, life)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kedro_airflow_k8s.compiler.plan import NodeTask, Plan, reasons
+from kedro_airflow_k8s.compiler.plan import NodeTask, Notify, Plan, quiet, reasons
 from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.config import ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
@@ -20,12 +20,14 @@ from kedro_airflow_k8s.dagspec import (
 )
 from kedro_airflow_k8s.ids import k8s_label
 from kedro_airflow_k8s.profiles import (
+    check_tags,
     group_profile,
     group_settings,
     group_template,
     retries_infrastructure_only,
     settings_arguments,
     settings_name,
+    settings_not_kept,
     with_template,
 )
 from kedro_airflow_k8s.spark import (
@@ -53,21 +55,27 @@ class BuiltNode:
     operation: tuple[str, dict[str, Any]] | None = None
 
 
-def node_tasks(plan: Plan, shared: Shared) -> list[BuiltNode]:
-    return [_node_task(item, plan, shared) for item in plan.node_tasks]
+def node_tasks(plan: Plan, shared: Shared, notify: Notify = quiet) -> list[BuiltNode]:
+    check_tags(list(plan.pipeline.nodes), plan.run)  # all unknown tags in one error
+    return [_node_task(item, plan, shared, notify) for item in plan.node_tasks]
 
 
-def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
+def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> BuiltNode:
     names = item.names
     doc = (f"Kedro node `{names[0]}`" if len(names) == 1 else
            "Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
            f" ({'; '.join(reasons(item.group))})")
     spark = shared.spark if item.on_spark else None
     settings = group_settings(item.nodes, plan.run)
+    not_kept = settings_not_kept(item.nodes, plan.run, settings, pod=not shared.local)
+    if not_kept:
+        notify(f"Note: task {item.task_id} merges the task_settings of its nodes (the "
+               "largest retries, delays and timeouts; an unset timeout is unlimited), which "
+               f"changes {'; '.join(not_kept)}. Tag the nodes it runs alike to keep them.")
     task = TaskSpec(task_id=item.task_id, local_id=item.local_id, group=item.task_group,
                     kind="spark" if spark else "node", operator=POD, node_names=names,
                     arguments={**(settings_arguments(settings) if settings else {}),
-                               **asset_arguments(item.nodes, plan.assets)},
+                               **asset_arguments(item.nodes, plan.assets, plan.run_scoped)},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
                   *(["--params", plan.params] if plan.params else [])]
@@ -92,13 +100,16 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared) -> BuiltNode:
     return _pod_node(task, item, plan, shared, kedro_args, operation)
 
 
-def asset_arguments(nodes: list[Any], assets: dict[str, str]) -> dict[str, Any]:
+def asset_arguments(nodes: list[Any], assets: dict[str, str],
+                    run_scoped: frozenset[str] = frozenset()) -> dict[str, Any]:
     """`inlets` (the declared datasets the task reads and does not write itself) and
-    `outlets` (those it writes), each an item of the file's ASSETS, one per URI."""
+    `outlets` (those it writes, but those gone after the run: `run_scoped`), each an item
+    of the file's ASSETS, one per URI."""
     written = [name for node in nodes for name in node.outputs]
     read = [name for node in nodes for name in node.inputs if name not in written]
     arguments: dict[str, Any] = {}
-    for key, names in (("inlets", read), ("outlets", written)):
+    outlets = [name for name in written if name not in run_scoped]
+    for key, names in (("inlets", read), ("outlets", outlets)):
         by_uri = {assets[name]: name for name in reversed(names) if name in assets}
         if by_uri:
             arguments[key] = [Ref("ASSETS", name) for name in sorted(by_uri.values())]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.airflow_context import macro_expression
 from kedro_airflow_k8s.asset_schedule import reference_uri
-from kedro_airflow_k8s.assets import declared
+from kedro_airflow_k8s.assets import declared, run_scoped
 from kedro_airflow_k8s.config import PluginConfig, RunConfig, image_problem, placeholder_image
 from kedro_airflow_k8s.dagspec import CHANGED_PARAMS_FILTER, PARAM_FILTER, variable_expression
 from kedro_airflow_k8s.errors import CompileError, ConfigError
@@ -62,6 +62,8 @@ class Plan:
     params: str | None  # the --params value, None without macros, Variables or Params
     trigger_params: list[TriggerParam]  # the DAG's Params: Kedro parameters nodes read
     assets: dict[str, str]  # dataset -> Asset URI (assets.declared)
+    # declared datasets gone once the run ends (assets.run_scoped): no task's outlets
+    run_scoped: frozenset[str]
     schedule_assets: dict[str, str]  # schedule_on's reference -> Asset URI
 
     @property
@@ -100,15 +102,20 @@ def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
     execution = options.execution or run.execution
     _check_image(run, source, options, execution, notify)
     per_run = _per_run_root(run, execution)
+    assets = declared(sorted(pipeline.datasets()), run.assets, source.package,
+                      source.is_persisted, source.dataset_location, source.dataset_layer,
+                      notify, per_run)
+    scoped = frozenset(name for name in assets if run_scoped(
+        source.dataset_location(name), per_run, execution == "kubernetes"))
+    _note_run_scoped(scoped, notify)
     return Plan(pipeline=pipeline, run=run, source=source, options=options,
                 dag_id=dag_id_for(config, source.package, source.pipeline_name,
                                   options.dag_id),
                 execution=execution, node_tasks=planned, ids=ids,
                 params=_params_value(run, bool(form)), trigger_params=form,
-                assets=declared(sorted(pipeline.datasets()), run.assets, source.package,
-                                source.is_persisted, source.dataset_location,
-                                source.dataset_layer, notify, per_run),
-                schedule_assets=_schedule_assets(source, options, per_run))
+                assets=assets, run_scoped=scoped,
+                schedule_assets=_schedule_assets(source, options, per_run,
+                                                 execution == "kubernetes"))
 
 
 def _check_image(run: RunConfig, source: ProjectSource, options: CompileOptions,
@@ -125,13 +132,21 @@ def _check_image(run: RunConfig, source: ProjectSource, options: CompileOptions,
                "or pass --image.")
 
 
-def _schedule_assets(source: ProjectSource, options: CompileOptions,
-                     per_run: str | None) -> dict[str, str]:
+def _note_run_scoped(names: frozenset[str], notify: Notify) -> None:
+    if names:
+        notify(f"Note: {_listed(tuple(sorted(names)))} live in the pods (the per-run volume "
+               "or the pod's own disk), gone after each run: assets read as inlets, no "
+               "task's outlets, so Airflow records no update of them.")
+
+
+def _schedule_assets(source: ProjectSource, options: CompileOptions, per_run: str | None,
+                     in_pods: bool) -> dict[str, str]:
     """The Asset URI of every reference of the schedule on data."""
     if options.schedule_on is None:
         return {}
     return {reference: reference_uri(reference, source.package, source.is_persisted,
-                                     source.dataset_location, per_run, "schedule_on")
+                                     source.dataset_location, per_run, "schedule_on",
+                                     in_pods)
             for reference in options.schedule_on.references()}
 
 

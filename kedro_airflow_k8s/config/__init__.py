@@ -12,6 +12,7 @@ from kedro_airflow_k8s.config.base import (
     _CRON_PRESETS,
     CONFIG_FILE,
     POOL_NAME_LENGTH,
+    airflow_url_problem,
     image_problem,
     placeholder_image,
     validate_cron,
@@ -40,6 +41,7 @@ __all__ = [
     "TaskSettings",
     "VolumeConfig",
     "_CRON_PRESETS",  # tests/test_render.py reads the schedule presets
+    "airflow_url_problem",
     "image_problem",
     "parse_config",
     "placeholder_image",

@@ -4,6 +4,7 @@ seconds, pool names, identifiers, schedules."""
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -27,7 +28,9 @@ _CRON_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@month
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # defer_build: a model's validator is built on its first use (PluginConfig's holds the
+    # nested ones), not each at import: every command imports the config, few validate it
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def _quantity(value: Any) -> str | None:
@@ -80,9 +83,15 @@ ResourceAmounts = dict[Annotated[str, AfterValidator(_resource_name)],
 
 _COMPACT_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DURATION_UNITS = ("days", "hours", "minutes", "seconds")
-_TIMEDELTA = TypeAdapter(datetime.timedelta)  # seconds, ISO 8601, [-][DD]D[,][HH:MM:]SS
 # Airflow's pool table holds names of up to 256 characters (Pool.pool, the REST API's PoolBody).
 POOL_NAME_LENGTH = 256
+
+
+@functools.cache
+def _timedelta_adapter() -> TypeAdapter[datetime.timedelta]:
+    """Pydantic's timedelta parsing (seconds, ISO 8601, [-][DD]D[,][HH:MM:]SS), built when a
+    config first holds a duration, not at import."""
+    return TypeAdapter(datetime.timedelta)
 
 
 def _duration(value: Any) -> Any:
@@ -97,7 +106,7 @@ def _duration(value: Any) -> Any:
             return datetime.timedelta(**{unit: int(amount) for unit, amount in
                                          zip(_DURATION_UNITS, match.groups()) if amount})
     try:
-        return _TIMEDELTA.validate_python(value)
+        return _timedelta_adapter().validate_python(value)
     except ValidationError:
         raise ValueError(problem) from None
 
@@ -148,6 +157,16 @@ def validate_cron(value: str) -> str:
     if value in _CRON_PRESETS or croniter.is_valid(value):
         return value
     raise ValueError(f"expected a cron expression or a preset like @daily, got {value!r}")
+
+
+def airflow_url_problem(url: str) -> str | None:
+    """Why `url` is no Airflow base URL (http:// or https:// and a host); None when it is."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return f"expected the Airflow URL with http:// or https://, got {url!r}"
+    return None
 
 
 def each_checked(values: list[str], problem: Callable[[str], str | None]) -> list[str]:

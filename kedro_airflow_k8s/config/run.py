@@ -15,6 +15,7 @@ from kedro_airflow_k8s.config.base import (
     Duration,
     ImageReference,
     _Model,
+    airflow_url_problem,
     each_checked,
     validate_cron,
 )
@@ -302,6 +303,16 @@ class PluginConfig(_Model):
         None, description="Where Airflow reads DAG files: a local path, gs:// or s3://."
     )
     run_config: RunConfig = Field(description="How the pipeline runs.")
+
+    @field_validator("host")
+    @classmethod
+    def _airflow_url(cls, value: str | None) -> str | None:
+        # a ${...} left unresolved (a config read raw, as the docs' examples) is no URL yet
+        unresolved = value is None or "${" in value
+        problem = None if unresolved else airflow_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 def _describe(error: dict[str, Any]) -> str:

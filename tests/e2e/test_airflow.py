@@ -90,7 +90,18 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith(f"Error: run {second_run} of DAG 'run-once-demo' failed; "
                             "failed tasks: create-data-volume")
+    # --execution local forgotten: the error says what to do
+    assert error.endswith(
+        " (its pods found no Kubernetes cluster where Airflow runs them: without one, upload "
+        "with --execution local to run the tasks as subprocesses on the Airflow worker; with "
+        "one, set run_config.kubernetes_connection)")
     assert "tasks done" in result.stdout  # plain progress lines: stdout is not a terminal
+    # the last progress line counts as failed the tasks the error names ("9 failed" beside
+    # 2 named tasks before: the tasks that never ran for them are counted apart)
+    named = error.split("failed tasks: ")[1].split(" (")[0].split(", ")
+    last = [line for line in result.stdout.splitlines() if "tasks done" in line][-1]
+    assert re.search(rf", {len(named)} failed, [1-9]\d* upstream failed, run failed$",
+                     last), (last, named)
     tail = result.stdout[result.stdout.index("Last lines of the log of create-data-volume"):]
     # the exception's type and message come from the log event's error detail
     assert re.search(r"^ +\w+(Exception|Error): \S", tail, re.M), tail
@@ -492,6 +503,24 @@ def test_backfill_refuses_unknown_and_unscheduled_dags(airflow_server):
     assert str(error.value) == (
         f"DAG 'no-such-dag' is not known to Airflow at {airflow_server.url}: backfill does not "
         "upload it, run upload-pipeline or schedule first")
+
+
+def test_backfill_of_a_dag_scheduled_on_assets_says_so(airflow_server):
+    """It was uploaded with `schedule`: "upload it with schedule first" was wrong."""
+    dag = airflow_server.dags / "on_assets.py"
+    dag.write_text(
+        "import datetime\nfrom airflow.providers.standard.operators.empty import EmptyOperator\n"
+        "from airflow.sdk import DAG, Asset\nwith DAG('on_assets', schedule=[Asset("
+        "'s3://lake/orders')], start_date=datetime.datetime(2024, 1, 1, tzinfo="
+        "datetime.timezone.utc)):\n    EmptyOperator(task_id='a')\n")
+    airflow = client(airflow_server)
+    wait_for_version(airflow, "on_assets", dag.read_text(), timeout=120)
+    with pytest.raises(AirflowApiError) as error:
+        drive(backfill(airflow, "on_assets", JAN[0], JAN[1]))
+    assert str(error.value) == (
+        "DAG 'on_assets' runs on asset updates (Asset) and has no periodic schedule: Airflow "
+        "backfills only DAGs scheduled by time; `schedule -c CRON` uploads it with one (with "
+        "--on-assets too: on either)")
 
 
 def test_backfill_wait_exits_1_naming_the_failed_run(demo_project, airflow_server):
