@@ -108,7 +108,7 @@ def _task_instances(server, dag_id: str, run_id: str) -> dict[str, dict]:
 
 
 def _run_id(stdout: str) -> str:
-    return re.search(r"Run (\S+) (?:succeeded|failed)", stdout).group(1)
+    return re.search(r"Triggered run (\S+),", stdout).group(1)
 
 
 def test_the_example_project_runs_on_the_cluster(demo_project, airflow_server,
