@@ -52,13 +52,14 @@ _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}  # opencontainers/
 def parse_quantity(text: Any) -> Decimal:
     """The number a Kubernetes quantity stands for ("500m" -> 0.5, "1Gi" -> 1073741824).
 
-    Mirrors `resource.ParseQuantity` as the API server's JSON decoding calls it (on the
-    text with surrounding white space trimmed): no spaces inside, no "K", no "1_000", no
-    "NaN", which the Python client's `parse_quantity` accepts and the API server refuses.
+    Mirrors `resource.ParseQuantity` as the API server's JSON decoding calls it: on the raw
+    JSON text trimmed of white space, so surrounding spaces go while a newline or tab (escaped
+    in JSON) stays and is refused; no spaces inside, no "K", no "1_000", no "NaN", which the
+    Python client's `parse_quantity` accepts and the API server refuses.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"expected a Kubernetes quantity, got {text!r}")
-    text = str(text).strip()
+    text = str(text).strip(" ")
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"expected a Kubernetes quantity, got {text!r}")

@@ -115,6 +115,7 @@ POD_CASES: list[tuple[str, Callable[[Manifest], None], bool]] = [
     ("cpu 1e3", _resources({"cpu": "1e3"}), True),
     ("memory 100M", _resources({"memory": "100M"}), True),
     ("cpu with a trailing space", _resources({"cpu": "1 "}), True),
+    ("cpu with a trailing newline", _resources({"cpu": "1\n"}), False),
     ("memory with a space inside", _resources({"memory": "1 Gi"}), False),
     ("negative memory", _resources({"memory": "-1Gi"}), False),
     ("request above limit", _resources({"memory": "2Gi"}, {"memory": "1Gi"}), False),
