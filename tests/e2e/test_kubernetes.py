@@ -181,7 +181,7 @@ def _outcome_pipeline(project, deferrable: bool) -> dict:
         f'    pipelines["outcomes"] = Pipeline([{", ".join(nodes)}])\n'
         '    pipelines["__default__"]'))
     resources = {name: {"annotations": annotations} for name, (annotations, _, _)
-                 in OUTCOMES.items() if annotations}
+                 in OUTCOMES.items()}
     resources["nowhere"] = {"node_selectors": {"pool": "none-of-these"}}
     return {"resources": resources, "task_settings": {"twice": {
         "retries": 1, "retry_delay": "1s", "schedule_timeout": "15s",
