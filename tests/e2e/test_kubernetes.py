@@ -16,8 +16,9 @@ annotations ask for (tests/cluster/stages.yaml) and serves the log the namespace
 
 from __future__ import annotations
 
-import json
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -234,3 +235,46 @@ def test_a_claim_that_cannot_bind_says_why(demo_project, airflow_server, cluster
     # the claim is deleted at the end all the same
     claims = control_plane.ok("GET", "/api/v1/namespaces/kedro/persistentvolumeclaims")["items"]
     assert not [c for c in claims if c["spec"].get("storageClassName") == "no-such-class"]
+
+
+def test_a_retry_after_the_worker_died_reattaches_to_the_running_pod(
+        demo_project, airflow_server, cluster_connection, control_plane):
+    """The task's process is killed while its pod runs (a worker lost): the retry finds the
+    pod by its labels (`durable`, from `reattach_on_restart`) and follows it to the end
+    instead of starting a second one."""
+    registry = demo_project / "src/demo/pipeline_registry.py"
+    registry.write_text(registry.read_text().replace(
+        '    pipelines["__default__"]',
+        '    from kedro.pipeline import node\n'
+        '    pipelines["slow"] = Pipeline([node(lambda: 1, None, "slow_out", name="slow", '
+        'tags=["resources.slow", "task_settings.durable"])])\n'
+        '    pipelines["__default__"]'))
+    _cluster_config(demo_project, airflow_server, cluster_connection, "k8s-reattach",
+                    volume={"disabled": True}, macro_params=[],
+                    resources={"slow": {"annotations": {"kak.test/runs-for": "45s"}}},
+                    task_settings={"durable": {"retries": 1, "retry_delay": "1s",
+                                               "reattach_on_restart": True}})
+    result = run_kedro(demo_project, "airflow-k8s", "-p", "slow", "run-once",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    dag_id, run_id = "k8s-reattach-slow", _run_id(result.stdout)
+
+    def running_pods():
+        pods = control_plane.ok("GET", "/api/v1/namespaces/kedro/pods?labelSelector="
+                                       "dag_id%3Dk8s-reattach-slow")["items"]
+        return [p for p in pods if p["status"].get("phase") == "Running"]
+
+    control_plane.wait_for(running_pods, "the pod of task slow running", timeout=120)
+    first = _task_instances(airflow_server, dag_id, run_id)["slow"]
+    assert first["try_number"] == 1 and first["pid"], first
+    os.kill(first["pid"], signal.SIGKILL)  # the worker's task process is gone, its pod is not
+    deadline = time.monotonic() + 240
+    while _task_instances(airflow_server, dag_id, run_id)["slow"]["state"] not in (
+            "success", "failed"):
+        assert time.monotonic() < deadline, _task_instances(airflow_server, dag_id, run_id)
+        time.sleep(3)
+    last = _task_instances(airflow_server, dag_id, run_id)["slow"]
+    assert (last["state"], last["try_number"]) == ("success", 2), last
+    scheduled = [e for e in _events(control_plane, "kedro") if e["reason"] == "Scheduled"
+                 and e["involvedObject"]["name"].startswith("slow-")]
+    assert len(scheduled) == 1, [e["involvedObject"]["name"] for e in scheduled]

@@ -3,12 +3,14 @@
 import base64
 import json
 import re
+import time
 import urllib.request
 
 import pytest
 import yaml
 from werkzeug import Response
 
+from kedro_airflow_k8s.airflow_client import AirflowClient
 from tests import airflow_check
 from tests.conftest import SECRET_VALUES, run_kedro, use_kedro_mlflow, write_config
 
@@ -167,6 +169,15 @@ def test_local_run_leaves_one_mlflow_run_with_every_nodes_metrics(
     assert runs[0].info.status == "FINISHED"  # set by end-mlflow-run
 
 
+def airflow_request(server, method, path, body=None):
+    request = urllib.request.Request(
+        f"{server.url}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"Bearer {server.token()}"})
+    urllib.request.urlopen(request, timeout=30).close()
+
+
 def airflow_run_id(result):
     return re.search(r"Triggered run (\S+), see ", result.stdout).group(1)
 
@@ -246,12 +257,28 @@ def test_a_missing_variable_fails_the_task_naming_it(demo_project, mlflow_server
     config["run_config"].update(run_name="missing-variable-demo", experiment_name="demo",
                                 execution="local", variables_params=["deploy_env"])
     write_config(demo_project, config)
+    # with a reachable host the Variable is checked first: nothing is uploaded without it
     result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "10",
                        env=airflow_server.auth_env())
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr
+    assert "airflow variables set deploy_env" in result.stderr
+    assert not (airflow_server.dags / "missing-variable-demo.py").exists()
+    # the Variable exists at upload and is deleted before the node runs: the run's own failure
+    airflow = AirflowClient(airflow_server.url, environ=airflow_server.auth_env())
+    airflow_request(airflow_server, "POST", "/api/v2/variables",
+                    {"key": "deploy_env", "value": "prod"})
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", env=airflow_server.auth_env())
+    airflow_request(airflow_server, "DELETE", "/api/v2/variables/deploy_env")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "MLflow" not in result.stdout  # the names agree: nothing to say
-    assert "failed tasks: clean_orders" in result.stderr
     airflow_run = airflow_run_id(result)
+    progress = airflow.progress("missing-variable-demo", airflow_run)
+    deadline = time.monotonic() + 600
+    while progress.state not in ("success", "failed"):
+        assert time.monotonic() < deadline, progress
+        time.sleep(3)
+        progress = airflow.progress("missing-variable-demo", airflow_run)
+    assert progress.state == "failed" and progress.tasks["clean_orders"] == "failed", progress
     log = (airflow_server.home / "logs" / "dag_id=missing-variable-demo" /
            f"run_id={airflow_run}" / "task_id=clean_orders" / "attempt=1.log").read_text()
     assert "VARIABLE_NOT_FOUND: {'message': 'Variable deploy_env not found'}" in log
