@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from kedro_airflow_k8s.airflow_auth import (
@@ -35,6 +35,8 @@ COMMIT_TAG = "commit_sha"
 VERSION_TAG = "project_version"
 FINISHED_RUN_STATES = {"success", "failed"}
 FAILED_TASK_STATES = {"failed", "upstream_failed"}
+# Airflow's ReprocessBehavior: which dates that have a run a backfill runs again
+REPROCESS = ("none", "failed", "completed")
 
 
 @dataclass(frozen=True)
@@ -67,21 +69,34 @@ class ImportProblem:
     stack_trace: str
 
 
+class _HasTasks(Protocol):
+    @property
+    def tasks(self) -> dict[str, str | None]: ...  # task id -> state
+
+
+class _TaskStates:
+    """What a run's progress and a backfill's say of their tasks, from their `tasks`."""
+
+    def count(self: _HasTasks, *states: str | None) -> int:
+        return sum(1 for state in self.tasks.values() if state in states)
+
+    def tasks_in(self: _HasTasks, *states: str | None) -> list[str]:
+        """The tasks in one of `states`, sorted."""
+        return sorted(t for t, s in self.tasks.items() if s in states)
+
+    @property
+    def failed_tasks(self: _HasTasks) -> list[str]:
+        return _TaskStates.tasks_in(self, *FAILED_TASK_STATES)
+
+
 @dataclass(frozen=True)
-class RunProgress:
+class RunProgress(_TaskStates):
     state: str
     tasks: dict[str, str | None]  # task id -> state
 
-    def count(self, *states: str | None) -> int:
-        return sum(1 for state in self.tasks.values() if state in states)
-
-    @property
-    def failed_tasks(self) -> list[str]:
-        return sorted(t for t, s in self.tasks.items() if s in FAILED_TASK_STATES)
-
 
 @dataclass(frozen=True)
-class BackfillProgress:
+class BackfillProgress(_TaskStates):
     """Where the runs of a backfill stand: run id -> its progress."""
 
     runs: dict[str, RunProgress]
@@ -97,16 +112,9 @@ class BackfillProgress:
         return "success" if all(p.state == "success" for p in self.runs.values()) else "failed"
 
     @property
-    def tasks(self) -> dict[str, str | None]:
+    def tasks(self) -> dict[str, str | None]:  # "run id/task id" -> state
         return {f"{run}/{task}": state for run, progress in self.runs.items()
                 for task, state in progress.tasks.items()}
-
-    def count(self, *states: str | None) -> int:
-        return sum(progress.count(*states) for progress in self.runs.values())
-
-    @property
-    def failed_tasks(self) -> list[str]:
-        return sorted(t for t, s in self.tasks.items() if s in FAILED_TASK_STATES)
 
 
 def _progress_line(line: str) -> None:
@@ -130,14 +138,22 @@ def _retry_policy(attempts: int, backoff: float,
                   on_retry: Callable[[Any, Any], None] = lambda error, response: None) -> Any:
     """urllib3's Retry, which calls `on_retry(error, response)` before each retry and logs
     nothing of it."""
+    from types import TracebackType
+
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
     from urllib3.util.retry import Retry
 
     class QuietRetry(Retry):
         quiet_retries = True
 
-        def increment(self, *args: Any, **kwargs: Any) -> Retry:
-            after = super().increment(*args, **kwargs)  # raises once the retries are spent
-            on_retry(kwargs.get("error"), kwargs.get("response"))
+        def increment(self, method: str | None = None, url: str | None = None,
+                      response: BaseHTTPResponse | None = None, error: Exception | None = None,
+                      _pool: ConnectionPool | None = None,
+                      _stacktrace: TracebackType | None = None) -> QuietRetry:
+            # raises once the retries are spent
+            after = super().increment(method, url, response, error, _pool, _stacktrace)
+            on_retry(error, response)
             return after
 
     log = logging.getLogger("urllib3.connectionpool")
@@ -238,7 +254,8 @@ class AirflowClient:
             raise AirflowApiError(f"Airflow at {self.host} answered HTTP {response.status} to "
                                   "the token request")
         try:
-            return json.loads(response.data)["access_token"]
+            token: str = json.loads(response.data)["access_token"]
+            return token
         except (ValueError, KeyError):
             raise AirflowApiError(f"Airflow at {self.host} gave no access_token at "
                                   "/auth/token") from None
@@ -365,7 +382,7 @@ class AirflowClient:
                     dag_id, run_id, limit=limit, offset=offset,
                     _request_timeout=self._timeout), "task_instances")
         return RunProgress(
-            state=_value(run.state),
+            state=str(_value(run.state)),  # Airflow gives every run a state
             tasks={ti.task_id: _value(ti.state) for ti in instances},
         )
 
@@ -459,7 +476,7 @@ class AirflowClient:
 
         with self._call(f"reading the tasks of DAG '{dag_id}'", dag_id):
             tasks = TaskApi(self.api).get_tasks(dag_id, _request_timeout=self._timeout).tasks
-        return {t.task_id: (t.pool, int(t.pool_slots) if t.pool_slots else None)
+        return {str(t.task_id): (t.pool, int(t.pool_slots) if t.pool_slots else None)
                 for t in tasks}
 
     def pools(self) -> dict[str, float] | None:
@@ -564,7 +581,7 @@ def ui_url(host: str, dag_id: str | None = None, run_id: str | None = None) -> s
 
 def _tag(dag: Any, name: str) -> str | None:
     for tag in dag.tags or []:
-        key, _, value = tag.name.partition(":")
+        key, _, value = str(tag.name).partition(":")
         if key == name:
             return value
     return None

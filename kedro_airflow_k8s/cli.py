@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 from click.core import ParameterSource
 
+from kedro_airflow_k8s.airflow_client import REPROCESS
 from kedro_airflow_k8s.errors import CompileError, ConfigError, PluginError, ProjectCodeError
 from kedro_airflow_k8s.options import CompileOptions, Execution
 
@@ -332,7 +333,7 @@ def run_once(project: KedroProject, output: str | None, wait: bool, timeout_minu
                    "it has an offset.")
 @click.option("--to", "end", required=True, metavar="DATE",
               help="Last logical date, as --from.")
-@click.option("--reprocess", type=click.Choice(["none", "failed", "completed"]),
+@click.option("--reprocess", type=click.Choice(REPROCESS),
               default="none", show_default=True,
               help="Which dates that have a run already run again: none, the failed ones, "
                    "or all that ended.")
@@ -376,7 +377,7 @@ def backfill(project: KedroProject, start: str, end: str, reprocess: str,
                           "follows the backfill to a timeout)")
     first, last = backfill_span(start, end)
     dag_id = project_dag_id(project, dag_name)
-    conf = backfill_conf(project, dag_name, params) if params else None
+    conf = backfill_conf(project, params) if params else None
     with RunDisplay(sys.stdout) as display:
         drive(ship_backfill(client_for(project), dag_id, first, last, reprocess=reprocess,
                             max_active_runs=max_active_runs,
