@@ -12,7 +12,7 @@ from kedro_airflow_k8s.airflow_client import short_commit
 from kedro_airflow_k8s.dagspec import DagSpec
 from kedro_airflow_k8s.errors import ConfigError
 from kedro_airflow_k8s.options import CompileOptions
-from kedro_airflow_k8s.ship.following import follow_run
+from kedro_airflow_k8s.ship.following import POLL_SECONDS, follow_run
 from kedro_airflow_k8s.ship.loading import (
     PARSE_TIMEOUT_SECONDS,
     Before,
@@ -49,11 +49,11 @@ def start_run(client: AirflowClient, published: Published, *,
 class RunOnce(Shipment[str]):
     def __init__(self, project: KedroProject, output: str | None, options: CompileOptions,
                  client: AirflowClient, follow_minutes: float | None, params: str | None,
-                 replace_scheduled: bool) -> None:
+                 replace_scheduled: bool, interval: float = POLL_SECONDS) -> None:
         super().__init__([project], output, dataclasses.replace(options, with_sensors=False),
                          client)
         self.airflow = client
-        self.follow_minutes, self.params = follow_minutes, params
+        self.follow_minutes, self.params, self.interval = follow_minutes, params, interval
         self.replace_scheduled = replace_scheduled
         self.conf: dict[str, Any] | None = None
         self.before: Before | None = None
@@ -76,19 +76,21 @@ class RunOnce(Shipment[str]):
         yield (f"Triggered run {run_id}, see {client.ui_url(spec.dag_id, run_id)}"
                f"{_version_of(spec)}")
         if self.follow_minutes is not None:
-            yield from follow_run(client, spec.dag_id, run_id, timeout=self.follow_minutes * 60)
+            yield from follow_run(client, spec.dag_id, run_id, timeout=self.follow_minutes * 60,
+                                  interval=self.interval)
             yield f"Run {run_id} succeeded."
         return run_id
 
 
 def run_once(project: KedroProject, output: str | None, options: CompileOptions = DEFAULT_OPTIONS,
              follow_minutes: float | None = None, params: str | None = None,
-             replace_scheduled: bool = False, client: AirflowClient | None = None) -> Steps[str]:
+             replace_scheduled: bool = False, client: AirflowClient | None = None,
+             interval: float = POLL_SECONDS) -> Steps[str]:
     """Upload without schedule or sensors, start one run (its Params set from `params`,
     `key=value,...` as `kedro run --params` takes them), follow it when asked; its id. A DAG
     Airflow runs on a schedule under the same id is not replaced unless `replace_scheduled`."""
     run = RunOnce(project, output, options, client or client_for(project), follow_minutes,
-                  params, replace_scheduled)
+                  params, replace_scheduled, interval)
     return (yield from run.run())
 
 
