@@ -219,21 +219,28 @@ class AirflowClient:
     def _token(self) -> str | None:
         if self._environ.get("AIRFLOW_API_TOKEN"):
             return self._environ["AIRFLOW_API_TOKEN"]
+        self._google = self._google_token()
+        if self._google is not None:
+            return self._google.token()
+        user = self._environ.get("AIRFLOW_API_USERNAME")
+        password = self._environ.get("AIRFLOW_API_PASSWORD")
+        if not (user and password):
+            return None
+        return self._password_token(user, password)
+
+    def _google_token(self) -> GoogleIdToken | GoogleAccessToken | None:
+        """The Google token the environment asks for, if any (not both kinds)."""
         scope = google_access_scope(self._environ)
         if scope and self._environ.get(GOOGLE_AUDIENCE):
             raise ConfigError(f"{GOOGLE_AUDIENCE} and {GOOGLE_ACCESS_TOKEN} are both set: "
                               f"unset {GOOGLE_AUDIENCE} for Cloud Composer, "
                               f"{GOOGLE_ACCESS_TOKEN} for Airflow behind IAP")
         if self._environ.get(GOOGLE_AUDIENCE):
-            self._google = GoogleIdToken(self._environ[GOOGLE_AUDIENCE])
-            return self._google.token()
-        if scope:
-            self._google = GoogleAccessToken(scope)
-            return self._google.token()
-        user = self._environ.get("AIRFLOW_API_USERNAME")
-        password = self._environ.get("AIRFLOW_API_PASSWORD")
-        if not (user and password):
-            return None
+            return GoogleIdToken(self._environ[GOOGLE_AUDIENCE])
+        return GoogleAccessToken(scope) if scope else None
+
+    def _password_token(self, user: str, password: str) -> str:
+        """A JWT for AIRFLOW_API_USERNAME / AIRFLOW_API_PASSWORD from <host>/auth/token."""
         import urllib3
 
         pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED" if self._verify else "CERT_NONE",
@@ -621,20 +628,22 @@ def _log_lines(content: Any) -> list[str]:
     content = getattr(content, "actual_instance", content)
     if isinstance(content, str):
         return content.splitlines()
-    lines = []
-    for item in content or []:
-        if hasattr(item, "to_dict"):
-            item = item.to_dict()
-        if isinstance(item, dict):
-            text = str(item.get("event") or "")
-            if text.startswith("::"):  # the UI's group markers
-                continue
-            level = item.get("level")
-            lines.append(f"{str(level).upper()}: {text}" if level else text)
-            # an exception's type and message are not in the event text, but in its detail
-            for error in item.get("error_detail") or []:
-                if isinstance(error, dict) and error.get("exc_type"):
-                    lines.append(f"  {error['exc_type']}: {error.get('exc_value', '')}")
-        else:
-            lines.extend(str(item).splitlines())
+    lines = [line for item in content or [] for line in _event_lines(item)]
     return [line for line in lines if line.strip()]
+
+
+def _event_lines(item: Any) -> list[str]:
+    """One event of a structured log: its level and text, then its exceptions' type and
+    message (in its detail, not in the text); none for the UI's group markers."""
+    if hasattr(item, "to_dict"):
+        item = item.to_dict()
+    if not isinstance(item, dict):
+        return str(item).splitlines()
+    text = str(item.get("event") or "")
+    if text.startswith("::"):
+        return []
+    level = item.get("level")
+    return [f"{str(level).upper()}: {text}" if level else text] + [
+        f"  {error['exc_type']}: {error.get('exc_value', '')}"
+        for error in item.get("error_detail") or []
+        if isinstance(error, dict) and error.get("exc_type")]

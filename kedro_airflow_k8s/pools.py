@@ -89,29 +89,35 @@ def pool_problems(uses: dict[str, PoolUse], pools: dict[str, float], run: RunCon
     problems = []
     for name, use in sorted(uses.items()):
         if name not in pools:
-            if name == DEFAULT_POOL:  # Airflow's own, always there
-                continue
-            keys = ", ".join(_keys(run, "pool", name)) or f"{where}pool"
-            problems.append(
-                f"{keys}: pool '{name}' does not exist in Airflow at {host}, so task(s) "
-                f"{_tasks(use.tasks)} would stay scheduled forever: create it with "
-                f"`airflow pools set {name} <slots> \"<description>\"` (or Admin > Pools in "
-                "the UI), or name an existing pool")
+            if name != DEFAULT_POOL:  # Airflow's own, always there
+                problems.append(_missing_pool(name, use, run, host, where))
             continue
-        total = pools[name]
-        over = {task: slots for task, slots in use.slots.items() if slots > total}
-        if not over:
-            continue
-        wanted = max(over.values())
-        keys = ", ".join(dict.fromkeys(
-            k for slots in sorted(set(over.values()))
-            for k in _keys(run, "pool_slots", slots, name))) or f"{where}pool_slots"
-        problems.append(
-            f"{keys}: task(s) {_tasks(sorted(over))} take {wanted} slots of pool '{name}', "
+        over = {task: slots for task, slots in use.slots.items() if slots > pools[name]}
+        if over:
+            problems.append(_too_small(name, over, pools[name], run, host, where))
+    return problems
+
+
+def _missing_pool(name: str, use: PoolUse, run: RunConfig | None, host: str,
+                  where: str) -> str:
+    keys = ", ".join(_keys(run, "pool", name)) or f"{where}pool"
+    return (f"{keys}: pool '{name}' does not exist in Airflow at {host}, so task(s) "
+            f"{_tasks(use.tasks)} would stay scheduled forever: create it with "
+            f"`airflow pools set {name} <slots> \"<description>\"` (or Admin > Pools in "
+            "the UI), or name an existing pool")
+
+
+def _too_small(name: str, over: dict[str, int], total: float, run: RunConfig | None,
+               host: str, where: str) -> str:
+    """The problem of the tasks `over` (task -> slots) taking more than the pool's `total`."""
+    wanted = max(over.values())
+    keys = ", ".join(dict.fromkeys(
+        k for slots in sorted(set(over.values()))
+        for k in _keys(run, "pool_slots", slots, name))) or f"{where}pool_slots"
+    return (f"{keys}: task(s) {_tasks(sorted(over))} take {wanted} slots of pool '{name}', "
             f"which has {total:g} in Airflow at {host}, so they would never run: raise its "
             f"slots (`airflow pools set {name} {wanted} \"<description>\"`) or lower "
             "pool_slots")
-    return problems
 
 
 def check_pools(client: AirflowClient, specs: Iterable[DagSpec],

@@ -43,16 +43,19 @@ def check_variables(client: AirflowClient,
             return
         if not found:
             missing.setdefault(used[name], []).append(name)
-    problems = []
-    for key, names in sorted(missing.items()):
-        listed = ", ".join(f"'{name}'" for name in names)
-        one = len(names) == 1
-        commands = ", ".join(f"`airflow variables set {name} <value>`" for name in names)
-        problems.append(
-            f"{key}: Airflow Variable{'' if one else 's'} {listed} "
-            f"do{'es' if one else ''} not exist in Airflow at {client.host}, so every task "
-            f"reading {'it' if one else 'them'} would fail when it runs (VARIABLE_NOT_FOUND): "
-            f"create {'it' if one else 'them'} with {commands} (or Admin > Variables in the "
-            f"UI), or remove {'it' if one else 'them'} from {key}")
-    if problems:
-        raise ConfigError("; ".join(problems))
+    if missing:
+        raise ConfigError("; ".join(_missing(key, names, client.host)
+                                    for key, names in sorted(missing.items())))
+
+
+def _missing(key: str, names: list[str], host: str) -> str:
+    """The problem of the Variables `names`, named by config `key`, that Airflow lacks."""
+    listed = ", ".join(f"'{name}'" for name in names)
+    one = len(names) == 1
+    it = "it" if one else "them"
+    commands = ", ".join(f"`airflow variables set {name} <value>`" for name in names)
+    return (f"{key}: Airflow Variable{'' if one else 's'} {listed} "
+            f"do{'es' if one else ''} not exist in Airflow at {host}, so every task "
+            f"reading {it} would fail when it runs (VARIABLE_NOT_FOUND): "
+            f"create {it} with {commands} (or Admin > Variables in the "
+            f"UI), or remove {it} from {key}")
