@@ -1,4 +1,5 @@
-"""Progress display, run ids and schedule without Airflow (the Airflow side is in tests/e2e)."""
+"""Progress display, run ids and schedule without Airflow (the Airflow side: tests/test_ship_flow.py
+against a stand-in, tests/e2e against a real Airflow)."""
 
 import io
 import re

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 2.0
 S = TypeVar("S")
+P = TypeVar("P", RunProgress, BackfillProgress)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,16 @@ def follow(poll: Callable[[], Steps[S]], ended: Callable[[S], bool], *, timeout:
         time.sleep(interval)
 
 
+def _shown(read: Callable[[], P]) -> Callable[[], Steps[P]]:
+    """A poll that yields what it reads: a progress, for the display."""
+    def poll() -> Steps[P]:
+        progress = read()
+        yield progress
+        return progress
+
+    return poll
+
+
 def _run_finished(progress: RunProgress) -> bool:
     return progress.state in FINISHED_RUN_STATES
 
@@ -58,12 +69,8 @@ def follow_run(client: AirflowClient, dag_id: str, run_id: str, *, timeout: floa
                interval: float = POLL_SECONDS) -> Steps[RunProgress]:
     """Yield the run's progress until it ends; raise RunFailed unless it succeeded, after
     yielding the tail of the first failed task's log."""
-    def poll() -> Steps[RunProgress]:
-        progress = client.progress(dag_id, run_id)
-        yield progress
-        return progress
-
-    followed = yield from follow(poll, _run_finished, timeout=timeout, interval=interval)
+    followed = yield from follow(_shown(lambda: client.progress(dag_id, run_id)),
+                                 _run_finished, timeout=timeout, interval=interval)
     progress = followed.state
     if progress.state == "success":
         return progress
@@ -84,12 +91,9 @@ def follow_backfill(client: AirflowClient, dag_id: str, backfill_id: int, run_id
                     *, timeout: float, interval: float = POLL_SECONDS) -> Steps[BackfillProgress]:
     """Yield the backfill's progress until every run ended; raise RunFailed unless all
     succeeded, naming the failed runs and their failed tasks."""
-    def poll() -> Steps[BackfillProgress]:
-        progress = BackfillProgress({run: client.progress(dag_id, run) for run in run_ids})
-        yield progress
-        return progress
-
-    followed = yield from follow(poll, _backfill_ended, timeout=timeout, interval=interval)
+    followed = yield from follow(
+        _shown(lambda: BackfillProgress({run: client.progress(dag_id, run) for run in run_ids})),
+        _backfill_ended, timeout=timeout, interval=interval)
     progress = followed.state
     if progress.state == "success":
         return progress
