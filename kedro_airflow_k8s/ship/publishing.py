@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 class Publish(Shipment[list[Published]]):
+    """The upload is all."""
+
     def after(self, published: list[Published]) -> Steps[list[Published]]:
         yield from ()
         return published

@@ -47,6 +47,9 @@ def start_run(client: AirflowClient, published: Published, *,
 
 
 class RunOnce(Shipment[str]):
+    """Without schedule or sensors; refused in place of a scheduled DAG unless asked; then one
+    run, with the conf of --params."""
+
     def __init__(self, project: KedroProject, output: str | None, options: CompileOptions,
                  client: AirflowClient, follow_minutes: float | None, params: str | None,
                  replace_scheduled: bool, interval: float = POLL_SECONDS) -> None:

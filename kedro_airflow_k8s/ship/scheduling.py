@@ -40,6 +40,8 @@ def schedule_options(project: KedroProject, options: CompileOptions, cron_expres
 
 
 class Schedule(Shipment[list[Published]]):
+    """Rendered paused or unpaused; once Airflow has loaded each version, set so."""
+
     def __init__(self, projects: list[KedroProject], output: str | None,
                  options: CompileOptions, client: AirflowClient | None = None,
                  parse_timeout: float = PARSE_TIMEOUT_SECONDS) -> None:
@@ -48,8 +50,8 @@ class Schedule(Shipment[list[Published]]):
         super().__init__(projects, output,
                          dataclasses.replace(options, paused_upon_creation=self.paused), client)
         self.parse_timeout = parse_timeout
-        self.airflow: AirflowClient | None = None  # None: not checked with Airflow, because
-        self.unreachable = "no host in airflow-k8s.yaml"
+        self.airflow: AirflowClient | None = None  # None: not checked with Airflow, as
+        self.unreachable = "no host in airflow-k8s.yaml"  # this says why
         self.befores: dict[str, Before] = {}
 
     @property
