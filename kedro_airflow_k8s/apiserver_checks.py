@@ -176,29 +176,41 @@ def check_env(container: dict[str, Any], path: str, relaxed: bool) -> Problems:
     valueFrom, Secret and ConfigMap keys by `IsConfigMapKey`, prefixes as names."""
     problems = []
     for index, variable in enumerate(container.get("env") or []):
-        name = variable.get("name") or ""
-        problems += _at(f"{path}.env.{index}.name", rules.env_var_name(name, relaxed)
-                        if name else ["is required"])
-        source = variable.get("valueFrom")
-        if source:
-            if len(source) != 1:
-                problems.append(f"{path}.env.{index}.valueFrom: must have exactly one source")
-            if variable.get("value"):
-                problems.append(f"{path}.env.{index}.value: must be empty with valueFrom")
-            for ref in ("secretKeyRef", "configMapKeyRef"):
-                selector = source.get(ref)
-                if selector is not None:
-                    where = f"{path}.env.{index}.valueFrom.{ref}"
-                    problems += _at(f"{where}.key",
-                                    rules.config_map_key(selector.get("key") or ""))
-                    problems += _referenced_name(selector, where)
+        problems += _check_env_var(variable, f"{path}.env.{index}", relaxed)
     for index, source in enumerate(container.get("envFrom") or []):
-        if source.get("prefix"):
-            problems += _at(f"{path}.envFrom.{index}.prefix",
-                            rules.env_var_name(source["prefix"], relaxed))
-        for ref in ("secretRef", "configMapRef"):
-            if source.get(ref) is not None:
-                problems += _referenced_name(source[ref], f"{path}.envFrom.{index}.{ref}")
+        problems += _check_env_from(source, f"{path}.envFrom.{index}", relaxed)
+    return problems
+
+
+def _check_env_var(variable: dict[str, Any], where: str, relaxed: bool) -> Problems:
+    """One `env` entry: its name, and its valueFrom's single source."""
+    name = variable.get("name") or ""
+    problems = _at(f"{where}.name", rules.env_var_name(name, relaxed)
+                   if name else ["is required"])
+    source = variable.get("valueFrom")
+    if not source:
+        return problems
+    if len(source) != 1:
+        problems.append(f"{where}.valueFrom: must have exactly one source")
+    if variable.get("value"):
+        problems.append(f"{where}.value: must be empty with valueFrom")
+    for ref in ("secretKeyRef", "configMapKeyRef"):
+        selector = source.get(ref)
+        if selector is not None:
+            problems += _at(f"{where}.valueFrom.{ref}.key",
+                            rules.config_map_key(selector.get("key") or ""))
+            problems += _referenced_name(selector, f"{where}.valueFrom.{ref}")
+    return problems
+
+
+def _check_env_from(source: dict[str, Any], where: str, relaxed: bool) -> Problems:
+    """One `envFrom` entry: its prefix as a variable name, the Secret or ConfigMap it names."""
+    problems = []
+    if source.get("prefix"):
+        problems += _at(f"{where}.prefix", rules.env_var_name(source["prefix"], relaxed))
+    for ref in ("secretRef", "configMapRef"):
+        if source.get(ref) is not None:
+            problems += _referenced_name(source[ref], f"{where}.{ref}")
     return problems
 
 

@@ -18,7 +18,7 @@ import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from kedro_airflow_k8s.airflow_provider import uri_problem
 from kedro_airflow_k8s.assets import (
@@ -40,7 +40,7 @@ class AssetCondition:
     """All (AND) or any (OR) of its items: references (str) or conditions."""
 
     kind: Literal["all", "any"]
-    items: tuple[Union[str, AssetCondition], ...]
+    items: tuple[str | AssetCondition, ...]
 
     def references(self) -> list[str]:
         found: list[str] = []
@@ -96,54 +96,61 @@ def _reference(text: str, where: str) -> str:
 
 def from_expression(text: str, option: str = "--on-assets") -> AssetCondition:
     """The condition of `--on-assets` text: `,` all of, `|` any of, parentheses; ConfigError."""
-    tokens = [t for t in re.split(r"([,|()])", text) if t.strip()]
-    position = 0
+    parser = _ConditionParser(text, option)
+    condition = parser.any_of()
+    if parser.peek() is not None:
+        raise parser.fail(f"unexpected {parser.peek()!r}")
+    return condition if isinstance(condition, AssetCondition) else \
+        AssetCondition("all", (condition,))
 
-    def fail(problem: str) -> ConfigError:
-        return ConfigError(f"{option}: {problem} in {text!r}; write references joined by "
-                           "',' (all of) and '|' (any of), e.g. 'orders,(s3://b/x|other:y)'")
 
-    def peek() -> str | None:
-        return tokens[position] if position < len(tokens) else None
+class _ConditionParser:
+    """Recursive descent over `--on-assets` tokens: any_of := all_of ('|' all_of)*,
+    all_of := atom (',' atom)*, atom := reference | '(' any_of ')'."""
 
-    def take() -> str:
-        nonlocal position
-        position += 1
-        return tokens[position - 1]
+    def __init__(self, text: str, option: str) -> None:
+        self.text, self.option = text, option
+        self.tokens = [t for t in re.split(r"([,|()])", text) if t.strip()]
+        self.position = 0
 
-    def items(separator: str, parse: Callable[[], Any]) -> list[Any]:
+    def fail(self, problem: str) -> ConfigError:
+        return ConfigError(f"{self.option}: {problem} in {self.text!r}; write references joined "
+                           "by ',' (all of) and '|' (any of), e.g. 'orders,(s3://b/x|other:y)'")
+
+    def peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self) -> str:
+        self.position += 1
+        return self.tokens[self.position - 1]
+
+    def items(self, separator: str, parse: Callable[[], Any]) -> list[Any]:
         found = [parse()]
-        while peek() == separator:
-            take()
+        while self.peek() == separator:
+            self.take()
             found.append(parse())
         return found
 
-    def any_of() -> Any:
-        found = items("|", all_of)
+    def any_of(self) -> Any:
+        found = self.items("|", self.all_of)
         return found[0] if len(found) == 1 else AssetCondition("any", tuple(dict.fromkeys(found)))
 
-    def all_of() -> Any:
-        found = items(",", atom)
+    def all_of(self) -> Any:
+        found = self.items(",", self.atom)
         return found[0] if len(found) == 1 else AssetCondition("all", tuple(dict.fromkeys(found)))
 
-    def atom() -> Any:
-        token = peek()
+    def atom(self) -> Any:
+        token = self.peek()
         if token is None or token in ",|)":
-            raise fail("a reference is missing")
-        take()
+            raise self.fail("a reference is missing")
+        self.take()
         if token == "(":
-            inner = any_of()
-            if peek() != ")":
-                raise fail("a '(' is not closed")
-            take()
+            inner = self.any_of()
+            if self.peek() != ")":
+                raise self.fail("a '(' is not closed")
+            self.take()
             return inner
         return token.strip()
-
-    condition = any_of()
-    if peek() is not None:
-        raise fail(f"unexpected {peek()!r}")
-    return condition if isinstance(condition, AssetCondition) else \
-        AssetCondition("all", (condition,))
 
 
 def reference_uri(reference: str, package: str, is_persisted: Callable[[str], bool],

@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 KEDRO_SCHEME = "kedro"
@@ -46,13 +46,20 @@ def dataset_location(config: Mapping[str, Any] | None) -> str | None:
     if not isinstance(config, Mapping):
         return None
     for key in ("filepath", "path"):
-        if isinstance(config.get(key), str) and config[key].strip():
-            return config[key].strip()
+        value = config.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
     table = config.get("table_name")
     if not isinstance(table, str) or not table:
         return None
     if isinstance(config.get("dataset"), str) and isinstance(config.get("project"), str):
         return f"bigquery://{config['project']}/{config['dataset']}/{table}"
+    return _sql_table_location(config, table)
+
+
+def _sql_table_location(config: Mapping[str, Any], table: str) -> str | None:
+    """A SQL table's location: its database's URL (credentials `con`) without credentials,
+    and its schema (postgres) and table."""
     credentials = config.get("credentials")
     con = credentials.get("con") if isinstance(credentials, Mapping) else None
     if not isinstance(con, str):
@@ -154,19 +161,28 @@ def declared(datasets: list[str], config: Any, package: str, is_persisted: Any,
     listed layer. A pattern or layer that selects none of them is noted."""
     if not config.enabled:
         return {}
-    found: dict[str, str] = {}
     candidates = sorted(name for name in datasets
                         if not name.startswith("params:") and name != "parameters"
                         and is_persisted(name))
     layers = {name: layer(name) for name in candidates} if config.layers else {}
-    for name in candidates:
-        if config.include and not matches(name, config.include):
-            continue
-        if matches(name, config.exclude):
-            continue
-        if config.layers and layers[name] not in config.layers:
-            continue
-        found[name] = checked_uri(name, dataset_uri(package, name, location, per_run))
+    found = {name: checked_uri(name, dataset_uri(package, name, location, per_run))
+             for name in candidates if _selected(name, config, layers)}
+    _note_unused(config, candidates, layers, notify)
+    return found
+
+
+def _selected(name: str, config: Any, layers: dict[str, Any]) -> bool:
+    """Whether run_config.assets includes `name`, does not exclude it and lists its layer."""
+    if config.include and not matches(name, config.include):
+        return False
+    if matches(name, config.exclude):
+        return False
+    return not (config.layers and layers[name] not in config.layers)
+
+
+def _note_unused(config: Any, candidates: list[str], layers: dict[str, Any],
+                 notify: Callable[[str], Any]) -> None:
+    """A note per include or exclude pattern and per layer that selects no candidate."""
     for key in ("include", "exclude"):
         for pattern in getattr(config, key):
             if not any(fnmatch.fnmatchcase(name, pattern) for name in candidates):
@@ -176,7 +192,6 @@ def declared(datasets: list[str], config: Any, package: str, is_persisted: Any,
         if name not in layers.values():
             notify(f"Note: run_config.assets.layers: no persisted dataset of the pipeline is "
                    f"in layer {name!r}.")
-    return found
 
 
 def checked_uri(dataset: str, uri: str) -> str:

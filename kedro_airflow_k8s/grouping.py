@@ -15,7 +15,7 @@ moves a pandas node onto Spark: it is split by the Spark tasks upstream of its n
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
@@ -104,7 +104,8 @@ class _Partition:
     def union(self, a: str, b: str) -> None:
         a, b = self.find(a), self.find(b)
         if a != b:
-            self.leader[max(a, b, key=self.position.get)] = min(a, b, key=self.position.get)
+            self.leader[max(a, b, key=self.position.__getitem__)] = min(
+                a, b, key=self.position.__getitem__)
 
     def union_all(self, names: Iterable[str]) -> None:
         names = list(names)
@@ -121,7 +122,8 @@ class _Partition:
         return successors
 
     def merge_cycles(self) -> None:
-        leaders = sorted({self.find(name) for name in self.order}, key=self.position.get)
+        leaders = sorted({self.find(name) for name in self.order},
+                         key=self.position.__getitem__)
         for component in strongly_connected(leaders, self.successors()):
             self.union_all(component)
 
@@ -136,45 +138,63 @@ def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool], *, memory: b
     between tasks are merged."""
     edges = memory_edges(pipeline, is_persisted) if memory else {}
     joined = list(joined)
-    chosen = chosen or {}
-    chosen_parts = _split_around_spark(pipeline, [*edges, *joined], chosen, set(spark))
+    chosen_parts = _split_around_spark(pipeline, [*edges, *joined], chosen or {}, set(spark))
     partition = _Partition(pipeline)
-    order, position, find = partition.order, partition.position, partition.find
     for producer, consumer in [*edges, *joined]:
         partition.union(producer, consumer)
     for _, names, _ in chosen_parts:
         partition.union_all(names)
-    before = {name: find(name) for name in order}
+    before = {name: partition.find(name) for name in partition.order}
     partition.merge_cycles()
+    return _described(partition, before, _Reasons.of(partition.find, edges, joined,
+                                                       chosen_parts))
 
+
+@dataclass
+class _Reasons:
+    """Per task (its leader): what joined its nodes."""
+
+    datasets: dict[str, set[str]]  # the in-memory datasets between its nodes
+    joined_nodes: dict[str, set[str]]  # its nodes on `joined` edges
+    chosen: dict[str, list[str]]  # the user's choices that joined them
+    split: dict[str, set[str]]  # Spark nodes its chosen groups were split around
+
+    @classmethod
+    def of(cls, find: Callable[[str], str], edges: dict[tuple[str, str], set[str]],
+           joined: list[tuple[str, str]],
+           chosen_parts: list[tuple[str, list[str], set[str]]]) -> _Reasons:
+        reasons = cls(defaultdict(set), defaultdict(set), defaultdict(list), defaultdict(set))
+        for (producer, _), names in edges.items():
+            reasons.datasets[find(producer)] |= names
+        for producer, consumer in joined:
+            reasons.joined_nodes[find(producer)] |= {producer, consumer}
+        for why, part, around in chosen_parts:
+            lead = find(part[0])
+            if why not in reasons.chosen[lead]:
+                reasons.chosen[lead].append(why)
+            reasons.split[lead] |= around
+        return reasons
+
+
+def _described(partition: _Partition, before: dict[str, str], reasons: _Reasons,
+               ) -> list[NodeGroup]:
+    """The partition's classes as NodeGroups; `before`: each node's class before the cycles
+    were merged."""
+    position = partition.position
     members: dict[str, list[str]] = defaultdict(list)
-    for name in order:
-        members[find(name)].append(name)
-    datasets: dict[str, set[str]] = defaultdict(set)
-    for (producer, _), names in edges.items():
-        datasets[find(producer)] |= names
-    joined_nodes: dict[str, set[str]] = defaultdict(set)
-    for producer, consumer in joined:
-        joined_nodes[find(producer)] |= {producer, consumer}
-    reasons: dict[str, list[str]] = defaultdict(list)
-    split: dict[str, set[str]] = defaultdict(set)
-    for why, names, around in chosen_parts:
-        if why not in reasons[find(names[0])]:
-            reasons[find(names[0])].append(why)
-        split[find(names[0])] |= around
-    before_size: dict[str, int] = defaultdict(int)
-    for name in order:
-        before_size[before[name]] += 1
+    for name in partition.order:
+        members[partition.find(name)].append(name)
+    before_size = Counter(before.values())
     groups = []
     for lead, names in sorted(members.items(), key=lambda item: position[item[0]]):
-        widened = tuple(n for n in names if before_size[before[n]] == 1) if len(names) > 1 \
-            else ()
-        kept = joined_nodes[lead] if len(names) > 1 else set()
+        several = len(names) > 1
+        widened = tuple(n for n in names if before_size[before[n]] == 1) if several else ()
+        kept = reasons.joined_nodes[lead] if several else set()
         parts = {before[n] for n in names if before_size[before[n]] > 1}
-        groups.append(NodeGroup(tuple(names), tuple(sorted(datasets[lead])),
+        groups.append(NodeGroup(tuple(names), tuple(sorted(reasons.datasets[lead])),
                                 tuple(n for n in names if n in kept), widened,
-                                tuple(reasons[lead]), len(parts) > 1,
-                                tuple(sorted(split[lead], key=position.__getitem__))))
+                                tuple(reasons.chosen[lead]), len(parts) > 1,
+                                tuple(sorted(reasons.split[lead], key=position.__getitem__))))
     return groups
 
 
@@ -189,45 +209,85 @@ def _split_around_spark(pipeline: Any, hard: list[tuple[str, str]],
     b, so of a (the same set), and downstream of a, a cycle. So no part forms a cycle with a
     Spark task, and the cycles merged afterwards never take one in."""
     soft = {why: names for why, names in chosen.items() if not is_tag_group(why)}
-    parts = [(why, list(names), set()) for why, names in chosen.items() if is_tag_group(why)]
+    parts: list[tuple[str, list[str], set[str]]] = [
+        (why, list(names), set()) for why, names in chosen.items() if is_tag_group(why)]
     if not spark or not soft:
         return [*((why, list(names), set()) for why, names in soft.items()), *parts]
-    tasks = _Partition(pipeline)  # the tasks as memory, Spark edges and group tags make them
+    tasks = _hard_tasks(pipeline, hard, parts)
+    spark_nodes: dict[str, set[str]] = defaultdict(set)  # Spark task -> its Spark nodes
+    for name in spark:
+        spark_nodes[tasks.find(name)].add(name)
+    upstream = _spark_upstream(tasks, set(spark_nodes))
+    split = []
+    for why, names in soft.items():
+        split += [(why, part, around)
+                  for part, around in _split_group(names, tasks.find, upstream, spark_nodes)]
+    return [*split, *parts]
+
+
+def _hard_tasks(pipeline: Any, hard: list[tuple[str, str]],
+                parts: list[tuple[str, list[str], set[str]]]) -> _Partition:
+    """The tasks as memory and Spark edges (`hard`) and group tags (`parts`) make them, their
+    cycles merged."""
+    tasks = _Partition(pipeline)
     for producer, consumer in hard:
         tasks.union(producer, consumer)
     for _, names, _ in parts:
         tasks.union_all(names)
     tasks.merge_cycles()
-    find, order = tasks.find, tasks.order
-    on_spark = {find(name) for name in spark}
-    spark_nodes: dict[str, set[str]] = defaultdict(set)
-    for name in spark:
-        spark_nodes[find(name)].add(name)
-    upstream: dict[str, frozenset[str]] = {}  # task -> the Spark tasks upstream of it
+    return tasks
+
+
+def _spark_upstream(tasks: _Partition, on_spark: set[str]) -> dict[str, frozenset[str]]:
+    """Task -> the Spark tasks (`on_spark`) upstream of it."""
     parents: dict[str, set[str]] = defaultdict(set)
     for task, children in tasks.successors().items():
         for child in children:
             parents[child].add(task)
-    graph = {find(name): parents[find(name)] for name in order}
+    graph = {tasks.find(name): parents[tasks.find(name)] for name in tasks.order}
+    upstream: dict[str, frozenset[str]] = {}
     for task in TopologicalSorter(graph).static_order():  # acyclic: cycles are merged
         upstream[task] = frozenset().union(
             *(upstream[p] | ({p} if p in on_spark else set()) for p in parents[task]))
-    split = []
-    for why, names in soft.items():
-        by_upstream: dict[frozenset[str], list[str]] = defaultdict(list)
-        for name in names:
-            if find(name) not in on_spark:
-                by_upstream[upstream[find(name)]].append(name)
-        sets = list(by_upstream)
-        around = set().union(*sets) - frozenset.intersection(*sets) if sets else set()
-        names_around = set().union(*(spark_nodes[task] for task in around))
-        split += [(why, part, names_around) for part in by_upstream.values()
-                  if len(part) > 1 or names_around]
-    return [*split, *parts]
+    return upstream
+
+
+def _split_group(names: list[str], find: Callable[[str], str],
+                 upstream: dict[str, frozenset[str]], spark_nodes: dict[str, set[str]],
+                 ) -> list[tuple[list[str], set[str]]]:
+    """A namespace or pipeline group's parts (nodes with the same Spark tasks upstream), each
+    with the Spark nodes the group was split around; its nodes in Spark tasks left out."""
+    by_upstream: dict[frozenset[str], list[str]] = defaultdict(list)
+    for name in names:
+        if find(name) not in spark_nodes:
+            by_upstream[upstream[find(name)]].append(name)
+    sets = list(by_upstream)
+    around = set().union(*sets) - frozenset.intersection(*sets) if sets else set()
+    names_around: set[str] = set().union(*(spark_nodes[task] for task in around))
+    return [(part, names_around) for part in by_upstream.values()
+            if len(part) > 1 or names_around]
 
 
 def strongly_connected(vertices: list[str], successors: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components with more than one vertex (Kosaraju, iterative)."""
+    predecessors: dict[str, set[str]] = defaultdict(set)
+    for vertex, targets in successors.items():
+        for target in targets:
+            predecessors[target].add(vertex)
+    index = {vertex: i for i, vertex in enumerate(vertices)}
+    assigned: set[str] = set()
+    components = []
+    for root in reversed(_finish_order(vertices, successors)):
+        if root in assigned:
+            continue
+        component = _reached(root, predecessors, assigned)
+        if len(component) > 1:
+            components.append(sorted(component, key=index.__getitem__))
+    return components
+
+
+def _finish_order(vertices: list[str], successors: dict[str, set[str]]) -> list[str]:
+    """The vertices in the order a depth-first search (children sorted) finishes them."""
     seen: set[str] = set()
     finished: list[str] = []
     for start in vertices:
@@ -244,25 +304,18 @@ def strongly_connected(vertices: list[str], successors: dict[str, set[str]]) -> 
             else:
                 seen.add(child)
                 stack.append((child, iter(sorted(successors.get(child, ())))))
-    predecessors: dict[str, set[str]] = defaultdict(set)
-    for vertex, targets in successors.items():
-        for target in targets:
-            predecessors[target].add(vertex)
-    index = {vertex: i for i, vertex in enumerate(vertices)}
-    assigned: set[str] = set()
-    components = []
-    for root in reversed(finished):
-        if root in assigned:
-            continue
-        component, stack = [], [root]
-        assigned.add(root)
-        while stack:
-            vertex = stack.pop()
-            component.append(vertex)
-            for previous in predecessors.get(vertex, ()):
-                if previous not in assigned:
-                    assigned.add(previous)
-                    stack.append(previous)
-        if len(component) > 1:
-            components.append(sorted(component, key=index.__getitem__))
-    return components
+    return finished
+
+
+def _reached(root: str, predecessors: dict[str, set[str]], assigned: set[str]) -> list[str]:
+    """The vertices not yet `assigned` that reach `root`, root first; marks them assigned."""
+    component, stack = [], [root]
+    assigned.add(root)
+    while stack:
+        vertex = stack.pop()
+        component.append(vertex)
+        for previous in predecessors.get(vertex, ()):
+            if previous not in assigned:
+                assigned.add(previous)
+                stack.append(previous)
+    return component

@@ -18,10 +18,11 @@ from typing import Any
 # resource.Quantity's serialization format (apimachinery/pkg/api/resource/quantity.go)
 _QUANTITY = re.compile(
     r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?")
-_SUFFIXES = {suffix: Decimal(factor) for suffix, factor in {
+_FACTORS: dict[str, str | int] = {
     "": "1", "n": "1e-9", "u": "1e-6", "m": "1e-3", "k": "1e3", "M": "1e6", "G": "1e9",
     "T": "1e12", "P": "1e15", "E": "1e18", "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
-    "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}.items()}
+    "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_SUFFIXES = {suffix: Decimal(factor) for suffix, factor in _FACTORS.items()}
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from kedro_airflow_k8s.config import POD_OPERATION, ResourceProfile, RunConfig, TaskSettings
-from kedro_airflow_k8s.dagspec import Call
-from kedro_airflow_k8s.kubernetes_rules import parse_quantity, resource_requirements
-from kedro_airflow_k8s.dagspec import ResourceSpec
+from kedro_airflow_k8s.dagspec import Call, ResourceSpec
 from kedro_airflow_k8s.errors import CompileError
+from kedro_airflow_k8s.kubernetes_rules import parse_quantity, resource_requirements
 
 DEFAULT = "__default__"
 # Kedro 1.x allows only [\w.-] in tags, so `resources.huge`; the original `resources:huge`
@@ -30,8 +30,6 @@ _POD_SMALLEST = ("logging_interval", "poll_interval")
 _ALLOWED_BY_ALL = ("deferrable", "reattach_on_restart")
 _KEEPS_MORE = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
 POD_KEYS = frozenset(POD_OPERATION)
-_MERGED = (*_LARGEST, *_POD_LARGEST, *_POD_SMALLEST, *_ALLOWED_BY_ALL, "on_finish_action",
-           "retry_on")
 # What a key neither a profile nor task_defaults sets is: Airflow's BaseOperator defaults
 # (retries: [core] default_task_retries, 0 unless changed), the provider's and Kubernetes'.
 # Unset (None): unlimited timeouts and delays, no periodic logs, Airflow's default_deferrable,
@@ -137,20 +135,12 @@ def group_profile(nodes: list[Any], run: RunConfig) -> tuple[str | None, Resourc
         name = distinct[0] if distinct else None
         return name, run.resources[name] if name else ResourceProfile()
     chosen = {node: run.resources[n] if n else ResourceProfile() for node, n in names.items()}
-    profiles = list(chosen.values())
-    tolerations = []
-    for profile in profiles:
-        tolerations += [t for t in profile.tolerations if t not in tolerations]
-    requests = _largest([{**p.limits, **p.requests} for p in profiles])
-    limits = _largest([dict(p.limits) for p in profiles])
-    for resource, value in requests.items():
-        if resource in limits and parse_quantity(limits[resource]) < parse_quantity(value):
-            limits[resource] = value
+    requests, limits = _largest_requirements(list(chosen.values()))
     combined = ResourceProfile.model_construct(
         node_selectors=_merged_mapping(nodes, chosen, "node_selectors"),
         labels=_merged_mapping(nodes, chosen, "labels"),
         annotations=_merged_mapping(nodes, chosen, "annotations"),
-        tolerations=tolerations,
+        tolerations=_all_tolerations(list(chosen.values())),
         requests=requests,
         limits=limits,
     )
@@ -158,6 +148,26 @@ def group_profile(nodes: list[Any], run: RunConfig) -> tuple[str | None, Resourc
     _check_requirements(combined, f"nodes {', '.join(repr(n) for n in names)} run in one task "
                                   f"with resource profiles {name}")
     return name, combined
+
+
+def _all_tolerations(profiles: list[ResourceProfile]) -> list[Any]:
+    """Every profile's tolerations, each once, in order."""
+    tolerations: list[Any] = []
+    for profile in profiles:
+        tolerations += [t for t in profile.tolerations if t not in tolerations]
+    return tolerations
+
+
+def _largest_requirements(profiles: list[ResourceProfile],
+                          ) -> tuple[dict[str, str], dict[str, str]]:
+    """Per resource, the largest request (an unset one counts as its limit) and the largest
+    limit, a limit below the request raised to it."""
+    requests = _largest([{**p.limits, **p.requests} for p in profiles])
+    limits = _largest([dict(p.limits) for p in profiles])
+    for resource, value in requests.items():
+        if resource in limits and parse_quantity(limits[resource]) < parse_quantity(value):
+            limits[resource] = value
+    return requests, limits
 
 
 def template_resources(template: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -208,56 +218,97 @@ def group_template(nodes: list[Any], run: RunConfig) -> str | None:
     return next(iter(named.values()), None)
 
 
+def _largest_or_unlimited(values: list[Any]) -> Any:
+    """The largest; an unset value (None) is unlimited and wins."""
+    return None if None in values else max(values)
+
+
+def _smallest_set(values: list[Any]) -> Any:
+    """The smallest of the set values; none set stays unset (no periodic logs)."""
+    set_values = [value for value in values if value is not None]
+    return min(set_values) if set_values else None
+
+
+def _allowed_by_all(values: list[Any]) -> bool | None:
+    """False when one member's is false, else true when one's is true, else unset."""
+    return False if False in values else True if True in values else None
+
+
+def _keeps_most(values: list[Any]) -> Any:
+    """The finish action that keeps the most pods."""
+    return max(values, key=_KEEPS_MORE.index)
+
+
+def _any_wins(values: list[Any]) -> str:
+    """retry_on any when one member retries on any failure."""
+    return "any" if "any" in values else "infrastructure"
+
+
+# The merge policy of a task running several nodes: key -> how its members' effective values
+# combine. Pools, queues and weight rules (_ONE_OF) are not merged: see _explicit_choice.
+_MERGE_RULES: dict[str, Callable[[list[Any]], Any]] = {
+    **dict.fromkeys(_LARGEST + _POD_LARGEST, _largest_or_unlimited),
+    **dict.fromkeys(_POD_SMALLEST, _smallest_set),
+    **dict.fromkeys(_ALLOWED_BY_ALL, _allowed_by_all),
+    "on_finish_action": _keeps_most,
+    "retry_on": _any_wins,
+}
+
+
+def _explicit_choice(key: str, named: dict[str, TaskSettings]) -> Any:
+    """The one value the members' profiles set for `key` (None: none sets it); two different
+    ones are a compile error."""
+    values = {node: getattr(s, key) for node, s in named.items() if getattr(s, key) is not None}
+    if len(set(values.values())) > 1:
+        listing = ", ".join(f"'{n}' ({v})" for n, v in sorted(values.items()))
+        raise CompileError(f"nodes run in one task but their task_settings want different "
+                           f"{key}s: {listing}")
+    return next(iter(values.values()), None)
+
+
+def _chosen_settings(nodes: list[Any], run: RunConfig) -> dict[str, str | None]:
+    """Node name -> the task_settings entry its tag (else __default__) names."""
+    return {node.name: pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
+            for node in nodes}
+
+
+def _merged(nodes: list[Any], named: dict[str, TaskSettings], run: RunConfig,
+            ) -> dict[str, Any]:
+    """Per key of _MERGE_RULES, its rule applied to the members' effective values."""
+    merged = {key: rule([_effective(named.get(node.name), run, key) for node in nodes])
+              for key, rule in _MERGE_RULES.items()}
+    if merged["deferrable"] is False:  # the intervals act only on deferrable pods
+        merged["logging_interval"] = merged["poll_interval"] = None
+    return merged
+
+
+def _not_default(merged: dict[str, Any], run: RunConfig) -> dict[str, Any]:
+    """The merged keys that differ from what the DAG-wide defaults give."""
+    baseline = {key: _effective(None, run, key) for key in merged}
+    if run.task_defaults.schedule_timeout is None:  # the provider's: the task's startup timeout
+        baseline["schedule_timeout"] = merged["startup_timeout"]
+    return {key: value for key, value in merged.items()
+            if value is not None and value != baseline[key]}
+
+
 def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
     """The Airflow and pod settings of a task running `nodes`. Each member's effective value
     of a key is its profile's, else task_defaults' (pod keys: else the DAG-wide value, e.g.
-    startup_time), else Airflow's/the provider's default; the task takes, per key, the
-    largest (retries, delays, timeouts, priority, pool_slots), the smallest (logging and poll
-    intervals), the finish action that keeps most pods, deferrable/reattach only when no
-    member's is false, retry_on any when one member's is any. An unset execution_timeout,
-    max_retry_delay or active_deadline is unlimited: one member without any makes the task's
-    unset. Only the keys that differ from what the DAG-wide defaults give are kept. Pools,
-    queues and weight rules are a profile's explicit choice, not merged with task_defaults:
-    two different ones are a compile error."""
-    chosen = {node.name: pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
-              for node in nodes}
+    startup_time), else Airflow's/the provider's default; the members' values combine by the
+    key's rule in _MERGE_RULES. Only the keys that differ from what the DAG-wide defaults give
+    are kept. Pools, queues and weight rules are a profile's explicit choice, not merged with
+    task_defaults: two different ones are a compile error."""
+    chosen = _chosen_settings(nodes, run)
     named = {node: run.task_settings[name] for node, name in chosen.items() if name}
     if not named:
         return None
     if len(named) == len(nodes) and len(set(chosen.values())) == 1:
         return next(iter(named.values()))  # every member's effective values are the same
-    effective = [{key: _effective(named.get(node.name), run, key) for key in _MERGED}
-                 for node in nodes]
-    merged: dict[str, Any] = {}
-    for key in _LARGEST + _POD_LARGEST:
-        values = [e[key] for e in effective]
-        merged[key] = None if None in values else max(values)  # unset: unlimited
-    for key in _POD_SMALLEST:
-        values = [e[key] for e in effective if e[key] is not None]
-        merged[key] = min(values) if values else None  # no logging_interval: logs at the end
-    for key in _ALLOWED_BY_ALL:
-        values = {e[key] for e in effective}
-        merged[key] = False if False in values else True if True in values else None
-    merged["on_finish_action"] = max((e["on_finish_action"] for e in effective),
-                                     key=_KEEPS_MORE.index)
-    merged["retry_on"] = "any" if any(e["retry_on"] == "any" for e in effective) else \
-        "infrastructure"
-    if merged["deferrable"] is False:  # the intervals act only on deferrable pods
-        merged["logging_interval"] = merged["poll_interval"] = None
-    baseline = {key: _effective(None, run, key) for key in merged}
-    if run.task_defaults.schedule_timeout is None:  # the provider's: the task's startup timeout
-        baseline["schedule_timeout"] = merged["startup_timeout"]
-    kept = {key: value for key, value in merged.items()
-            if value is not None and value != baseline[key]}
+    kept = _not_default(_merged(nodes, named, run), run)
     for key in _ONE_OF:
-        values = {node: getattr(s, key) for node, s in named.items()
-                  if getattr(s, key) is not None}
-        if len(set(values.values())) > 1:
-            listing = ", ".join(f"'{n}' ({v})" for n, v in sorted(values.items()))
-            raise CompileError(f"nodes run in one task but their task_settings want different "
-                               f"{key}s: {listing}")
-        if values:
-            kept[key] = next(iter(values.values()))
+        value = _explicit_choice(key, named)
+        if value is not None:
+            kept[key] = value
     return TaskSettings.model_construct(**kept)
 
 
@@ -268,8 +319,7 @@ def settings_not_kept(nodes: list[Any], run: RunConfig, settings: TaskSettings |
     5m". Pod keys only for a pod (`pod`)."""
     task_deferrable = _effective(settings, run, "deferrable")
     changes = []
-    for node in nodes:
-        name = pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
+    for node_name, name in _chosen_settings(nodes, run).items():
         if name is None:
             continue
         profile = run.task_settings[name]
@@ -285,7 +335,7 @@ def settings_not_kept(nodes: list[Any], run: RunConfig, settings: TaskSettings |
             if kept != own:
                 changed.append(f"{key} {_shown(key, own)} -> {_shown(key, kept)}")
         if changed:
-            changes.append(f"node '{node.name}' (task_settings.{name}): {', '.join(changed)}")
+            changes.append(f"node '{node_name}' (task_settings.{name}): {', '.join(changed)}")
     return changes
 
 
@@ -332,7 +382,7 @@ def retries_infrastructure_only(settings: TaskSettings | None, run: RunConfig) -
 
 def settings_name(nodes: list[Any], run: RunConfig) -> str | None:
     """The task_settings profiles of a task running `nodes`, joined by '+'."""
-    names = {pick(node, SETTINGS_TAG, run.task_settings, "task_settings") for node in nodes}
+    names = set(_chosen_settings(nodes, run).values())
     if None in names and len(names) > 1:  # its settings differ from the profiles' alone
         names = names - {None} | {"task_defaults"}
     return "+".join(sorted(n for n in names if n)) or None

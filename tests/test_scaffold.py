@@ -332,22 +332,12 @@ def build_without_docker(text, context, image_root, venv):
             assert value[0] == f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         elif cmd == "ENV":
-            env.update(zip(value[::2], value[1::2]))
+            env.update(zip(value[::2], value[1::2], strict=True))
         elif cmd == "WORKDIR":
             workdir = image_root / value[0].lstrip("/")
             workdir.mkdir(parents=True, exist_ok=True)
         elif cmd == "COPY":
-            *sources, target = value
-            for source in sources:
-                chosen = sorted(included) if source == "." else [source]
-                for relative in chosen:
-                    assert relative in included, f"{relative} is left out by .dockerignore"
-                    origin, copy = context / relative, workdir / target / relative
-                    if origin.is_dir():
-                        copy.mkdir(parents=True, exist_ok=True)
-                    else:
-                        copy.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(origin, copy)
+            _copy(value, context, workdir, included)
         elif cmd == "RUN" and value[0].startswith("useradd "):
             continue  # would add a user to this machine; the image's user owns files only
         elif cmd == "RUN":
@@ -359,6 +349,21 @@ def build_without_docker(text, context, image_root, venv):
         else:
             raise AssertionError(f"no emulation for {instruction.original}")
     return workdir, env
+
+
+def _copy(value, context, workdir, included):
+    """A COPY instruction: its sources (`.`: what .dockerignore leaves in) to its target."""
+    *sources, target = value
+    for source in sources:
+        chosen = sorted(included) if source == "." else [source]
+        for relative in chosen:
+            assert relative in included, f"{relative} is left out by .dockerignore"
+            origin, copy = context / relative, workdir / target / relative
+            if origin.is_dir():
+                copy.mkdir(parents=True, exist_ok=True)
+            else:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, copy)
 
 
 def test_the_image_init_writes_runs_the_nodes(demo_project, tmp_path):

@@ -13,7 +13,7 @@ from kedro_airflow_k8s.compiler.lifecycle import Lifecycle
 from kedro_airflow_k8s.compiler.nodes import BuiltNode
 from kedro_airflow_k8s.compiler.plan import Plan
 from kedro_airflow_k8s.compiler.shared import Shared
-from kedro_airflow_k8s.dagspec import Call, DagSpec, Ref, SlackNotifierSpec
+from kedro_airflow_k8s.dagspec import Call, DagSpec, Ref, SlackNotifierSpec, TaskSpec
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.ids import check_ids
 from kedro_airflow_k8s.profiles import resource_spec, settings_arguments, timedelta_call
@@ -31,9 +31,7 @@ _SLACK_FIELDS = {
 
 def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle) -> DagSpec:
     run, mlflow = plan.run, plan.source.mlflow
-    tasks = sorted((replace(t, upstream=tuple(sorted(life.upstream.get(t.task_id, ()))))
-                    for t in [*(b.task for b in built), *life.tasks]),
-                   key=lambda t: t.task_id)
+    tasks = _tasks(built, life)
     check_ids(tasks, plan.ids.groups.values())
     profiles = dict(b.profile for b in built if b.profile)
     operations = dict(b.operation for b in built if b.operation)
@@ -65,24 +63,50 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         paused_upon_creation=plan.options.paused_upon_creation,
         max_active_runs=_max_active_runs(plan),
         catchup=run.catchup,
-        dag_arguments={key: timedelta_call(value) if key == "dagrun_timeout" else value
-                       for key, value in (("max_active_tasks", run.max_active_tasks),
-                                          ("dagrun_timeout", run.dagrun_timeout))
-                       if value is not None} | _params_argument(plan),
-        default_args={**({"owner": run.owner} if run.owner else {}),
-                      **settings_arguments(run.task_defaults)},
+        dag_arguments=_dag_arguments(plan) | _params_argument(plan),
+        default_args=_default_args(plan),
         assets=plan.assets,
         schedule_assets=plan.schedule_assets,
         kedro_params=bool(run.macro_params or run.variables_params),
         variables=used_variables(run, mlflow is not None),
         trigger_params={p.name: (p.default, p.schema) for p in plan.trigger_params},
         field_env=any("field_env" in pod for pod in pods),
-        # a Spark factory's tasks may name per-run resources (its cluster)
-        uses_run_hash=bool(shared.pods and shared.pods.volume) or (
-            shared.spark is not None and isinstance(shared.spark.runner, SparkFactory)
-            and any(t.kind == "spark" for t in tasks)),
+        uses_run_hash=_uses_run_hash(shared, tasks),
         operations={name: operations[name] for name in sorted(operations)},
     )
+
+
+def _tasks(built: list[BuiltNode], life: Lifecycle) -> list[TaskSpec]:
+    """Every task, sorted by id, with its sorted upstream ids."""
+    return sorted((replace(t, upstream=tuple(sorted(life.upstream.get(t.task_id, ()))))
+                   for t in [*(b.task for b in built), *life.tasks]),
+                  key=lambda t: t.task_id)
+
+
+def _dag_arguments(plan: Plan) -> dict[str, Any]:
+    """The DAG's optional arguments run_config sets."""
+    run = plan.run
+    arguments: dict[str, Any] = {}
+    if run.max_active_tasks is not None:
+        arguments["max_active_tasks"] = run.max_active_tasks
+    if run.dagrun_timeout is not None:
+        arguments["dagrun_timeout"] = timedelta_call(run.dagrun_timeout)
+    return arguments
+
+
+def _default_args(plan: Plan) -> dict[str, Any]:
+    """The DAG's default_args: the owner and task_defaults."""
+    run = plan.run
+    return {**({"owner": run.owner} if run.owner else {}),
+            **settings_arguments(run.task_defaults)}
+
+
+def _uses_run_hash(shared: Shared, tasks: list[TaskSpec]) -> bool:
+    """Whether a task names per-run resources: the data volume, or a Spark factory's cluster."""
+    if shared.pods and shared.pods.volume:
+        return True
+    return shared.spark is not None and isinstance(shared.spark.runner, SparkFactory) \
+        and any(t.kind == "spark" for t in tasks)
 
 
 def _params_argument(plan: Plan) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import datetime
 import enum
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +40,25 @@ def plain(value: Any) -> Any:
     """JSON-able data; anything whose printed form could change from run to run is refused."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, enum.Enum):
-        return plain(value.value)
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted(plain(item) for item in value)
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return f"timedelta(seconds={value.total_seconds()})"
+    for kinds, form in _BUILTIN_FORMS:
+        if isinstance(value, kinds):
+            return form(value)
+    return _airflow_form(value)
+
+
+# Python's own types -> their stable form (bool, int, float, str and None are their own).
+_BUILTIN_FORMS: tuple[tuple[type | tuple[type, ...], Callable[[Any], Any]], ...] = (
+    (enum.Enum, lambda value: plain(value.value)),
+    (dict, lambda value: {str(key): plain(item) for key, item in value.items()}),
+    ((list, tuple), lambda value: [plain(item) for item in value]),
+    ((set, frozenset), lambda value: sorted(plain(item) for item in value)),
+    ((datetime.date, datetime.datetime), lambda value: value.isoformat()),
+    (datetime.timedelta, lambda value: f"timedelta(seconds={value.total_seconds()})"),
+)
+
+
+def _airflow_form(value: Any) -> Any:
+    """The stable form of an Airflow, Kubernetes client or notifier object."""
     kind = type(value).__name__.removeprefix("Serialized")
     if kind in ("AssetAll", "AssetAny"):  # a schedule on data
         return {kind[5:].lower(): [plain(item) for item in value.objects]}
