@@ -29,7 +29,8 @@ def _google_id_token(environ: Mapping[str, str]) -> str:
         raise MlflowError("authentication GoogleOAuth2 needs google-auth: pip install "
                           "'kedro-airflow-k8s[gcp]'") from None
     request = google.auth.transport.requests.Request()
-    return google.oauth2.id_token.fetch_id_token(request, audience)
+    token = google.oauth2.id_token.fetch_id_token(request, audience)  # type: ignore[no-untyped-call]  # google-auth leaves it untyped
+    return str(token)
 
 
 def _client(settings: MlflowSettings, auth_type: str,
@@ -71,7 +72,7 @@ def start_run(settings: MlflowSettings, *, dag_id: str, airflow_run_id: str,
                 client.log_param(run.info.run_id, key, tags[key])
     except MlflowException as exc:
         raise _one_line(settings, exc) from None
-    return run.info.run_id
+    return str(run.info.run_id)
 
 
 def end_run(settings: MlflowSettings, run_id: str, status: str, *, auth_type: str = "Null",
