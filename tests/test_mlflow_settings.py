@@ -11,11 +11,11 @@ from kedro_airflow_k8s.mlflow_run import (
     STATUS_TEMPLATE,
     MlflowError,
     MlflowSettings,
-    _google_id_token,
     hand_over,
     settings_for,
     task_environment,
 )
+from kedro_airflow_k8s.mlflow_run.commands import _google_id_token
 from tests import airflow_check
 from tests.conftest import ROOT, run_kedro, use_kedro_mlflow, write_config
 
@@ -186,14 +186,28 @@ def test_the_hook_that_keeps_the_run_open_is_a_kedro_hooks_entry_point():
 
     from kedro.framework.hooks.markers import HOOK_NAMESPACE
 
-    from kedro_airflow_k8s.mlflow_run import DagRunHook, dag_run_hook
+    from kedro_airflow_k8s.mlflow_run.hook import DagRunHook, dag_run_hook
 
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
     hooks = setup["options.entry_points"]["kedro.hooks"].split()
-    assert hooks == ["airflow_k8s_mlflow", "=", "kedro_airflow_k8s.mlflow_run:dag_run_hook"]
+    assert hooks == ["airflow_k8s_mlflow", "=", "kedro_airflow_k8s.mlflow_run.hook:dag_run_hook"]
     assert isinstance(dag_run_hook, DagRunHook)
     for name, option in (("after_context_created", "tryfirst"),
                          ("after_pipeline_run", "trylast"), ("on_pipeline_error", "trylast")):
         marker = getattr(getattr(DagRunHook, name), f"{HOOK_NAMESPACE}_impl")
         assert marker[option] is True, name
+
+
+def test_the_hook_entry_point_loads_and_the_mlflow_package_leaves_mlflow_unimported():
+    import subprocess
+    import sys
+
+    code = ("import sys; from importlib.metadata import entry_points; "
+            "hook = [e for e in entry_points(group='kedro.hooks') "
+            "if e.name == 'airflow_k8s_mlflow'][0].load(); "
+            "import kedro_airflow_k8s.mlflow_run as m; "
+            "assert m.START_TASK == 'start-mlflow-run' and m.END_TASK == 'end-mlflow-run'; "
+            "print(type(hook).__name__, 'mlflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["DagRunHook", "False"]

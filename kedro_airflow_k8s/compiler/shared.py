@@ -53,9 +53,13 @@ def shared_settings(plan: Plan, notify: Notify = quiet) -> Shared:
         **auth_env,
     }
     return Shared(identity=identity, pods=pods, local=local,
-                  node_arguments=["run", "--env", plan.env, "--pipeline",
-                                  source.pipeline_name, "--nodes"],
+                  node_arguments=_node_arguments(plan),
                   mlflow_env=mlflow_env, auth_env=auth_env, spark=spark)
+
+
+def _node_arguments(plan: Plan) -> list[str]:
+    """`kedro run` up to --nodes, whose value each task adds."""
+    return ["run", "--env", plan.env, "--pipeline", plan.source.pipeline_name, "--nodes"]
 
 
 def _local_defaults(plan: Plan, notify: Notify) -> LocalDefaults:
@@ -69,8 +73,8 @@ def _local_defaults(plan: Plan, notify: Notify) -> LocalDefaults:
         notify(f"Note: local execution runs no pods: task_settings/task_defaults keys "
                f"{', '.join(ignored)} are left out.")
     interpreter = run.local.python or plan.source.python or "python"
-    command = shlex.join([interpreter, "-m", "kedro", "run", "--env", plan.env, "--pipeline",
-                          plan.source.pipeline_name]) + ' --nodes "$KEDRO_NODES"'
+    command = shlex.join([interpreter, "-m", "kedro", *_node_arguments(plan)]) \
+        + ' "$KEDRO_NODES"'
     if plan.params:
         command += ' --params "$KEDRO_PARAMS"'
     return LocalDefaults(project_path=run.local.project_path or plan.source.path or ".",
@@ -96,8 +100,7 @@ def _pod_defaults(plan: Plan, identity: dict[str, str]) -> PodDefaults:
         fs_group=run.volume.owner if volume else None,
         volume=volume,
         labels=identity,
-        node_arguments=["run", "--env", plan.env, "--pipeline", plan.source.pipeline_name,
-                        "--nodes"],
+        node_arguments=_node_arguments(plan),
         node_params=["--params", plan.params] if plan.params else [],
         pod_connection=run.kubernetes_connection.pod_arguments(),
         volume_connection=run.kubernetes_connection.resource_arguments(),
