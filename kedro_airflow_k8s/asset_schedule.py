@@ -28,7 +28,7 @@ from kedro_airflow_k8s.assets import (
     kedro_uri,
     run_scoped,
 )
-from kedro_airflow_k8s.dagspec import Call, Ref
+from kedro_airflow_k8s.dagspec import ASSETS, Call, Ref
 from kedro_airflow_k8s.errors import CompileError, ConfigError
 
 _PROJECT_DATASET = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):([^:/]+)$")
@@ -198,7 +198,7 @@ def schedule_value(condition: AssetCondition, uris: dict[str, str], declared: di
 
     def asset(reference: str) -> Any:
         uri = uris[reference]
-        return Ref("ASSETS", names[uri]) if uri in names else Call("Asset", (uri,))
+        return Ref(ASSETS, names[uri]) if uri in names else Call("Asset", (uri,))
 
     def value(item: str | AssetCondition) -> Any:
         if isinstance(item, str):

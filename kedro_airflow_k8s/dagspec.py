@@ -6,27 +6,36 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kedro_airflow_k8s.dag_runtime import filters
 from kedro_airflow_k8s.options import Execution
 
 TaskKind = Literal["node", "spark", "sensor", "volume-create", "volume-init", "volume-delete",
                    "result", "mlflow-start", "mlflow-end", "spark-create", "spark-delete"]
 # A Jinja filter the DAG file defines: 16 hex characters unique to a DAG run, for the names of
 # per-run resources (run ids hold ':' and '+', which Kubernetes and cloud names refuse).
-RUN_HASH_FILTER = "kedro_run_hash"
-RUN_HASH = "{{ run_id | %s }}" % RUN_HASH_FILTER
+RUN_HASH_FILTER = filters.kedro_run_hash.__name__
+RUN_HASH = f"{{{{ run_id | {RUN_HASH_FILTER} }}}}"
 # A Jinja filter the DAG file defines: a macro or Variable value as `kedro run --params` takes
 # it intact (Kedro splits the option at every ',' and reads each value as YAML).
-PARAM_FILTER = "kedro_param"
+PARAM_FILTER = filters.kedro_param.__name__
 # A Jinja filter the DAG file defines: the run's Params that differ from the parameters files'
 # values (KEDRO_PARAMETERS in the file), as `kedro run --params` pairs.
-CHANGED_PARAMS_FILTER = "kedro_changed_params"
+CHANGED_PARAMS_FILTER = filters.kedro_changed_params.__name__
+# What CHANGED_PARAMS_FILTER writes each value with.
+KEDRO_YAML = filters.kedro_yaml.__name__
+# The names the DAG file defines once for many tasks, as the compiler refers to them (Ref, Call).
+POD_ARGUMENTS = "pod_arguments"
+ASSETS = "ASSETS"
+KEDRO_PARAMETERS = "KEDRO_PARAMETERS"
+KEDRO_RUN = "KEDRO_RUN"
+VOLUME_CLAIM = "VOLUME_CLAIM"
 
 
 def variable_expression(name: str) -> str:
     """The Jinja expression of an Airflow Variable's value. A missing one fails the task,
     naming it (`VARIABLE_NOT_FOUND: ... Variable <name> not found`); `var.value.get` would
     pass the string NOTSET on instead."""
-    return f"var.value.{name}" if name.isidentifier() else "var.value[%r]" % name
+    return f"var.value.{name}" if name.isidentifier() else f"var.value[{name!r}]"
 
 
 def variable_value(name: str) -> str:
@@ -63,23 +72,64 @@ class Call:
 def check_value(value: Any) -> None:
     """Raise TypeError unless `value` is one the DAG file can print: str, int, float, bool,
     None, a date, lists, tuples and dicts of them, Verbatim, Ref or Call."""
-    if value is None or isinstance(value, (str, int, float, bool, datetime.date, Verbatim,
-                                           Ref)):
-        return
+    py(value)
+
+
+def py(value: Any, indent: int = 0) -> str:
+    """Python source for a plain value; user text can never escape its string literal.
+    The one dispatch on what a DAG file can print (check_value is this, its text unused)."""
+    if isinstance(value, Verbatim):
+        return f"literal({py(value.text)})"
+    if isinstance(value, Ref):
+        return value.name if value.key is None else f"{value.name}[{py(value.key)}]"
     if isinstance(value, Call):
-        for item in (*value.args, *value.kwargs.values()):
-            check_value(item)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            check_value(key)
-            check_value(item)
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            check_value(item)
-        return
+        return _call(value, indent)
+    if isinstance(value, (dict, list, tuple)):
+        return _collection(value, indent)
+    if isinstance(value, str) and _fits_triple_quotes(value):
+        return f'"""{value}"""'
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return repr(value)
+    if isinstance(value, datetime.date):
+        return (f"datetime.datetime({value.year}, {value.month}, {value.day}, "
+                "tzinfo=datetime.timezone.utc)")
     raise TypeError(f"cannot print {type(value).__name__} into a DAG file")
+
+
+def _collection(value: dict[Any, Any] | list[Any] | tuple[Any, ...], indent: int) -> str:
+    """A dict, list or tuple (as a list): inline when it fits, else an item a line."""
+    brackets = "{}" if isinstance(value, dict) else "[]"
+    if not value:
+        return brackets
+
+    def items(at: int) -> list[str]:
+        if isinstance(value, dict):
+            return [f"{py(k)}: {py(v, at)}" for k, v in value.items()]
+        return [py(v, at) for v in value]
+
+    inline = brackets[0] + ", ".join(items(indent)) + brackets[1]
+    if len(inline) <= 88 - indent and "\n" not in inline:
+        return inline
+    pad = " " * (indent + 4)
+    return (brackets[0] + "\n" + "\n".join(f"{pad}{item}," for item in items(indent + 4))
+            + "\n" + " " * indent + brackets[1])
+
+
+def _call(call: Call, indent: int) -> str:
+    parts = [py(a, indent + 4) for a in call.args]
+    parts += [f"{key}={py(item, indent + 4)}" for key, item in call.kwargs.items()]
+    inline = f"{call.function}({', '.join(parts)})"
+    if len(inline) <= 88 - indent and "\n" not in inline:
+        return inline
+    pad = " " * (indent + 4)
+    return f"{call.function}(\n" + "".join(f"{pad}{part},\n" for part in parts) + \
+        " " * indent + ")"
+
+
+def _fits_triple_quotes(text: str) -> bool:
+    """Multi-line text that reads the same inside triple quotes (no escapes needed)."""
+    return ("\n" in text and text.isascii() and '"""' not in text and "\\" not in text
+            and not text.endswith('"') and all(c.isprintable() or c == "\n" for c in text))
 
 
 @dataclass(frozen=True)

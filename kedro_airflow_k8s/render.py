@@ -4,101 +4,45 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import datetime
 import os
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import jinja2
-
-from kedro_airflow_k8s.dagspec import (
-    CHANGED_PARAMS_FILTER,
-    PARAM_FILTER,
-    RUN_HASH_FILTER,
-    Call,
-    DagSpec,
-    Ref,
-    Verbatim,
-)
+from kedro_airflow_k8s import dagspec
+from kedro_airflow_k8s.dag_runtime import source
+from kedro_airflow_k8s.dagspec import DagSpec, Verbatim, py
 from kedro_airflow_k8s.errors import CompileError, OutputError
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def py(value: Any, indent: int = 0) -> str:
-    """Python source for a plain value; user text can never escape its string literal."""
-    pad = " " * (indent + 4)
-    if isinstance(value, Verbatim):
-        return f"literal({py(value.text)})"
-    if isinstance(value, Ref):
-        return value.name if value.key is None else f"{value.name}[{py(value.key)}]"
-    if isinstance(value, Call):
-        return _call(value, indent)
-    if isinstance(value, str) and _fits_triple_quotes(value):
-        return f'"""{value}"""'
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return repr(value)
-    if isinstance(value, datetime.date):
-        return (f"datetime.datetime({value.year}, {value.month}, {value.day}, "
-                "tzinfo=datetime.timezone.utc)")
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        inline = "{" + ", ".join(f"{py(k)}: {py(v, indent)}" for k, v in value.items()) + "}"
-        if len(inline) <= 88 - indent and "\n" not in inline:
-            return inline
-        items = [f"{pad}{py(k)}: {py(v, indent + 4)}," for k, v in value.items()]
-        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return "[]"
-        inline = "[" + ", ".join(py(v, indent) for v in value) + "]"
-        if len(inline) <= 88 - indent and "\n" not in inline:
-            return inline
-        items = [f"{pad}{py(v, indent + 4)}," for v in value]
-        return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
-    raise TypeError(f"cannot print {type(value).__name__} into a DAG file")
-
-
-def _call(call: Call, indent: int) -> str:
-    parts = [py(a, indent + 4) for a in call.args]
-    parts += [f"{key}={py(item, indent + 4)}" for key, item in call.kwargs.items()]
-    inline = f"{call.function}({', '.join(parts)})"
-    if len(inline) <= 88 - indent and "\n" not in inline:
-        return inline
-    pad = " " * (indent + 4)
-    return f"{call.function}(\n" + "".join(f"{pad}{part},\n" for part in parts) + \
-        " " * indent + ")"
-
-
-def _fits_triple_quotes(text: str) -> bool:
-    """Multi-line text that reads the same inside triple quotes (no escapes needed)."""
-    return ("\n" in text and text.isascii() and '"""' not in text and "\\" not in text
-            and not text.endswith('"') and all(c.isprintable() or c == "\n" for c in text))
-
-
-class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Jinja's per-user cache of compiled templates: compiling the DAG template is a good part
     of a small project's compile time. A cache that cannot be written is no error."""
+    import jinja2
 
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            super().dump_bytecode(bucket)
-        except OSError:
-            pass
+    class BytecodeCache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
 
-
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
     try:
-        return _BytecodeCache()
+        return BytecodeCache()
     except (OSError, RuntimeError):  # no private temporary directory to be had
         return None
 
 
 def template_environment(folder: Path = TEMPLATES) -> jinja2.Environment:
     """The Jinja environment of the generated files (DAG, Spark scripts)."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
@@ -112,21 +56,28 @@ def template_environment(folder: Path = TEMPLATES) -> jinja2.Environment:
     return env
 
 
-_FILTER_NAMES = {"run_hash_filter": RUN_HASH_FILTER, "param_filter": PARAM_FILTER,
-                 "changed_params_filter": CHANGED_PARAMS_FILTER}
+# The names the file defines that the compiler refers to, and its code (dag_runtime) by name.
+_NAMES = {"names": {
+    "run_hash_filter": dagspec.RUN_HASH_FILTER, "param_filter": dagspec.PARAM_FILTER,
+    "changed_params_filter": dagspec.CHANGED_PARAMS_FILTER, "kedro_yaml": dagspec.KEDRO_YAML,
+    "pod_arguments": dagspec.POD_ARGUMENTS, "assets": dagspec.ASSETS,
+    "kedro_parameters": dagspec.KEDRO_PARAMETERS, "kedro_run": dagspec.KEDRO_RUN,
+    "volume_claim": dagspec.VOLUME_CLAIM, "node_pod": dagspec.NODE_POD.name,
+    "node_bash": dagspec.NODE_BASH.name,
+}, "source": source}
 
 
 def render_dag(spec: DagSpec) -> str:
     """The DAG file's text: same spec, same bytes."""
     template = template_environment().get_template("dag.py.j2")
     _check_operator_names(spec, template)
-    return template.render(spec=spec, **_FILTER_NAMES)
+    return template.render(spec=spec, **_NAMES)
 
 
 def _check_operator_names(spec: DagSpec, template: jinja2.Template) -> None:
     """An operator (from a Spark factory) may share a name with what the file binds only by
     being the same import: the file's own names are read from the file without its tasks."""
-    own = template.render(spec=dataclasses.replace(spec, tasks=[]), **_FILTER_NAMES)
+    own = template.render(spec=dataclasses.replace(spec, tasks=[]), **_NAMES)
     bound: dict[str, str | None] = {}  # name -> module it is imported from, None: defined
     for statement in ast.walk(ast.parse(own)):
         if isinstance(statement, ast.ImportFrom):

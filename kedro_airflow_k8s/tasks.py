@@ -7,6 +7,9 @@ import shlex
 from typing import Any
 
 from kedro_airflow_k8s.dagspec import (
+    KEDRO_RUN,
+    POD_ARGUMENTS,
+    VOLUME_CLAIM,
     Call,
     LocalDefaults,
     Operator,
@@ -47,8 +50,8 @@ def pod_arguments(labels: dict[str, str], **options: Any) -> tuple[Call]:
     running Kedro nodes, nodes and annotations; resources, pod_template and operation by
     name), as
     the one argument set it spreads in. None and empty: the DAG's defaults."""
-    return (Call("pod_arguments", kwargs={"labels": labels,
-                                          **{k: v for k, v in options.items() if v}}),)
+    return (Call(POD_ARGUMENTS, kwargs={"labels": labels,
+                                        **{k: v for k, v in options.items() if v}}),)
 
 
 def pod_command(cmds: list[str], arguments: list[Any]) -> dict[str, Any]:
@@ -59,7 +62,7 @@ def pod_command(cmds: list[str], arguments: list[Any]) -> dict[str, Any]:
 def bash_arguments(local: LocalDefaults, env: dict[str, Any], command: str | None = None,
                    xcom: bool = False) -> dict[str, Any]:
     """A subprocess on the Airflow worker (local execution), in the project's folder."""
-    return {"bash_command": Verbatim(command) if command else Ref("KEDRO_RUN"), "env": env,
+    return {"bash_command": Verbatim(command) if command else Ref(KEDRO_RUN), "env": env,
             "append_env": True, "cwd": local.project_path, "do_xcom_push": xcom}
 
 
@@ -76,7 +79,7 @@ def volume_tasks(namespace: str, connection: dict[str, Any], mount_path: str,
                  skip_init: bool) -> list[TaskSpec]:
     """Create the run's volume, copy the image's data into it, delete it whatever happened."""
     claim = {"namespace": namespace, **connection,
-             "yaml_conf": Call("json.dumps", (Ref("VOLUME_CLAIM"),))}
+             "yaml_conf": Call("json.dumps", (Ref(VOLUME_CLAIM),))}
     tasks = [top_level(RESERVED_IDS["volume-create"], "volume-create", CREATE_RESOURCE,
                        "Creates the volume this DAG run's pods share.", claim)]
     if not skip_init:
@@ -124,8 +127,8 @@ def mlflow_end_task(env: str, local: LocalDefaults | None,
         return top_level(MLFLOW_END, "mlflow-end", BASH, doc,
                          {"trigger_rule": "all_done",
                           **bash_arguments(local, environment, command)})
-    command = pod_command(["kedro"], [*args, RUN_ID_TEMPLATE, "--status", STATUS_TEMPLATE])
-    return top_level(MLFLOW_END, "mlflow-end", POD, doc, {"trigger_rule": "all_done", **command},
+    pod = pod_command(["kedro"], [*args, RUN_ID_TEMPLATE, "--status", STATUS_TEMPLATE])
+    return top_level(MLFLOW_END, "mlflow-end", POD, doc, {"trigger_rule": "all_done", **pod},
                      pod_arguments({f"{LABEL_PREFIX}task": MLFLOW_END}, extra_env=auth_env))
 
 

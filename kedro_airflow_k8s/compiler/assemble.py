@@ -13,7 +13,14 @@ from kedro_airflow_k8s.compiler.lifecycle import Lifecycle
 from kedro_airflow_k8s.compiler.nodes import BuiltNode
 from kedro_airflow_k8s.compiler.plan import Plan
 from kedro_airflow_k8s.compiler.shared import Shared
-from kedro_airflow_k8s.dagspec import Call, DagSpec, Ref, SlackNotifierSpec, TaskSpec
+from kedro_airflow_k8s.dagspec import (
+    KEDRO_PARAMETERS,
+    Call,
+    DagSpec,
+    Ref,
+    SlackNotifierSpec,
+    TaskSpec,
+)
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.ids import check_ids
 from kedro_airflow_k8s.profiles import resource_spec, settings_arguments, timedelta_call
@@ -114,7 +121,7 @@ def _params_argument(plan: Plan) -> dict[str, Any]:
     file's KEDRO_PARAMETERS entry."""
     if not plan.trigger_params:
         return {}
-    return {"params": {p.name: Call("Param", (Ref("KEDRO_PARAMETERS", p.name),),
+    return {"params": {p.name: Call("Param", (Ref(KEDRO_PARAMETERS, p.name),),
                                     p.schema) for p in plan.trigger_params}}
 
 

@@ -9,6 +9,7 @@ from kedro_airflow_k8s.compiler.plan import NodeTask, Notify, Plan, quiet, reaso
 from kedro_airflow_k8s.compiler.shared import Shared
 from kedro_airflow_k8s.config import ResourceProfile, RunConfig
 from kedro_airflow_k8s.dagspec import (
+    ASSETS,
     NODE_BASH,
     NODE_POD,
     LocalDefaults,
@@ -112,7 +113,7 @@ def asset_arguments(nodes: list[Any], assets: dict[str, str],
     for key, names in (("inlets", read), ("outlets", outlets)):
         by_uri = {assets[name]: name for name in reversed(names) if name in assets}
         if by_uri:
-            arguments[key] = [Ref("ASSETS", name) for name in sorted(by_uri.values())]
+            arguments[key] = [Ref(ASSETS, name) for name in sorted(by_uri.values())]
     return arguments
 
 
