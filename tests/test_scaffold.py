@@ -332,7 +332,7 @@ def build_without_docker(text, context, image_root, venv):
             assert value[0] == f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         elif cmd == "ENV":
-            env.update(zip(value[::2], value[1::2]))
+            env.update(zip(value[::2], value[1::2], strict=False))
         elif cmd == "WORKDIR":
             workdir = image_root / value[0].lstrip("/")
             workdir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from kedro_airflow_k8s import kubernetes_rules
-from kedro_airflow_k8s.config.base import ImageReference, ResourceAmounts, _Model, _amount
+from kedro_airflow_k8s.config.base import ImageReference, ResourceAmounts, _amount, _Model
 
 
 class Toleration(_Model):
