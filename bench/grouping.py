@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: tests.services starts Airflow as the suite does
 
 from tests.services import BIN, start_airflow, stop_process_group  # noqa: E402
+
 GROUPINGS = ("node", "namespace", "pipeline")
 
 

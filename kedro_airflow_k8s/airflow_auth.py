@@ -82,7 +82,7 @@ class _GoogleToken:
 
 def _import_google_auth(variable: str) -> None:
     try:
-        import google.auth.transport.requests  # noqa: F401
+        import google.auth.transport.requests  # noqa: F401 - only whether it is installed
     except ImportError:
         raise AirflowApiError(f"{variable} needs google-auth: run pip install "
                               "'kedro-airflow-k8s[gcp]'") from None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -202,7 +203,7 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str,
 @click.pass_obj
 @_one_line_errors
 @_compile_options
-def compile(project: KedroProject, output: Path, all_pipelines: bool,  # noqa: A001
+def compile(project: KedroProject, output: Path, all_pipelines: bool,
             with_default: bool, options: CompileOptions) -> None:
     """Write the pipeline's DAG to OUTPUT/<dag_id>.py."""
     from kedro_airflow_k8s.render import write_atomically

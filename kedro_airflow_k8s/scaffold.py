@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 import yaml
 from pydantic import BaseModel
 
@@ -137,6 +136,8 @@ def field_doc(path: str, model: type[BaseModel] = PluginConfig) -> str:
 
 
 def render_config(airflow_url: str, output: str, image: str, run_name: str) -> str:
+    import jinja2  # only `init` and `build` render templates
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -164,6 +165,8 @@ def render_workflow(name: str, package: str, *, dag_id: str | None = None,
     """A workflow of `init --with-github-actions`; `requirements`: the project has a
     requirements.txt (else its dependencies are in pyproject.toml); `plugin`: where the
     project declares this plugin (default: nowhere)."""
+    import jinja2  # only `init` and `build` render templates
+
     env = jinja2.Environment(  # GitHub's own ${{ }} must pass through untouched
         loader=jinja2.FileSystemLoader(TEMPLATES / "github"), undefined=jinja2.StrictUndefined,
         variable_start_string="<<", variable_end_string=">>", keep_trailing_newline=True,
@@ -195,6 +198,8 @@ def render_dockerignore() -> str:
 
 
 def _docker_template(name: str) -> Any:
+    import jinja2  # only `init` and `build` render templates
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "docker"),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     return env.get_template(name)

@@ -159,7 +159,7 @@ def conf_archive(conf_dir: Path) -> bytes:
 def build_wheel(project_path: Path, into: Path) -> Path:
     """The project's wheel, built by the `build` frontend (as `kedro package` does)."""
     try:
-        import build  # noqa: F401
+        import build  # noqa: F401 - only whether it is installed
     except ImportError:
         raise UploadError(f"Spark on Dataproc ships the project as a wheel, which needs the "
                           f"'build' package: run {_BUILD_HINT}") from None

@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON: schedule_on reference -> Asset URI")
     args = parser.parse_args(argv)
     try:
-        import airflow.providers.cncf.kubernetes  # noqa: F401
-        import kubernetes_validate  # noqa: F401
+        import airflow.providers.cncf.kubernetes  # noqa: F401 - only whether it is installed
+        import kubernetes_validate  # noqa: F401 - only whether it is installed
     except ImportError:
         return 3
     problems = check_file(args.path, args.k8s_version, args.assets, args.schedule_assets)

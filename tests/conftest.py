@@ -17,8 +17,8 @@ os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"
 for name in [n for n in os.environ if n.startswith("KEDRO_CONFIG_")] + ["KEDRO_ENV"]:
     os.environ.pop(name, None)
 
-import pytest  # noqa: E402
-import yaml  # noqa: E402
+import pytest  # noqa: E402 - after the environment above is set
+import yaml  # noqa: E402 - after the environment above is set
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo"
@@ -93,10 +93,9 @@ def run_kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.
 
 # -- services for the e2e tests (session-scoped: each starts once) --------------------------
 
-import json  # noqa: E402
-import urllib.request  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
+import json  # noqa: E402 - after the environment above is set
+import urllib.request  # noqa: E402 - after the environment above is set
+from dataclasses import dataclass  # noqa: E402 - after the environment above is set
 
 from tests.services import (  # noqa: E402 - re-exported for the tests
     free_port,

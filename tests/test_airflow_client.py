@@ -18,8 +18,8 @@ from kedro_airflow_k8s.airflow_client import (
     short_commit,
     ui_url,
 )
-from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.ship import drive, follow_run
 from tests.conftest import free_port
 

@@ -121,7 +121,7 @@ def test_local_execution_keeps_groups_assets_and_settings(tmp_path):
 
 @pytest.mark.parametrize("status, retried", [("code-error", False), ("oom-killed", True)])
 def test_a_grouped_deferrable_node_pod_from_the_profile_fails_or_retries(
-        tmp_path, kubernetes, status, retried):
+        tmp_path, kubernetes, status, retried):  # noqa: F811 - the fixture imported above
     """The model task: NodePodOperator, deferrable and keep_pod through the file's OPERATIONS
     (not set on the task by hand), run through the real trigger against a stand-in
     Kubernetes API (tests/test_node_pod.py)."""

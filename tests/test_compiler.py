@@ -653,7 +653,8 @@ def test_the_settings_note_names_pod_keys_for_pods_only():
         notes[execution] = [n.split("which changes ")[1] for n in found if "merges" in n]
     assert notes == {
         "kubernetes": ["node 'quick' (task_settings.quick): deferrable True -> False, "
-                       "startup_timeout 1m -> 10m, poll_interval 5s dropped (the task is not deferrable), retry_delay "
+                       "startup_timeout 1m -> 10m, poll_interval 5s dropped "
+                       "(the task is not deferrable), retry_delay "
                        "1m30s -> 5m. Tag the nodes it runs alike to keep them."],
         "local": ["node 'quick' (task_settings.quick): retry_delay 1m30s -> 5m. Tag the nodes "
                   "it runs alike to keep them."]}

@@ -59,7 +59,7 @@ def test_dynamic_config_values_mapping():
 def test_unset_variable_is_a_config_error(demo_project):
     write_config(demo_project, {"run_config": {"image": "demo:${commit_id}"}})
     with pytest.raises(ConfigError) as error:
-        project(demo_project).config
+        _ = project(demo_project).config
     assert str(error.value).startswith("airflow-k8s.yaml: ")
     assert "commit_id" in str(error.value)
 
@@ -67,7 +67,7 @@ def test_unset_variable_is_a_config_error(demo_project):
 def test_missing_file_says_to_run_init(demo_project):
     (demo_project / "conf" / "base" / "airflow-k8s.yaml").unlink()
     with pytest.raises(ConfigError) as error:
-        project(demo_project).config
+        _ = project(demo_project).config
     assert str(error.value) == ("no airflow-k8s.yaml in conf/ for env 'local': run "
                                 "`kedro airflow-k8s init AIRFLOW_URL` to create one")
 
@@ -75,24 +75,24 @@ def test_missing_file_says_to_run_init(demo_project):
 def test_empty_file_is_a_config_error(demo_project):
     (demo_project / "conf" / "base" / "airflow-k8s.yaml").write_text("")
     with pytest.raises(ConfigError, match="the file is empty"):
-        project(demo_project).config
+        _ = project(demo_project).config
 
 
 def test_file_that_is_not_yaml_is_a_config_error(demo_project):
     (demo_project / "conf" / "base" / "airflow-k8s.yaml").write_text("run_config: [image\n")
     with pytest.raises(ConfigError) as error:
-        project(demo_project).config
+        _ = project(demo_project).config
     assert str(error.value).startswith("airflow-k8s.yaml: Invalid YAML or JSON file")
 
 
 def test_unknown_env_names_the_option(demo_project):
     with pytest.raises(ConfigError, match=r"^--env: no directory .*conf/nope for Kedro env"):
-        project(demo_project, env="nope").config
+        _ = project(demo_project, env="nope").config
 
 
 def test_unknown_pipeline_names_the_option(demo_project):
     with pytest.raises(CompileError) as error:
-        project(demo_project, pipeline_name="nope").pipeline
+        _ = project(demo_project, pipeline_name="nope").pipeline
     assert str(error.value) == ("--pipeline: no pipeline named 'nope' (known: __default__, "
                                 "features, ingest, modelling)")
 

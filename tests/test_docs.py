@@ -31,8 +31,8 @@ def blocks(language):
 
 def _dedent(body):
     lines = body.splitlines()
-    pad = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
-    return "\n".join(l[pad:] for l in lines)
+    pad = min((len(line) - len(line.lstrip()) for line in lines if line.strip()), default=0)
+    return "\n".join(line[pad:] for line in lines)
 
 
 def test_docs_build_strictly(tmp_path):

@@ -49,7 +49,7 @@ SPACEFLIGHTS_MEMORY = {"X_train", "X_test", "y_train", "y_test", "regressor", "m
 
 
 def test_spaceflights_split_train_evaluate_end_in_one_task():
-    persisted = lambda name: name not in SPACEFLIGHTS_MEMORY  # noqa: E731
+    persisted = lambda name: name not in SPACEFLIGHTS_MEMORY  # noqa: E731 - a one-line predicate reads best as a lambda
     lines = []
     spec = compile_pipeline(spaceflights(), with_run(volume={"disabled": True}),
                             is_persisted=persisted, notify=lines.append)
@@ -170,7 +170,7 @@ def pipelines(draw):
 @given(pipelines())
 def test_grouping_properties(case):
     pipeline, in_memory, spark, chosen = case
-    persisted = lambda name: name not in in_memory  # noqa: E731
+    persisted = lambda name: name not in in_memory  # noqa: E731 - a one-line predicate reads best as a lambda
     joined = spark_edges(pipeline, spark)
     groups = group_nodes(pipeline, persisted, joined=joined, chosen=chosen)
     task_of = {name: i for i, g in enumerate(groups) for name in g.nodes}
@@ -218,7 +218,7 @@ def test_chosen_grouping_never_mixes_spark_and_pandas_nodes_on_its_own(case, gro
              namespace=data.draw(st.sampled_from([None, "x", "y"])))
         for n in pipeline.nodes])
     spark = {n.name for n in pipeline.nodes if n.tags & set(SPARK)}
-    persisted = lambda name: name not in in_memory  # noqa: E731
+    persisted = lambda name: name not in in_memory  # noqa: E731 - a one-line predicate reads best as a lambda
 
     def tasks(grouping):
         spec = compile_pipeline(pipeline, with_run(volume={"disabled": True}, grouping=grouping,
@@ -253,7 +253,7 @@ def test_a_group_pod_never_requests_more_than_its_limits(tmp_path):
         # a limit alone is also the request (Kubernetes defaults it so)
         "gpu": {"limits": {"nvidia.com/gpu": 1, "memory": "4Gi"}},
     })
-    persisted = lambda name: name in ("a", "d")  # noqa: E731
+    persisted = lambda name: name in ("a", "d")  # noqa: E731 - a one-line predicate reads best as a lambda
     spec = compiled(pipeline, raw, is_persisted=persisted)
     combined = spec.resources["capped+gpu+hungry"]
     assert combined.requests == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}
@@ -369,7 +369,7 @@ def test_two_namespaces_in_a_cycle_become_one_task_and_say_so():
 
 
 def test_memory_datasets_inside_a_chosen_group_pass_no_group_memory():
-    persisted = lambda name: name != "clean"  # noqa: E731
+    persisted = lambda name: name != "clean"  # noqa: E731 - a one-line predicate reads best as a lambda
     with pytest.raises(CompileError, match="datasets clean pass between nodes"):
         compile_pipeline(shop(), with_run(volume={"disabled": True}), is_persisted=persisted,
                          group_memory=False)

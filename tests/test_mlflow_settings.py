@@ -151,7 +151,7 @@ def test_the_dag_ends_the_run_with_the_dag_runs_outcome(demo_project, execution,
         asked.append(query)
         return failed
 
-    for failed, status in ((0, "FINISHED"), (2, "FAILED")):
+    for failed, status in ((0, "FINISHED"), (2, "FAILED")):  # noqa: B007 - read by the closure above
         context = airflow_check.render_task(dag, end)
         # task states live in Airflow's database: the count is answered here
         monkeypatch.setattr(type(context["ti"]), "get_ti_count", staticmethod(get_ti_count))

@@ -112,10 +112,10 @@ def test_pyspark_annotations_make_a_spark_node(annotation):
     # A stand-in class: pyspark itself is not installed here; only its module name counts.
     frame = type("DataFrame", (), {"__module__": "pyspark.sql.dataframe"})
     scope = {"DataFrame": frame}
-    exec(f"def transform(x: {annotation}) -> int:\n    return 1", scope)  # noqa: S102
+    exec(f"def transform(x: {annotation}) -> int:\n    return 1", scope)
     assert is_spark_node(node(scope["transform"], "a", "b"), lambda name: None)
     plain = {"DataFrame": type("DataFrame", (), {"__module__": "pandas.core.frame"})}
-    exec("def transform(x: 'DataFrame') -> int:\n    return 1", plain)  # noqa: S102
+    exec("def transform(x: 'DataFrame') -> int:\n    return 1", plain)
     assert not is_spark_node(node(plain["transform"], "a", "b"), lambda name: None)
 
 

@@ -204,7 +204,7 @@ def test_each_version_of_the_project_has_its_own_artifacts_folder(demo_project, 
     assert named_folder(render_dag(again)) == folders[0]  # same project, same folder
     fs = gcsfs.GCSFileSystem(token="anon", skip_instance_cache=True)
     wheels = []
-    for folder, dag_text in zip(folders, (first.text, second.text)):
+    for folder, dag_text in zip(folders, (first.text, second.text), strict=True):
         files = {p.rsplit("/", 1)[-1]: p for p in fs.find(folder.removeprefix("gs://"))}
         wheel = next(name for name in files if name.endswith(".whl"))
         assert sorted(files) == sorted([wheel, "conf-demo.tar.gz", "kedro_spark_job.py",

@@ -104,7 +104,8 @@ def _duration(value: Any) -> Any:
         match = _COMPACT_DURATION.match(value.strip())
         if match and any(match.groups()):
             return datetime.timedelta(**{unit: int(amount) for unit, amount in
-                                         zip(_DURATION_UNITS, match.groups()) if amount})
+                                         zip(_DURATION_UNITS, match.groups(),
+                                             strict=True) if amount})
     try:
         return _timedelta_adapter().validate_python(value)
     except ValidationError:

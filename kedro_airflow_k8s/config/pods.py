@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from kedro_airflow_k8s import kubernetes_rules
-from kedro_airflow_k8s.config.base import ImageReference, ResourceAmounts, _Model, _amount
+from kedro_airflow_k8s.config.base import ImageReference, ResourceAmounts, _amount, _Model
 
 
 class Toleration(_Model):
@@ -236,9 +236,9 @@ class PodTemplateConfig(_Model):
                 if placeholder:
                     raise ValueError(_placeholder_08(placeholder.group(0))) from None
                 raise ValueError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
-        placeholder = _format_placeholder(value)
-        if placeholder:
-            raise ValueError(_placeholder_08(placeholder))
+        field = _format_placeholder(value)
+        if field:
+            raise ValueError(_placeholder_08(field))
         if not isinstance(value, dict):
             raise ValueError("expected a Pod manifest (a mapping)")
         for key in value:

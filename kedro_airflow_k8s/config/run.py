@@ -7,6 +7,7 @@ import json
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from kedro_airflow_k8s import kubernetes_rules
 from kedro_airflow_k8s.config.base import (
@@ -309,13 +310,13 @@ class PluginConfig(_Model):
     def _airflow_url(cls, value: str | None) -> str | None:
         # a ${...} left unresolved (a config read raw, as the docs' examples) is no URL yet
         unresolved = value is None or "${" in value
-        problem = None if unresolved else airflow_url_problem(value)
+        problem = None if value is None or unresolved else airflow_url_problem(value)
         if problem:
             raise ValueError(problem)
         return value
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     location = ".".join(str(part) for part in error["loc"] if part != "[key]")
     kind = error["type"]
     if kind == "extra_forbidden":

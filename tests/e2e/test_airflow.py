@@ -16,8 +16,8 @@ import yaml
 
 from kedro_airflow_k8s.airflow_client import AirflowClient
 from kedro_airflow_k8s.context import KedroProject
-from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.display import RunDisplay
+from kedro_airflow_k8s.errors import AirflowApiError, ConfigError, RunFailed
 from kedro_airflow_k8s.ship import backfill, drive, follow_run, wait_for_version
 from tests.conftest import POLICY_MARK, commit_all, run_kedro, write_config
 
@@ -627,7 +627,7 @@ def test_a_missing_or_too_small_pool_is_refused_before_upload(demo_project, airf
     result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
                        env=airflow_server.auth_env())
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"Error: run_config.task_defaults.pool_slots: task(s) " in result.stderr
+    assert "Error: run_config.task_defaults.pool_slots: task(s) " in result.stderr
     assert f"take 2 slots of pool '{pool}', which has 1 in Airflow" in result.stderr
     assert not dag_file.exists()
 

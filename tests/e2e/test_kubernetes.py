@@ -23,8 +23,7 @@ import time
 
 import pytest
 
-from kedro_airflow_k8s import apiserver_checks
-from kedro_airflow_k8s import kubernetes_rules
+from kedro_airflow_k8s import apiserver_checks, kubernetes_rules
 from kedro_airflow_k8s import validate as preflight
 from tests.cluster import controlplane, edge_cases
 from tests.conftest import CLUSTER_LOGS, run_kedro
