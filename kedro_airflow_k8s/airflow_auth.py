@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from kedro_airflow_k8s.errors import AirflowApiError, ConfigError
 
@@ -58,12 +59,14 @@ class _GoogleToken:
 
     variable = ""
     kind = ""
+    _credentials: Any  # google.auth.credentials.Credentials, set by the subclass
+    _request: Any  # google.auth.transport.requests.Request
 
     def token(self) -> str:
         if not self._credentials.valid:  # not fetched yet, or about to expire
             with self._failures():
                 self._credentials.refresh(self._request)
-        return self._credentials.token
+        return str(self._credentials.token)
 
     def _describe(self) -> str:
         return self.variable

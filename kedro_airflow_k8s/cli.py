@@ -23,12 +23,30 @@ TRACEBACK_ENV = "KEDRO_AIRFLOW_K8S_TRACEBACK"
 
 
 class _Failure(click.ClickException):
-    """One line on stderr, no traceback; bad input exits 2, other failures 1."""
+    """One line on stderr, no traceback, exit code 1 (click's exit code is per class)."""
 
-    def __init__(self, error: PluginError) -> None:
-        super().__init__(str(error))
-        bad_input = isinstance(error, (ConfigError, CompileError))
-        self.exit_code = 2 if bad_input else getattr(error, "exit_code", 1)
+
+class _BadInput(_Failure):
+    exit_code = 2
+
+
+class _TimedOut(_Failure):
+    exit_code = 3  # a followed run or backfill did not end in time
+
+
+class _Interrupted(_Failure):
+    exit_code = 130  # Ctrl-C while following
+
+
+_BY_EXIT_CODE: dict[int, type[_Failure]] = {2: _BadInput, 3: _TimedOut, 130: _Interrupted}
+
+
+def _failure(error: PluginError) -> _Failure:
+    """The click exception that prints `error` on one line and exits with its code: bad
+    input 2, a failure 1 unless the error names its own code."""
+    if isinstance(error, (ConfigError, CompileError)):
+        return _BadInput(str(error))
+    return _BY_EXIT_CODE.get(getattr(error, "exit_code", 1), _Failure)(str(error))
 
 
 def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,7 +57,7 @@ def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except PluginError as exc:
             if click.get_current_context().meta.get(TRACEBACK_ENV):
                 raise
-            raise _Failure(exc) from None
+            raise _failure(exc) from None
 
     return wrapper
 
@@ -66,7 +84,7 @@ def bootstrap_first() -> None:
     try:
         KedroProject(path=Path(found)).bootstrap()
     except ProjectCodeError as exc:
-        failure = _Failure(exc)
+        failure = _failure(exc)
         failure.show()
         sys.exit(failure.exit_code)
     except PluginError:
@@ -78,7 +96,7 @@ def _project_path() -> Path:
 
     found = find_kedro_project(Path.cwd())
     if found is None:
-        raise _Failure(ConfigError(f"{Path.cwd()} is not inside a Kedro project"))
+        raise _failure(ConfigError(f"{Path.cwd()} is not inside a Kedro project"))
     return Path(found)
 
 

@@ -188,10 +188,10 @@ def check_ids(tasks: list[TaskSpec], groups: Iterable[GroupSpec]) -> None:
     a TaskGroup share an id, or where an id is too long (the compiler avoids both; this is
     the last guard, never a DAG that DagBag refuses)."""
     owners: dict[str, str] = {}
-    for kind, full_id, limit, what in (
-            *((t.kind, t.task_id, _MAX_TASK_ID, ", ".join(t.node_names) or t.kind)
+    for full_id, limit, what in (
+            *((t.task_id, _MAX_TASK_ID, ", ".join(t.node_names) or t.kind)
               for t in tasks),
-            *(("group", g.group_id, _MAX_GROUP_ID, f"namespace {g.namespace}")
+            *((g.group_id, _MAX_GROUP_ID, f"namespace {g.namespace}")
               for g in groups)):
         if len(full_id) > limit or not _AIRFLOW_KEY.match(full_id):
             raise CompileError(f"{what}: id '{full_id[:60]}...' does not fit Airflow's ids "

@@ -7,7 +7,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel
@@ -26,6 +26,8 @@ from kedro_airflow_k8s.render import TEMPLATES, write_atomically
 from kedro_airflow_k8s.upload import SCHEME_EXTRAS
 
 if TYPE_CHECKING:
+    from jinja2 import Template
+
     from kedro_airflow_k8s.context import KedroProject
 
 WORKFLOWS = ("on-push.yml", "on-merge-to-main.yml")
@@ -64,9 +66,9 @@ def plugin_install(project_path: Path) -> PluginInstall:
     if requirements.is_file():
         lines = _requirement_lines(requirements, set())
         return PluginInstall("requirements.txt", _declared(lines))
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:
         import tomli as tomllib
     try:
         pyproject = tomllib.loads((project_path / "pyproject.toml").read_text(encoding="utf-8"))
@@ -197,7 +199,7 @@ def render_dockerignore() -> str:
     return _docker_template("dockerignore.j2").render()
 
 
-def _docker_template(name: str) -> Any:
+def _docker_template(name: str) -> Template:
     import jinja2  # only `init` and `build` render templates
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "docker"),

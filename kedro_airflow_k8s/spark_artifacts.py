@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kedro_airflow_k8s import __version__
 from kedro_airflow_k8s.config import SparkConfig
@@ -40,6 +40,8 @@ from kedro_airflow_k8s.spark import (
 )
 
 if TYPE_CHECKING:
+    from jinja2 import Template
+
     from kedro_airflow_k8s.context import KedroProject
 
 _BUILD_HINT = "pip install 'kedro-airflow-k8s[gcp]'"
@@ -47,7 +49,14 @@ _HEREDOC_END = "KEDRO_REQUIREMENTS"
 _USER_SCRIPTS = ("user_init_path", "user_post_init_path")
 
 
-def _template(name: str) -> Any:
+def _spark(project: KedroProject) -> SparkConfig:
+    spark = project.config.run_config.spark
+    if spark is None:  # callers ship artifacts only for a DAG with Spark tasks
+        raise ConfigError("run_config.spark: not set, so there are no Spark artifacts to build")
+    return spark
+
+
+def _template(name: str) -> Template:
     from kedro_airflow_k8s.render import TEMPLATES, template_environment
 
     return template_environment(TEMPLATES / "spark").get_template(name)
@@ -91,7 +100,7 @@ def artifacts_version(project: KedroProject) -> str:
     change it."""
     from kedro.framework.project import settings
 
-    config = project.config.run_config.spark
+    config = _spark(project)
     digest = hashlib.sha256()
 
     def add(label: str, content: bytes) -> None:
@@ -192,7 +201,7 @@ def build_artifacts(project: KedroProject, dag_id: str, version: str) -> dict[st
     """File name -> content of everything the cluster reads from the artifacts folder."""
     from kedro.framework.project import settings
 
-    config = project.config.run_config.spark
+    config = _spark(project)
     package = project.package_name
     with tempfile.TemporaryDirectory(prefix="kedro-airflow-k8s-wheel-") as folder:
         wheel = build_wheel(project.path, Path(folder))
@@ -211,7 +220,7 @@ def upload_artifacts(project: KedroProject, dag_id: str, version: str,
     folder they are in."""
     from kedro_airflow_k8s.upload import upload_file
 
-    config = project.config.run_config.spark
+    config = _spark(project)
     folder = dataproc_artifacts_folder(config, dag_id, version)
     files = build_artifacts(project, dag_id, version)
     for name, content in files.items():

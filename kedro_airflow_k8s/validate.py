@@ -15,10 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kedro_airflow_k8s.apiserver_checks import check_manifest
 from kedro_airflow_k8s.errors import CompileError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 SAMPLE_RUN_ID = "manual__2026-01-01T00:00:00.000000+00:00"
 _EXTRA_HINT = "pip install 'kedro-airflow-k8s[validate]'"
@@ -75,11 +78,13 @@ def template_context(task: Any, run_id: str = SAMPLE_RUN_ID,
         def get_ti_count(*args: Any, **kwargs: Any) -> int:
             return 0  # task states live in the metadata database
 
-    ti = PreflightTaskInstance.model_construct(
-        id=uuid.UUID(int=0), task_id=task.task_id, dag_id=task.dag_id, run_id=run_id,
-        try_number=1, dag_version_id=uuid.UUID(int=0), map_index=-1, task=task,
-        start_date=date, max_tries=0,
-        _ti_context_from_server=TIRunContext(dag_run=run, max_tries=0))
+    # set without validation, as model_construct is for: no DAG bundle exists at compile time
+    fields: dict[str, Any] = {
+        "id": uuid.UUID(int=0), "task_id": task.task_id, "dag_id": task.dag_id,
+        "run_id": run_id, "try_number": 1, "dag_version_id": uuid.UUID(int=0),
+        "map_index": -1, "task": task, "start_date": date, "max_tries": 0,
+        "_ti_context_from_server": TIRunContext(dag_run=run, max_tries=0)}
+    ti = PreflightTaskInstance.model_construct(**fields)
     context = dict(ti.get_template_context())
     context["var"] = _Variables
     for key in _SAMPLE_PREVIOUS:
@@ -126,11 +131,17 @@ def manifest(dag: Any, task: Any, run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]
 
     if isinstance(task, KubernetesPodOperator) and not isinstance(task, SparkKubernetesOperator):
         _stand_in_connection(task.kubernetes_conn_id)
-        pod = task.build_pod_request_obj(render_task(dag, task, run_id), dry_run=True)
-        return ApiClient().sanitize_for_serialization(pod)
+        # the template context Airflow itself builds, a plain dict once our stand-ins are in
+        context = cast("Context", render_task(dag, task, run_id))
+        pod = task.build_pod_request_obj(context, dry_run=True)
+        sent: dict[str, Any] = ApiClient().sanitize_for_serialization(pod)
+        return sent
     if isinstance(task, KubernetesCreateResourceOperator):
         render_task(dag, task, run_id)
-        return json.loads(task.yaml_conf)
+        if task.yaml_conf is None:  # the compiler always writes the claim inline
+            return None
+        claim: dict[str, Any] = json.loads(task.yaml_conf)
+        return claim
     return None
 
 

@@ -97,7 +97,8 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> Bu
     if retries_infrastructure_only(settings, plan.run) and not spark:
         task = replace(task, operator=NODE_POD)
     pod = settings.operator_arguments() if settings else {}
-    operation = (settings_name(item.nodes, plan.run), pod) if pod else None
+    name = settings_name(item.nodes, plan.run)  # a name wherever there are settings
+    operation = (name, pod) if pod and name else None
     return _pod_node(task, item, plan, shared, kedro_args, operation)
 
 

@@ -186,10 +186,12 @@ def _listed(names: tuple[str, ...], limit: int | None = _LISTED) -> str:
 
 
 def _check_node_names(nodes: list[Any]) -> None:
+    import click
     from kedro.framework.cli.utils import split_node_names
 
+    run = click.Context(click.Command("run"))  # the click callback of `kedro run --nodes`
     for node in nodes:
-        if split_node_names(None, None, node.name) != [node.name]:
+        if split_node_names(run, None, node.name) != [node.name]:
             raise CompileError(
                 f"node '{node.name}': `kedro run --nodes` cannot take this name (a comma "
                 "outside brackets, or spaces at its ends); rename the node or its namespace"

@@ -96,14 +96,20 @@ class ResourceProfile(_Model):
         return self
 
 
+AccessMode = Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
+
+
+def _read_write_once() -> list[AccessMode]:
+    return ["ReadWriteOnce"]
+
+
 class VolumeConfig(_Model):
     storageclass: str | None = Field(
         None, description="Storage class of the per-run volume; null means the cluster default."
     )
     size: str = Field("1Gi", description="Size of the per-run volume.")
-    access_modes: list[Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany",
-                               "ReadWriteOncePod"]] = Field(
-        default_factory=lambda: ["ReadWriteOnce"],
+    access_modes: list[AccessMode] = Field(
+        default_factory=_read_write_once,
         description="Access modes of the volume; ReadWriteMany where the cluster supports it.",
     )
     skip_init: bool = Field(

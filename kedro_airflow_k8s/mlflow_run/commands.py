@@ -29,7 +29,7 @@ def _google_id_token(environ: Mapping[str, str]) -> str:
         raise MlflowError("authentication GoogleOAuth2 needs google-auth: pip install "
                           "'kedro-airflow-k8s[gcp]'") from None
     request = google.auth.transport.requests.Request()
-    token = google.oauth2.id_token.fetch_id_token(request, audience)  # type: ignore[no-untyped-call]  # google-auth leaves it untyped
+    token = google.oauth2.id_token.fetch_id_token(request, audience)
     return str(token)
 
 
