@@ -167,8 +167,8 @@ def reference_uri(reference: str, package: str, is_persisted: Callable[[str], bo
         if uri.startswith("kedro://") and (problem := uri_problem(urllib.parse.urlsplit(uri))):
             raise CompileError(f"{where}: {reference!r} is no kedro://<package>/<dataset> "
                                f"URI: {problem}")
-    elif _PROJECT_DATASET.match(reference):
-        other, dataset = _PROJECT_DATASET.match(reference).groups()  # type: ignore[union-attr]
+    elif project_dataset := _PROJECT_DATASET.match(reference):
+        other, dataset = project_dataset.groups()
         uri = kedro_uri(other, dataset.split("@", 1)[0])
     elif not is_persisted(reference):
         raise CompileError(f"{where}: {reference!r} is no persisted dataset of this project's "
