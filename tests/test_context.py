@@ -8,7 +8,7 @@ from tests.conftest import write_config
 
 
 def project(path, **kwargs):
-    return KedroProject(path=path, **kwargs)
+    return KedroProject.at(path=path, **kwargs)
 
 
 def test_base_and_env_are_merged_like_any_kedro_config(demo_project):
