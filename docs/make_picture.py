@@ -77,7 +77,7 @@ def demo_svg() -> str:
     from kedro_airflow_k8s.context import KedroProject
 
     os.environ["KEDRO_CONFIG_COMMIT_ID"] = "example"
-    return svg(compile_project(KedroProject(path=ROOT / "examples" / "demo")))
+    return svg(compile_project(KedroProject.at(path=ROOT / "examples" / "demo")))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def bootstrap_first() -> None:
     if found is None:
         return
     try:
-        KedroProject(path=Path(found)).bootstrap()
+        KedroProject.at(path=Path(found)).bootstrap()
     except ProjectCodeError as exc:
         failure = _failure(exc)
         failure.show()
@@ -204,9 +204,9 @@ def airflow_k8s(ctx: click.Context, env: str | None, pipeline: str,
     bootstrapped = ctx.obj if hasattr(ctx.obj, "package_name") else None  # by Kedro's CLI
     path = bootstrapped.project_path if bootstrapped else _project_path()
     from_variable = ctx.get_parameter_source("env") == ParameterSource.ENVIRONMENT
-    ctx.obj = KedroProject(path=path, env=env, pipeline_name=pipeline,
-                           env_label="KEDRO_ENV" if from_variable else "-e/--env",
-                           bootstrapped=bootstrapped)
+    ctx.obj = KedroProject.at(path=path, env=env, pipeline_name=pipeline,
+                              env_label="KEDRO_ENV" if from_variable else "-e/--env",
+                              bootstrapped=bootstrapped)
 
 
 @airflow_k8s.command()

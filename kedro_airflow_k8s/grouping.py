@@ -19,10 +19,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.spark import SPARK_TAGS
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Pipeline
 
 GROUP_TAG = "kedro-airflow-k8s.group"
 _GROUP_NAME = re.compile(r"^[\w-]+(\.[\w-]+)*$")
@@ -41,7 +44,7 @@ class NodeGroup:
     split_around: tuple[str, ...] = ()  # Spark nodes a chosen group was split around
 
 
-def chosen_groups(pipeline: Any, grouping: str, spark_nodes: set[str]) -> dict[
+def chosen_groups(pipeline: Pipeline, grouping: str, spark_nodes: set[str]) -> dict[
         str, list[str]]:
     """Why -> the nodes the user asked to run in one task: `grouping` (namespace: each
     top-level namespace; pipeline: every node; Spark nodes keep their own tasks) and the tag
@@ -66,7 +69,7 @@ def chosen_groups(pipeline: Any, grouping: str, spark_nodes: set[str]) -> dict[
                                                   .startswith("tag ")) if len(names) > 1}
 
 
-def memory_edges(pipeline: Any, is_persisted: Callable[[str], bool]) -> dict[
+def memory_edges(pipeline: Pipeline, is_persisted: Callable[[str], bool]) -> dict[
         tuple[str, str], set[str]]:
     """(producer, consumer) -> the in-memory datasets passing between them."""
     edges: dict[tuple[str, str], set[str]] = {}
@@ -88,7 +91,7 @@ def is_tag_group(why: str) -> bool:
 class _Partition:
     """Union-find over the pipeline's node names; a class leads by its earliest node."""
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
         self.order = [node.name for node in pipeline.nodes]  # Kedro sorts them topologically
         self.position = {name: i for i, name in enumerate(self.order)}
@@ -128,7 +131,7 @@ class _Partition:
             self.union_all(component)
 
 
-def group_nodes(pipeline: Any, is_persisted: Callable[[str], bool], *, memory: bool = True,
+def group_nodes(pipeline: Pipeline, is_persisted: Callable[[str], bool], *, memory: bool = True,
                 joined: Iterable[tuple[str, str]] = (),
                 chosen: Mapping[str, list[str]] | None = None,
                 spark: Iterable[str] = ()) -> list[NodeGroup]:
@@ -198,7 +201,7 @@ def _described(partition: _Partition, before: dict[str, str], reasons: _Reasons,
     return groups
 
 
-def _split_around_spark(pipeline: Any, hard: list[tuple[str, str]],
+def _split_around_spark(pipeline: Pipeline, hard: list[tuple[str, str]],
                         chosen: Mapping[str, list[str]], spark: set[str]) -> list[
                             tuple[str, list[str], set[str]]]:
     """The chosen groups as (why, nodes, Spark nodes it was split around). A group tag is
@@ -225,7 +228,7 @@ def _split_around_spark(pipeline: Any, hard: list[tuple[str, str]],
     return [*split, *parts]
 
 
-def _hard_tasks(pipeline: Any, hard: list[tuple[str, str]],
+def _hard_tasks(pipeline: Pipeline, hard: list[tuple[str, str]],
                 parts: list[tuple[str, list[str], set[str]]]) -> _Partition:
     """The tasks as memory and Spark edges (`hard`) and group tags (`parts`) make them, their
     cycles merged."""

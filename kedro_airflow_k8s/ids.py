@@ -9,13 +9,16 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from slugify import slugify
 
 from kedro_airflow_k8s.config import RunConfig
 from kedro_airflow_k8s.dagspec import GroupSpec, TaskSpec
 from kedro_airflow_k8s.errors import CompileError
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Node
 
 RESERVED_IDS = {
     "mlflow-start": "start-mlflow-run",
@@ -47,7 +50,7 @@ class Ids:
         return f"{group}.{self.local[key]}" if group else self.local[key]
 
 
-def assign_ids(members: dict[str, list[Any]], run: RunConfig, with_sensors: bool) -> Ids:
+def assign_ids(members: dict[str, list[Node]], run: RunConfig, with_sensors: bool) -> Ids:
     """Claim every id: plugin tasks, then sensors, TaskGroups, node tasks (by member key)."""
     namespaces = {key: _common_namespace(nodes) for key, nodes in members.items()}
     sensor_ids = _sensor_ids(run) if with_sensors else {}
@@ -102,7 +105,7 @@ def _unique_ids(wanted: dict[str, str], taken: Iterable[str]) -> dict[str, str]:
     return result
 
 
-def _common_namespace(nodes: list[Any]) -> str | None:
+def _common_namespace(nodes: list[Node]) -> str | None:
     parts = [node.namespace.split(".") if node.namespace else [] for node in nodes]
     common = []
     for level in zip(*parts, strict=False):  # the shortest namespace bounds the prefix
@@ -112,7 +115,7 @@ def _common_namespace(nodes: list[Any]) -> str | None:
     return ".".join(common) or None
 
 
-def _local_ids(members: dict[str, list[Any]], namespaces: dict[str, str | None],
+def _local_ids(members: dict[str, list[Node]], namespaces: dict[str, str | None],
                group_of: dict[str, str | None], task_groups: dict[str, GroupSpec],
                plugin_ids: set[str]) -> dict[str, str]:
     """Task ids inside their TaskGroup: readable, unique, never a plugin task's or a sensor's

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.errors import CompileError, ConfigError
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Pipeline
 
 # JSON schema types of Airflow's Param, by the Python type of a value of the parameters files
 _TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
@@ -26,7 +29,7 @@ class TriggerParam:
     schema: dict[str, Any]  # JSON schema: the type, and a list's item type when it has one
 
 
-def read_parameters(pipeline: Any) -> list[str]:
+def read_parameters(pipeline: Pipeline) -> list[str]:
     """The parameter paths the nodes read, sorted: `params:a.b` -> "a.b"; `parameters` -> ""
     (all of them)."""
     found = set()
@@ -38,7 +41,7 @@ def read_parameters(pipeline: Any) -> list[str]:
     return sorted(found)
 
 
-def trigger_params(pipeline: Any, parameters: dict[str, Any], passed: Iterable[str] = (),
+def trigger_params(pipeline: Pipeline, parameters: dict[str, Any], passed: Iterable[str] = (),
                    notify: Callable[[str], None] = lambda line: None) -> list[TriggerParam]:
     """The leaves of the parameters the pipeline reads, by dotted name, as Params: a node
     reading `params:model` reads every leaf under `model`. Those `passed` already

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.config import POD_OPERATION, ResourceProfile, RunConfig, TaskSettings
 from kedro_airflow_k8s.dagspec import Call, ResourceSpec
 from kedro_airflow_k8s.errors import CompileError
 from kedro_airflow_k8s.kubernetes_rules import parse_quantity, resource_requirements
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Node
 
 DEFAULT = "__default__"
 # Kedro 1.x allows only [\w.-] in tags, so `resources.huge`; the original `resources:huge`
@@ -41,14 +44,14 @@ _DEFAULTS: dict[str, Any] = {
     "retry_on": "infrastructure"}
 
 
-def _tag_value(node: Any, prefixes: tuple[str, ...]) -> str | None:
+def _tag_value(node: Node, prefixes: tuple[str, ...]) -> str | None:
     values = sorted(tag[len(p):] for tag in node.tags for p in prefixes if tag.startswith(p))
     if len(values) > 1:
         raise CompileError(f"node '{node.name}': more than one {prefixes[0]}<name> tag: {values}")
     return values[0] if values else None
 
 
-def pick(node: Any, prefixes: tuple[str, ...], known: dict[str, Any], key: str) -> str | None:
+def pick(node: Node, prefixes: tuple[str, ...], known: dict[str, Any], key: str) -> str | None:
     """The config entry a node's tag names, else __default__ when configured, else None."""
     name = _tag_value(node, prefixes)
     if name is None:
@@ -67,7 +70,7 @@ _TAG_FAMILIES = ((RESOURCES_TAG, "resources"), (TEMPLATE_TAG, "kubernetes_pod_te
 _NODES_LISTED = 5  # per unknown tag, before "and N more"
 
 
-def check_tags(nodes: list[Any], run: RunConfig) -> None:
+def check_tags(nodes: list[Node], run: RunConfig) -> None:
     """Every tag naming a resource profile, pod template or task_settings entry names a
     configured one; else one CompileError naming every unknown tag and its nodes."""
     unknown: dict[tuple[str, str], list[str]] = {}
@@ -108,7 +111,7 @@ def _largest(amounts: list[dict[str, str]]) -> dict[str, str]:
     return result
 
 
-def _merged_mapping(nodes: list[Any], chosen: dict[str, ResourceProfile], field: str,
+def _merged_mapping(nodes: list[Node], chosen: dict[str, ResourceProfile], field: str,
                     ) -> dict[str, str]:
     merged: dict[str, str] = {}
     owner: dict[str, str] = {}
@@ -124,7 +127,7 @@ def _merged_mapping(nodes: list[Any], chosen: dict[str, ResourceProfile], field:
     return merged
 
 
-def group_profile(nodes: list[Any], run: RunConfig) -> tuple[str | None, ResourceProfile]:
+def group_profile(nodes: list[Node], run: RunConfig) -> tuple[str | None, ResourceProfile]:
     """The profile a task running `nodes` takes: per resource, the largest request and the
     largest limit of their profiles. A request left unset counts as its limit (Kubernetes
     defaults it so), and a limit below the group's request is raised to it: the API server
@@ -207,7 +210,7 @@ def _check_requirements(profile: ResourceProfile, where: str) -> None:
         raise CompileError(f"{where}: {problems[0]}")
 
 
-def group_template(nodes: list[Any], run: RunConfig) -> str | None:
+def group_template(nodes: list[Node], run: RunConfig) -> str | None:
     """The pod template of a task running `nodes`; two different ones are a compile error."""
     chosen = {node.name: pick(node, TEMPLATE_TAG, run.kubernetes_pod_templates,
                               "kubernetes_pod_templates") for node in nodes}
@@ -266,13 +269,13 @@ def _explicit_choice(key: str, named: dict[str, TaskSettings]) -> Any:
     return next(iter(values.values()), None)
 
 
-def _chosen_settings(nodes: list[Any], run: RunConfig) -> dict[str, str | None]:
+def _chosen_settings(nodes: list[Node], run: RunConfig) -> dict[str, str | None]:
     """Node name -> the task_settings entry its tag (else __default__) names."""
     return {node.name: pick(node, SETTINGS_TAG, run.task_settings, "task_settings")
             for node in nodes}
 
 
-def _merged(nodes: list[Any], named: dict[str, TaskSettings], run: RunConfig,
+def _merged(nodes: list[Node], named: dict[str, TaskSettings], run: RunConfig,
             ) -> dict[str, Any]:
     """Per key of _MERGE_RULES, its rule applied to the members' effective values."""
     merged = {key: rule([_effective(named.get(node.name), run, key) for node in nodes])
@@ -291,7 +294,7 @@ def _not_default(merged: dict[str, Any], run: RunConfig) -> dict[str, Any]:
             if value is not None and value != baseline[key]}
 
 
-def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
+def group_settings(nodes: list[Node], run: RunConfig) -> TaskSettings | None:
     """The Airflow and pod settings of a task running `nodes`. Each member's effective value
     of a key is its profile's, else task_defaults' (pod keys: else the DAG-wide value, e.g.
     startup_time), else Airflow's/the provider's default; the members' values combine by the
@@ -312,7 +315,7 @@ def group_settings(nodes: list[Any], run: RunConfig) -> TaskSettings | None:
     return TaskSettings.model_construct(**kept)
 
 
-def settings_not_kept(nodes: list[Any], run: RunConfig, settings: TaskSettings | None,
+def settings_not_kept(nodes: list[Node], run: RunConfig, settings: TaskSettings | None,
                       pod: bool = True) -> list[str]:
     """What a task running `nodes` with `settings` (group_settings) changes of the keys its
     members' task_settings profiles set: "node 'a' (task_settings.fast): retry_delay 30s ->
@@ -380,7 +383,7 @@ def retries_infrastructure_only(settings: TaskSettings | None, run: RunConfig) -
         _effective(settings, run, "retry_on") == "infrastructure"
 
 
-def settings_name(nodes: list[Any], run: RunConfig) -> str | None:
+def settings_name(nodes: list[Node], run: RunConfig) -> str | None:
     """The task_settings profiles of a task running `nodes`, joined by '+'."""
     names = set(_chosen_settings(nodes, run).values())
     if None in names and len(names) > 1:  # its settings differ from the profiles' alone

@@ -7,31 +7,33 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kedro_airflow_k8s.config import CONFIG_FILE, PluginConfig
 from kedro_airflow_k8s.errors import ConfigError
 
+if TYPE_CHECKING:
+    from kedro.config import AbstractConfigLoader
+
 CONFIG_PATTERNS = ["airflow-k8s*", "airflow-k8s*/**"]
 DYNAMIC_PREFIX = "KEDRO_CONFIG_"
 
 
-def dynamic_config_values(environ: dict[str, str] | None = None) -> dict[str, str]:
+def dynamic_config_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """`KEDRO_CONFIG_<NAME>=v` in the environment becomes `${name}` in the config file.
 
     The values only feed `${...}`: they never add, replace or remove a key of the file. The
     names of the file's own top-level keys (host, output, run_config) are therefore left out:
     Kedro merges these values into the loaded mapping, where they would replace those keys.
     """
-    environ = os.environ if environ is None else environ
     values = {
         name[len(DYNAMIC_PREFIX):].lower(): value
-        for name, value in environ.items()
+        for name, value in (os.environ if environ is None else environ).items()
         if name.startswith(DYNAMIC_PREFIX) and len(name) > len(DYNAMIC_PREFIX)
     }
     return {name: value for name, value in values.items()
@@ -39,7 +41,7 @@ def dynamic_config_values(environ: dict[str, str] | None = None) -> dict[str, st
 
 
 def config_loader(path: Path, env: str, runtime_params: dict[str, Any],
-                  patterns: list[str] = CONFIG_PATTERNS) -> Any:
+                  patterns: list[str] = CONFIG_PATTERNS) -> AbstractConfigLoader:
     """The project's config loader, reading the files of `patterns` under "parameters"."""
     from kedro.framework.project import settings
 
@@ -48,12 +50,13 @@ def config_loader(path: Path, env: str, runtime_params: dict[str, Any],
     # Kedro merges runtime params into, which makes `${name}` resolve for KEDRO_CONFIG_NAME.
     args["config_patterns"] = {**args.get("config_patterns", {}), "parameters": patterns}
     args.pop("merge_strategy", None)
-    return settings.CONFIG_LOADER_CLASS(
+    loader: AbstractConfigLoader = settings.CONFIG_LOADER_CLASS(
         conf_source=str(path / settings.CONF_SOURCE),
         env=env,
         runtime_params=runtime_params,
         **args,
     )
+    return loader
 
 
 def load_plugin_config(path: Path, env: str) -> dict[str, Any]:
@@ -85,7 +88,8 @@ def _load(path: Path, env: str, dynamic: dict[str, str]) -> dict[str, Any]:
         register = getattr(OmegaConf, "register_resolver", None)  # omegaconf >= 2.4
         (register or OmegaConf.register_new_resolver)("oc.env", _oc_env)
     try:
-        return loader["parameters"]
+        raw: dict[str, Any] = loader["parameters"]
+        return raw
     except MissingConfigException:
         raise ConfigError(
             f"no {CONFIG_FILE} in conf/ for env '{env}': "

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kedro_airflow_k8s.errors import CompileError
 
 if TYPE_CHECKING:
-    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.session import ProjectSession
 
 # What the wheel is built from besides the source folder
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "MANIFEST.in", "requirements.txt")
@@ -75,9 +75,13 @@ def conf_files(conf_dir: Path, envs: Iterable[str]) -> list[tuple[str, Path]]:
     for env in dict.fromkeys(envs):
         if never_shipped(PurePath(env)):
             continue
-        found += _files_under(conf_dir / env, f"conf/{env}",
-                              lambda relative, env=env: never_shipped(PurePath(env) / relative))
+        found += _files_under(conf_dir / env, f"conf/{env}", _never_shipped_under(env))
     return found
+
+
+def _never_shipped_under(env: str) -> Callable[[PurePath], bool]:
+    """never_shipped for a path relative to the env's folder."""
+    return lambda relative: never_shipped(PurePath(env) / relative)
 
 
 def add_content(digest: Any, label: str, content: bytes) -> None:
@@ -104,7 +108,7 @@ def version_of(project_path: Path, source_dir: Path, conf_dir: Path,
     return digest.hexdigest()[:LENGTH]
 
 
-def project_version(project: KedroProject) -> str:
+def project_version(project: ProjectSession) -> str:
     """The version of `project` as its DAG runs it: its code, and its base and run env's
     configuration."""
     from kedro.framework.project import settings

@@ -18,11 +18,14 @@ import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.config import SparkConfig
 from kedro_airflow_k8s.dagspec import RUN_HASH
 from kedro_airflow_k8s.errors import CompileError
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Node, Pipeline
 
 # Kedro 1.x allows only [\w.-] in tags; the original `kedro-airflow-k8s:group:pyspark` is
 # still read for projects whose Kedro accepts it.
@@ -166,7 +169,7 @@ def dataproc_conf_path(package: str) -> str:
     return f"{DATAPROC_HOME}/{conf_archive_name(package)}"
 
 
-def is_spark_node(node: Any, dataset_type: Callable[[str], str | None]) -> bool:
+def is_spark_node(node: Node, dataset_type: Callable[[str], str | None]) -> bool:
     if any(tag in SPARK_TAGS for tag in node.tags):
         return True
     if any(_is_spark_type(dataset_type(name)) for name in (*node.inputs, *node.outputs)):
@@ -207,7 +210,7 @@ def _annotated_with_pyspark(func: Any) -> bool:
     return False
 
 
-def spark_edges(pipeline: Any, spark_nodes: set[str]) -> list[tuple[str, str]]:
+def spark_edges(pipeline: Pipeline, spark_nodes: set[str]) -> list[tuple[str, str]]:
     """Dependencies between two Spark nodes: what joins them into one Spark job."""
     return [(parent.name, child.name)
             for child, parents in pipeline.node_dependencies.items() if child.name in spark_nodes

@@ -243,7 +243,7 @@ def catalog_with_locations(project):
 
 def test_the_project_reads_locations_from_its_catalog(demo_project):
     catalog_with_locations(demo_project)
-    kedro = KedroProject(path=demo_project)
+    kedro = KedroProject.at(path=demo_project)
     assert kedro.dataset_location("model") == "s3a://AKIAKEY:topsecret@models/model.json"
     assert kedro.dataset_location("features.daily_totals") == \
         "gs://lake/features/daily_totals.json"  # a dataset factory, resolved

@@ -59,7 +59,7 @@ def test_grouping_bench_projects_compile_to_fewer_tasks(tmp_path):
         project = bench.copy_demo(tmp_path / grouping / "demo", grouping)
         for name in [m for m in sys.modules if m == "demo" or m.startswith("demo.")]:
             del sys.modules[name]
-        spec = compile_project(KedroProject(path=project), CompileOptions(execution="local"))
+        spec = compile_project(KedroProject.at(path=project), CompileOptions(execution="local"))
         counts[grouping] = [t.node_names for t in spec.tasks_of("node")]
     assert len(counts["node"]) == 6
     assert ["features.daily_totals", "features.scale"] in counts["namespace"]

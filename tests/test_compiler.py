@@ -27,7 +27,7 @@ def compile_pipeline(pipeline, raw=MINIMAL, notify=lambda line: None, **kwargs):
 
 @pytest.fixture
 def demo_spec(demo_project):
-    return compile_project(KedroProject(path=demo_project))
+    return compile_project(KedroProject.at(path=demo_project))
 
 
 def test_one_pod_per_node_with_the_pipelines_dependencies(demo_spec):

@@ -8,7 +8,7 @@ from tests.conftest import write_config
 
 
 def project(path, **kwargs):
-    return KedroProject(path=path, **kwargs)
+    return KedroProject.at(path=path, **kwargs)
 
 
 def test_base_and_env_are_merged_like_any_kedro_config(demo_project):
@@ -191,3 +191,56 @@ def test_catalog_that_is_not_yaml_names_the_file(demo_project):
         project(demo_project).is_persisted("orders")
     assert str(error.value).startswith(
         "catalog: Invalid YAML or JSON file conf/base/catalog.yml, unable to read line")
+
+
+def _counting_catalog_loads(monkeypatch) -> list[str]:
+    """The config keys the catalog view reads (catalog, credentials, parameters), in order."""
+    from kedro_airflow_k8s.catalog_view import CatalogView
+
+    read: list[str] = []
+    real = CatalogView._catalog_part
+
+    def counted(self, loader, config_key):
+        read.append(config_key)
+        return real(self, loader, config_key)
+
+    monkeypatch.setattr(CatalogView, "_catalog_part", counted)
+    return read
+
+
+def test_every_pipelines_projects_share_one_session_and_one_catalog_view(demo_project,
+                                                                        monkeypatch):
+    """--all: each pipeline's project holds the first one's session and catalog view by
+    reference, so the catalog is read once whichever pipeline asks, and a dataset's type
+    once for all of them."""
+    read = _counting_catalog_loads(monkeypatch)
+    first = project(demo_project)
+    projects = first.every_pipeline(with_default=True)
+    assert [p.pipeline_name for p in projects] == ["__default__", "features", "ingest",
+                                                   "modelling"]
+    assert all(p.session is first.session for p in projects)
+    assert all(p.catalog_view is first.catalog_view for p in projects)
+    once = ["catalog", "credentials", "parameters"]  # the demo's DAGs have a Params form
+    assert read == once  # loaded up front
+    for each in [*projects, first.for_pipeline("features")]:
+        assert each.dataset_type("orders") == "demo.datasets.JSONDataset"
+        assert each.is_persisted("orders") and each.pipeline is each.session.pipelines[
+            each.pipeline_name]
+        assert each.parameters is first.parameters
+    assert read == once
+
+
+def test_commands_that_need_no_catalog_do_not_load_it(demo_project, monkeypatch):
+    """A project loads nothing when made (`kedro airflow-k8s --help`), and its config,
+    pipeline, commit and version leave the catalog and parameters unread."""
+    import kedro.framework.startup
+
+    read = _counting_catalog_loads(monkeypatch)
+    bootstraps: list[object] = []
+    real_bootstrap = kedro.framework.startup.bootstrap_project
+    monkeypatch.setattr(kedro.framework.startup, "bootstrap_project",
+                        lambda path: bootstraps.append(path) or real_bootstrap(path))
+    kedro = project(demo_project)
+    assert bootstraps == [] and read == []
+    _ = kedro.config, kedro.pipeline, kedro.commit_sha, kedro.project_version, kedro.run_env
+    assert len(bootstraps) == 1 and read == []

@@ -21,7 +21,7 @@ from tests.conftest import ROOT, run_kedro, use_kedro_mlflow, write_config
 
 
 def test_mlflow_is_off_without_config_or_kedro_mlflow(demo_project):
-    assert settings_for(KedroProject(path=demo_project), "demo") is None
+    assert settings_for(KedroProject.at(path=demo_project), "demo") is None
 
 
 def kedro_mlflow_installed():
@@ -106,7 +106,7 @@ def test_run_config_mlflow_wins_and_names_the_experiment(demo_project):
     config["run_config"]["experiment_name"] = "orders"
     config["run_config"]["mlflow"] = {"tracking_uri": "http://m:5000"}
     write_config(demo_project, config)
-    assert settings_for(KedroProject(path=demo_project), "demo") == MlflowSettings(
+    assert settings_for(KedroProject.at(path=demo_project), "demo") == MlflowSettings(
         "http://m:5000", "orders")
 
 

@@ -134,7 +134,7 @@ def test_run_once_params_are_parsed_as_kedro_does_and_must_name_a_param():
 
 
 def test_the_demo_project_dag_declares_its_parameter(demo_project, tmp_path):
-    spec = compile_project(KedroProject(path=demo_project))
+    spec = compile_project(KedroProject.at(path=demo_project))
     assert spec.trigger_params == {"min_amount": (1.0, {"type": "number"})}
     dag = airflow_check.load_dag(write(tmp_path, spec))
     assert dag.params["min_amount"] == 1.0
@@ -154,7 +154,7 @@ def test_changed_values_reach_a_kedro_node_intact(demo_project, tmp_path):
                                                    "flag: true\n")
     add_echo_pipeline(demo_project, ["params:note", "params:shape", "params:flag",
                                      "params:min_amount"])
-    project = KedroProject(path=demo_project, pipeline_name="echo")
+    project = KedroProject.at(path=demo_project, pipeline_name="echo")
     spec = compile_project(project)
     assert set(spec.trigger_params) == {"note", "shape", "flag", "min_amount"}
     dag = airflow_check.load_dag(write(tmp_path, spec))

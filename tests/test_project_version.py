@@ -12,7 +12,7 @@ from tests.conftest import commit_all
 
 
 def version(path, env="prod"):
-    return KedroProject(path=path, env=env).project_version
+    return KedroProject.at(path=path, env=env).project_version
 
 
 def test_same_files_give_the_same_version_wherever_and_whenever(demo_project, tmp_path):
@@ -79,13 +79,13 @@ def test_local_and_credentials_are_never_shipped():
 def test_commit_is_dirty_when_a_tracked_file_differs(demo_project, monkeypatch):
     monkeypatch.delenv("KEDRO_CONFIG_COMMIT_ID", raising=False)
     head = commit_all(demo_project)
-    assert KedroProject(path=demo_project).commit_sha == head
+    assert KedroProject.at(path=demo_project).commit_sha == head
     (demo_project / "dags").mkdir()
     (demo_project / "dags/demo.py").write_text("# compiled\n")  # untracked: still clean
-    assert KedroProject(path=demo_project).commit_sha == head
+    assert KedroProject.at(path=demo_project).commit_sha == head
     with (demo_project / "conf/base/parameters.yml").open("a") as file:
         file.write("\nextra: 1\n")
-    assert KedroProject(path=demo_project).commit_sha == f"{head}-dirty"
+    assert KedroProject.at(path=demo_project).commit_sha == f"{head}-dirty"
 
 
 def test_a_committed_dag_file_does_not_make_the_commit_dirty(demo_project, monkeypatch):
@@ -111,20 +111,20 @@ def test_a_committed_dag_file_does_not_make_the_commit_dirty(demo_project, monke
             assert result.returncode == 0, result.stderr
         assert f"commit_sha:{head}'" in (demo_project / dag).read_text(), args
     # upload-pipeline and run-once without -o: the config's output and dags/ are left out
-    assert KedroProject(path=demo_project).commit_sha == f"{head}-dirty"  # elsewhere/
-    assert KedroProject(path=demo_project, dag_location="elsewhere").commit_sha == head
+    assert KedroProject.at(path=demo_project).commit_sha == f"{head}-dirty"  # elsewhere/
+    assert KedroProject.at(path=demo_project, dag_location="elsewhere").commit_sha == head
     (demo_project / "notebooks/dags").mkdir(parents=True)  # dags/ at the project's top only
     (demo_project / "notebooks/dags/x.py").write_text("x = 1\n")
     head = commit_all(demo_project)
     with (demo_project / "notebooks/dags/x.py").open("a") as file:
         file.write("y = 2\n")
-    assert KedroProject(path=demo_project, dag_location="elsewhere").commit_sha == \
+    assert KedroProject.at(path=demo_project, dag_location="elsewhere").commit_sha == \
         f"{head}-dirty"
 
 
 def test_commit_id_variable_wins_over_git(demo_project, monkeypatch):
     monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "build-42")
-    assert KedroProject(path=demo_project).commit_sha == "build-42"
+    assert KedroProject.at(path=demo_project).commit_sha == "build-42"
 
 
 def test_an_unreadable_file_is_one_line_naming_it(demo_project, monkeypatch):

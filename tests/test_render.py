@@ -40,7 +40,7 @@ def compiled(pipeline, raw, **kwargs):
 
 @pytest.fixture
 def demo_dag_file(demo_project, tmp_path):
-    return write(tmp_path, compile_project(KedroProject(path=demo_project)))
+    return write(tmp_path, compile_project(KedroProject.at(path=demo_project)))
 
 
 def imported_roots(source):
@@ -77,7 +77,7 @@ def test_the_dag_names_the_project_version_and_commit(demo_project, tmp_path, mo
     head = commit_all(demo_project)
     with (demo_project / "src/demo/pipeline_registry.py").open("a") as file:
         file.write("# edited after the commit\n")
-    project = KedroProject(path=demo_project)
+    project = KedroProject.at(path=demo_project)
     version = project_version(project)
     dag = airflow_check.load_dag(write(tmp_path, compile_project(project)))
     assert f"commit_sha:{head}-dirty" in dag.tags
@@ -197,8 +197,8 @@ def test_no_volume_dag_imports_and_validates(tmp_path):
 
 
 def test_compiling_twice_gives_identical_bytes(demo_project):
-    first = render_dag(compile_project(KedroProject(path=demo_project)))
-    second = render_dag(compile_project(KedroProject(path=demo_project)))
+    first = render_dag(compile_project(KedroProject.at(path=demo_project)))
+    second = render_dag(compile_project(KedroProject.at(path=demo_project)))
     assert first == second
 
 
@@ -275,7 +275,7 @@ def test_local_execution_dag_imports_and_runs_kedro_with_exact_names(tmp_path):
 def test_local_execution_defaults_to_the_compiling_project(demo_project, tmp_path):
     import sys
 
-    spec = compile_project(KedroProject(path=demo_project), CompileOptions(execution="local"))
+    spec = compile_project(KedroProject.at(path=demo_project), CompileOptions(execution="local"))
     assert spec.local.project_path == str(demo_project.resolve())
     assert spec.local.python == sys.executable
     assert spec.pod_defaults is None  # no pod: no volume, no resources

@@ -418,7 +418,7 @@ def test_with_kedro_mlflow_the_image_gets_the_plugin_and_mlflow(demo_project):
     # the real kedro-mlflow, its mlflow.yml read through Kedro's config loader
     use_kedro_mlflow(demo_project, {"server": {
         "mlflow_tracking_uri": "http://mlflow.example.com"}})
-    written = write_scaffold(KedroProject(path=demo_project), "https://airflow.example.com",
+    written = write_scaffold(KedroProject.at(path=demo_project), "https://airflow.example.com",
                              "dags", with_github_actions=False, force=True).written
     assert demo_project / "Dockerfile" in written
     assert (demo_project / "Dockerfile").read_text() == render_dockerfile(requirements=False,

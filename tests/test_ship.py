@@ -105,7 +105,7 @@ def test_prepare_yields_the_compilers_notes_and_returns_the_dag(demo_project):
     from kedro_airflow_k8s.ship import drive, prepare
 
     lines = []
-    spec, text = drive(prepare(KedroProject(path=demo_project),
+    spec, text = drive(prepare(KedroProject.at(path=demo_project),
                                CompileOptions(execution="local", dag_id="typed")),
                        lines.append)
     assert spec.dag_id == "typed" and spec.execution == "local"
@@ -146,7 +146,7 @@ def test_with_all_each_compile_note_names_its_pipeline(demo_project):
     config["run_config"].update(grouping="namespace", assets={"exclude": ["customer_count"]})
     write_config(demo_project, config)
     lines: list = []
-    prepared = drive(prepare_each(KedroProject(path=demo_project).every_pipeline(
+    prepared = drive(prepare_each(KedroProject.at(path=demo_project).every_pipeline(
         with_default=True)), lines.append)
     # each pipeline's DAG has its own Params and assets, and the project's one version
     assert {spec.dag_id: (sorted(spec.trigger_params), sorted(spec.assets))
@@ -169,7 +169,7 @@ def test_with_all_each_compile_note_names_its_pipeline(demo_project):
         "pipeline 'features': Note: run_config.assets.exclude: 'customer_count' matches no "
         "persisted dataset of the pipeline."]
     lines.clear()
-    drive(prepare(KedroProject(path=demo_project, pipeline_name="features")), lines.append)
+    drive(prepare(KedroProject.at(path=demo_project, pipeline_name="features")), lines.append)
     assert lines[0].startswith("One task runs")
 
 
@@ -179,6 +179,7 @@ def test_every_pipeline_shares_one_bootstrap_and_one_config_load(demo_project, m
     import kedro.framework.startup
 
     from kedro_airflow_k8s import project_config
+    from kedro_airflow_k8s.catalog_view import CatalogView
     from kedro_airflow_k8s.context import KedroProject
     from kedro_airflow_k8s.ship import drive, prepare_each
 
@@ -194,9 +195,9 @@ def test_every_pipeline_shares_one_bootstrap_and_one_config_load(demo_project, m
                         counted("bootstrap", kedro.framework.startup.bootstrap_project))
     monkeypatch.setattr(project_config, "load_plugin_config",
                         counted("config", project_config.load_plugin_config))
-    monkeypatch.setattr(KedroProject, "_catalog_part",
-                        counted("catalog", KedroProject._catalog_part))
-    projects = KedroProject(path=demo_project).every_pipeline(with_default=True)
+    monkeypatch.setattr(CatalogView, "_catalog_part",
+                        counted("catalog", CatalogView._catalog_part))
+    projects = KedroProject.at(path=demo_project).every_pipeline(with_default=True)
     assert [p.pipeline_name for p in projects] == [
         "__default__", "features", "ingest", "modelling"]
     prepared = drive(prepare_each(projects))

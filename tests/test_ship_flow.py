@@ -79,7 +79,7 @@ def test_the_fake_has_the_real_clients_signatures():
 
 def test_upload_pipeline_compiles_every_dag_then_uploads_and_asks_nothing_more(demo_project,
                                                                                dags, airflow):
-    projects = KedroProject(path=demo_project).every_pipeline()
+    projects = KedroProject.at(path=demo_project).every_pipeline()
     published, lines = lines_of(publish_each(projects, str(dags), client=airflow))
     assert [p.location for p in published] == [
         str(dags / f"{dag_id}.py") for dag_id in ("demo-features", "demo-ingest",
@@ -93,7 +93,7 @@ def test_upload_pipeline_compiles_every_dag_then_uploads_and_asks_nothing_more(d
 def test_upload_pipeline_refuses_what_airflow_lacks_before_writing(demo_project, dags,
                                                                    airflow):
     change_config(demo_project, task_defaults={"pool": "gpu_pool"})
-    error, _ = lines_of(publish_each([KedroProject(path=demo_project)], str(dags),
+    error, _ = lines_of(publish_each([KedroProject.at(path=demo_project)], str(dags),
                                      client=airflow))
     assert isinstance(error, ConfigError)
     assert str(error).startswith(
@@ -102,7 +102,7 @@ def test_upload_pipeline_refuses_what_airflow_lacks_before_writing(demo_project,
     assert not dags.exists()
     airflow.pool_slots = None  # the credential may not read pools: a note, and the upload
     events = []
-    drive(publish_each([KedroProject(path=demo_project)], str(dags), client=airflow),
+    drive(publish_each([KedroProject.at(path=demo_project)], str(dags), client=airflow),
           events.append)
     assert f"Note: pools not checked: Airflow at {HOST} denied reading them " in events[-1]
     assert (dags / "demo.py").exists()
@@ -112,7 +112,7 @@ def test_upload_pipeline_refuses_what_airflow_lacks_before_writing(demo_project,
 
 def test_schedule_waits_for_each_version_then_sets_the_pause_state(demo_project, dags,
                                                                    airflow):
-    project = KedroProject(path=demo_project)
+    project = KedroProject.at(path=demo_project)
     options = CompileOptions(schedule="@daily")
     published, lines = lines_of(schedule_each([project], str(dags), options, client=airflow))
     assert lines == [f"Uploaded {dags / 'demo.py'}, scheduled @daily.", NEW_FILE,
@@ -122,7 +122,7 @@ def test_schedule_waits_for_each_version_then_sets_the_pause_state(demo_project,
     assert dag.source == published[0].text
     # again, paused: Airflow knows the file, so it is asked to parse it again
     paused = CompileOptions(schedule="0 6 * * *", paused_upon_creation=True)
-    _, lines = lines_of(schedule_each([KedroProject(path=demo_project)], str(dags), paused,
+    _, lines = lines_of(schedule_each([KedroProject.at(path=demo_project)], str(dags), paused,
                                       client=airflow))
     assert lines == [f"Uploaded {dags / 'demo.py'}, scheduled 0 6 * * *.", REPARSE,
                      f"Airflow loaded it; DAG 'demo' is paused: {HOST}/dags/demo"]
@@ -136,7 +136,7 @@ def test_schedule_with_airflow_unreachable_uploads_and_says_so(demo_project, dag
                               "connection refused")
 
     airflow.dag = down
-    _, lines = lines_of(schedule_each([KedroProject(path=demo_project)], str(dags),
+    _, lines = lines_of(schedule_each([KedroProject.at(path=demo_project)], str(dags),
                                       CompileOptions(schedule="@daily"), client=airflow))
     assert lines == [
         f"Uploaded {dags / 'demo.py'}, scheduled @daily.",
@@ -148,7 +148,7 @@ def test_schedule_with_airflow_unreachable_uploads_and_says_so(demo_project, dag
 # -- run-once ---------------------------------------------------------------------------------
 
 def test_run_once_uploads_unpauses_and_triggers_with_the_params(demo_project, dags, airflow):
-    project = KedroProject(path=demo_project)
+    project = KedroProject.at(path=demo_project)
     run_id, lines = lines_of(run_once(project, str(dags), params="min_amount=10",
                                       client=airflow))
     assert lines == [f"Uploaded {dags / 'demo.py'}.", NEW_FILE,
@@ -160,14 +160,14 @@ def test_run_once_uploads_unpauses_and_triggers_with_the_params(demo_project, da
     # unpaused before the trigger: a run of a paused DAG never starts
     assert airflow.calls.index("set_paused False") < airflow.calls.index("trigger")
     # the second upload of a known file asks for a parse of it
-    again, lines = lines_of(run_once(KedroProject(path=demo_project), str(dags),
+    again, lines = lines_of(run_once(KedroProject.at(path=demo_project), str(dags),
                                      client=airflow))
     assert again != run_id and lines[1] == REPARSE
     assert airflow.runs["demo", again].conf is None
 
 
 def test_run_once_bad_params_are_refused_before_the_upload(demo_project, dags, airflow):
-    error, _ = lines_of(run_once(KedroProject(path=demo_project), str(dags),
+    error, _ = lines_of(run_once(KedroProject.at(path=demo_project), str(dags),
                                  params="max_amount=3", client=airflow))
     assert isinstance(error, ConfigError)
     assert str(error) == ("--params: the DAG has no parameter max_amount (it has min_amount: "
@@ -177,7 +177,7 @@ def test_run_once_bad_params_are_refused_before_the_upload(demo_project, dags, a
 
 def test_run_once_wait_follows_the_run_to_success(demo_project, dags, airflow):
     events = []
-    run_id = drive(run_once(KedroProject(path=demo_project), str(dags), follow_minutes=1,
+    run_id = drive(run_once(KedroProject.at(path=demo_project), str(dags), follow_minutes=1,
                             client=airflow, interval=0), events.append)
     progress = [e for e in events if isinstance(e, RunProgress)]
     assert [p.state for p in progress] == ["running", "success"]
@@ -192,7 +192,7 @@ def test_run_once_wait_follows_the_run_to_success(demo_project, dags, airflow):
 def test_run_once_wait_names_the_failed_tasks_and_shows_the_log(demo_project, dags, airflow):
     airflow.scripts["demo"] = {"create-data-volume": ["failed"], "*": ["upstream_failed"]}
     airflow.logs["create-data-volume"] = ["INFO: creating the claim", NO_CLUSTER]
-    error, lines = lines_of(run_once(KedroProject(path=demo_project), str(dags),
+    error, lines = lines_of(run_once(KedroProject.at(path=demo_project), str(dags),
                                      follow_minutes=1, client=airflow, interval=0))
     run_id = next(run for _, run in airflow.runs)
     assert isinstance(error, RunFailed) and error.exit_code == 1
@@ -207,7 +207,7 @@ def test_run_once_wait_names_the_failed_tasks_and_shows_the_log(demo_project, da
 
 def test_run_once_wait_times_out_with_exit_3(demo_project, dags, airflow):
     airflow.scripts["demo"] = {"*": ["running"]}
-    error, _ = lines_of(run_once(KedroProject(path=demo_project), str(dags),
+    error, _ = lines_of(run_once(KedroProject.at(path=demo_project), str(dags),
                                  follow_minutes=0.0001, client=airflow, interval=0))
     assert isinstance(error, RunFailed) and error.exit_code == 3
     assert re.fullmatch(r"run \S+ of DAG 'demo' had not finished after 0.0001 min "
@@ -216,7 +216,7 @@ def test_run_once_wait_times_out_with_exit_3(demo_project, dags, airflow):
 
 def test_run_once_fails_fast_on_a_new_import_error(demo_project, dags, airflow):
     airflow.fail_import["demo.py"] = "ModuleNotFoundError: No module named 'missing_provider'"
-    error, lines = lines_of(run_once(KedroProject(path=demo_project), str(dags),
+    error, lines = lines_of(run_once(KedroProject.at(path=demo_project), str(dags),
                                      client=airflow))
     assert isinstance(error, AirflowApiError)
     assert str(error) == ("Airflow cannot import demo.py: ModuleNotFoundError: No module named "
@@ -226,16 +226,16 @@ def test_run_once_fails_fast_on_a_new_import_error(demo_project, dags, airflow):
 
 
 def test_run_once_does_not_replace_a_scheduled_dag_unless_asked(demo_project, dags, airflow):
-    drive(schedule_each([KedroProject(path=demo_project)], str(dags),
+    drive(schedule_each([KedroProject.at(path=demo_project)], str(dags),
                         CompileOptions(schedule="@daily"), client=airflow))
-    error, _ = lines_of(run_once(KedroProject(path=demo_project), str(dags), client=airflow))
+    error, _ = lines_of(run_once(KedroProject.at(path=demo_project), str(dags), client=airflow))
     assert isinstance(error, ConfigError)
     assert str(error) == (
         f"DAG 'demo' runs on a schedule in Airflow at {HOST} (@daily): run-once uploads it "
         "without one, which would end that schedule until the next `schedule`; run it under "
         "another id (-d demo-once) or pass --replace-scheduled")
     assert airflow.dags["demo"].timetable_summary == "@daily"  # nothing uploaded
-    run_id, _ = lines_of(run_once(KedroProject(path=demo_project), str(dags),
+    run_id, _ = lines_of(run_once(KedroProject.at(path=demo_project), str(dags),
                                   replace_scheduled=True, client=airflow))
     assert ("demo", run_id) in airflow.runs
     assert airflow.dags["demo"].timetable_summary is None
@@ -370,7 +370,7 @@ def test_backfill_conf_reads_the_params_without_compiling(demo_project, monkeypa
         raise AssertionError("backfill --params compiled the DAG")
 
     monkeypatch.setattr(compiler, "compile_dag", no_compile)
-    project = KedroProject(path=demo_project)
+    project = KedroProject.at(path=demo_project)
     assert backfill_conf(project, "min_amount=10") == {"min_amount": 10}
     for params, error in (
             ("max_amount=3", "--params: the DAG has no parameter max_amount (it has "
@@ -386,12 +386,12 @@ def test_backfill_conf_reads_the_params_without_compiling(demo_project, monkeypa
         assert str(raised.value) == error
     monkeypatch.undo()
     # the same Params as the compiled DAG's
-    compiled = compiler.compile_project(KedroProject(path=demo_project)).trigger_params
+    compiled = compiler.compile_project(KedroProject.at(path=demo_project)).trigger_params
     assert {name: schema for name, (_, schema) in compiled.items()} == {
         "min_amount": {"type": "number"}}
     change_config(demo_project, params_form=False)
     with pytest.raises(ConfigError, match=r"it has none: "):
-        backfill_conf(KedroProject(path=demo_project), "min_amount=10")
+        backfill_conf(KedroProject.at(path=demo_project), "min_amount=10")
 
 
 # -- the follow loop --------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_a_missing_user_script_fails_at_compile(demo_project):
     raw["run_config"]["spark"] = {**DATAPROC, "user_init_path": "ops/missing.sh"}
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError) as error:
-        compile_project(KedroProject(path=demo_project))
+        compile_project(KedroProject.at(path=demo_project))
     assert str(error.value) == (f"run_config.spark.user_init_path: no file ops/missing.sh in "
                                 f"the project ({demo_project})")
 
@@ -192,11 +192,11 @@ def test_each_version_of_the_project_has_its_own_artifacts_folder(demo_project, 
         monkeypatch.setenv(key, value)
     import gcsfs  # after the environment: gcsfs reads it when imported
     project = dataproc_project(demo_project)
-    first = drive(publish(KedroProject(path=project), None))
-    again = compile_project(KedroProject(path=project))  # the wheel build left egg-info
+    first = drive(publish(KedroProject.at(path=project), None))
+    again = compile_project(KedroProject.at(path=project))  # the wheel build left egg-info
     source = project / "src/demo/pipelines/ingest/__init__.py"
     source.write_text(source.read_text() + "\n# a change to the code of the nodes\n")
-    second = drive(publish(KedroProject(path=project), None))
+    second = drive(publish(KedroProject.at(path=project), None))
 
     folders = [named_folder(first.text), named_folder(second.text)]
     assert folders[0] != folders[1]
@@ -224,7 +224,7 @@ def test_a_user_script_in_local_conf_or_named_credentials_is_refused(demo_projec
                           ("user_post_init_path", "ops/credentials.sh")]:
         dataproc_project(demo_project, **{key: relative})
         with pytest.raises(ConfigError) as error:
-            compile_project(KedroProject(path=demo_project))
+            compile_project(KedroProject.at(path=demo_project))
         assert str(error.value) == (
             f"run_config.spark.{key}: {relative} is local configuration or credentials, "
             "which are never uploaded: keep the script elsewhere in the project")
@@ -239,4 +239,4 @@ def test_a_wheel_that_packs_credentials_is_not_uploaded(demo_project):
                          '\n[tool.setuptools.package-data]\ndemo = ["*.yml"]\n')
     (project / "src/demo/credentials.yml").write_text("token: secret-token\n")
     with pytest.raises(UploadError, match=r"holds demo/credentials\.yml, local configuration"):
-        build_artifacts(KedroProject(path=project), "demo", "0123456789ab")
+        build_artifacts(KedroProject.at(path=project), "demo", "0123456789ab")

@@ -268,7 +268,7 @@ def test_the_plugins_list_of_context_names_is_the_installed_airflows(demo_projec
     from tests import airflow_check
 
     path = tmp_path / "demo.py"
-    path.write_text(render_dag(compile_project(KedroProject(path=demo_project))))
+    path.write_text(render_dag(compile_project(KedroProject.at(path=demo_project))))
     dag = airflow_check.load_dag(path)
     context = preflight.template_context(dag.get_task("train"))
     assert set(context) == CONTEXT_KEYS | ASSET_CONTEXT_KEYS  # train writes an asset
@@ -286,7 +286,7 @@ def test_validate_renders_with_airflows_context_only(demo_project):
     from kedro_airflow_k8s.context import KedroProject
     from kedro_airflow_k8s.render import render_dag
 
-    text = render_dag(compile_project(KedroProject(path=demo_project)))
+    text = render_dag(compile_project(KedroProject.at(path=demo_project)))
     passed = "ds={{ (ds if ds is defined else dag_run.run_after | ds) | kedro_param }}"
     assert passed in text
     with pytest.raises(CompileError) as error:

@@ -14,7 +14,7 @@ It compiles in phases, each a function that returns a value and can run alone:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kedro_airflow_k8s.compiler.assemble import DEFAULT_START_DATE, assemble
 from kedro_airflow_k8s.compiler.lifecycle import lifecycle, node_graph
@@ -28,6 +28,8 @@ from kedro_airflow_k8s.ids import airflow_id, k8s_label
 from kedro_airflow_k8s.options import CompileOptions, ProjectSource
 
 if TYPE_CHECKING:
+    from kedro.pipeline import Pipeline
+
     from kedro_airflow_k8s.context import KedroProject
 
 __all__ = ["DEFAULT_START_DATE", "airflow_id", "assemble", "compile_dag", "compile_project",
@@ -35,7 +37,7 @@ __all__ = ["DEFAULT_START_DATE", "airflow_id", "assemble", "compile_dag", "compi
            "project_dag_id", "shared_settings"]
 
 
-def compile_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
+def compile_dag(pipeline: Pipeline, config: PluginConfig, source: ProjectSource,
                 options: CompileOptions = CompileOptions(),
                 notify: Notify = quiet) -> DagSpec:
     """Build the model of the DAG that runs `pipeline`: one task per node or node group."""

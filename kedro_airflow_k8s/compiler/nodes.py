@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.compiler.plan import NodeTask, Notify, Plan, quiet, reasons
 from kedro_airflow_k8s.compiler.shared import Shared
@@ -46,6 +46,9 @@ from kedro_airflow_k8s.tasks import (
     factory_task,
     pod_arguments,
 )
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Node
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> Bu
     return _pod_node(task, item, plan, shared, kedro_args, operation)
 
 
-def asset_arguments(nodes: list[Any], assets: dict[str, str],
+def asset_arguments(nodes: list[Node], assets: dict[str, str],
                     run_scoped: frozenset[str] = frozenset()) -> dict[str, Any]:
     """`inlets` (the declared datasets the task reads and does not write itself) and
     `outlets` (those it writes, but those gone after the run: `run_scoped`), each an item

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kedro_airflow_k8s.airflow_context import macro_expression
 from kedro_airflow_k8s.asset_schedule import reference_uri
@@ -21,6 +21,8 @@ from kedro_airflow_k8s.params import TriggerParam, trigger_params
 from kedro_airflow_k8s.spark import is_spark_node, spark_edges
 
 if TYPE_CHECKING:
+    from kedro.pipeline import Node, Pipeline
+
     from kedro_airflow_k8s.context import KedroProject
 
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -37,7 +39,7 @@ def quiet(line: str) -> None:
 class NodeTask:
     """One task that runs Kedro nodes: a node group and its ids."""
 
-    nodes: list[Any]
+    nodes: list[Node]
     group: NodeGroup
     task_id: str
     local_id: str
@@ -51,7 +53,7 @@ class NodeTask:
 
 @dataclass(frozen=True)
 class Plan:
-    pipeline: Any
+    pipeline: Pipeline
     run: RunConfig
     source: ProjectSource
     options: CompileOptions
@@ -75,7 +77,7 @@ class Plan:
         return self.options.image or self.run.image
 
 
-def plan_dag(pipeline: Any, config: PluginConfig, source: ProjectSource,
+def plan_dag(pipeline: Pipeline, config: PluginConfig, source: ProjectSource,
              options: CompileOptions, notify: Notify = quiet) -> Plan:
     """Check the pipeline, group its nodes into tasks and give every task its id."""
     run = config.run_config
@@ -155,7 +157,7 @@ def _per_run_root(run: RunConfig, execution: Execution) -> str | None:
     return None if execution != "kubernetes" or run.volume.disabled else run.volume.mount_path
 
 
-def _node_groups(pipeline: Any, run: RunConfig, source: ProjectSource,
+def _node_groups(pipeline: Pipeline, run: RunConfig, source: ProjectSource,
                  options: CompileOptions, spark_nodes: set[str]) -> list[NodeGroup]:
     memory = run.group_memory_nodes if options.group_memory is None else options.group_memory
     joined = spark_edges(pipeline, spark_nodes) if run.group_spark_nodes else []
@@ -185,7 +187,7 @@ def _listed(names: tuple[str, ...], limit: int | None = _LISTED) -> str:
     return f"{', '.join(names[:limit - 1])} and {len(names) - limit + 1} more"
 
 
-def _check_node_names(nodes: list[Any]) -> None:
+def _check_node_names(nodes: list[Node]) -> None:
     import click
     from kedro.framework.cli.utils import split_node_names
 
@@ -198,7 +200,7 @@ def _check_node_names(nodes: list[Any]) -> None:
             )
 
 
-def _refuse_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool],
+def _refuse_memory_edges(pipeline: Pipeline, is_persisted: Callable[[str], bool],
                          groups: list[NodeGroup]) -> None:
     task_of = {name: group.nodes[0] for group in groups for name in group.nodes}
     in_memory = sorted({d for (producer, consumer), names in
@@ -212,7 +214,7 @@ def _refuse_memory_edges(pipeline: Any, is_persisted: Callable[[str], bool],
         )
 
 
-def _check_inputs(pipeline: Any, is_persisted: Callable[[str], bool]) -> None:
+def _check_inputs(pipeline: Pipeline, is_persisted: Callable[[str], bool]) -> None:
     missing = sorted(name for name in pipeline.inputs() if not is_persisted(name))
     if missing:
         raise CompileError(

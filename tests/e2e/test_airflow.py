@@ -40,7 +40,7 @@ def client(server, **env):
 def test_upload_then_list_shows_the_dag(demo_project, airflow_server):
     point_at(demo_project, airflow_server, "listed-demo")
     head = commit_all(demo_project)
-    version = KedroProject(path=demo_project).project_version
+    version = KedroProject.at(path=demo_project).project_version
     result = run_kedro(demo_project, "airflow-k8s", "upload-pipeline",
                        env=airflow_server.auth_env())
     assert result.returncode == 0, result.stderr
@@ -70,7 +70,7 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
             "looks for new files in the DAG folder every [dag_processor] refresh_interval"
             in result.stdout), result.stdout
     # outside git: the version alone
-    first_version = KedroProject(path=demo_project).project_version
+    first_version = KedroProject.at(path=demo_project).project_version
     assert re.search(rf"Triggered run {first_run}, see \S+ \(project version "
                      rf"{first_version}\)$", result.stdout, re.M), result.stdout
 
@@ -84,7 +84,7 @@ def test_run_once_matches_each_uploaded_version_and_wait_reports_failure(
     assert second_run != first_run
     assert ("Waiting for Airflow to load this version of run-once-demo.py: asked its DAG "
             "processor to parse the file again." in result.stdout), result.stdout
-    second_version = KedroProject(path=demo_project).project_version
+    second_version = KedroProject.at(path=demo_project).project_version
     assert second_version != first_version  # conf/base/airflow-k8s.yaml changed
     assert f"(project version {second_version})" in result.stdout
     error = result.stderr.strip().splitlines()[-1]
