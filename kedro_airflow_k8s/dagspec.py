@@ -9,8 +9,9 @@ from typing import Any, Literal
 from kedro_airflow_k8s.dag_runtime import filters
 from kedro_airflow_k8s.options import Execution
 
-TaskKind = Literal["node", "spark", "sensor", "volume-create", "volume-init", "volume-delete",
-                   "result", "mlflow-start", "mlflow-end", "spark-create", "spark-delete"]
+TaskKind = Literal["node", "producer", "spark", "sensor", "volume-create", "volume-init",
+                   "volume-delete", "result", "mlflow-start", "mlflow-end", "spark-create",
+                   "spark-delete"]
 # A Jinja filter the DAG file defines: 16 hex characters unique to a DAG run, for the names of
 # per-run resources (run ids hold ':' and '+', which Kubernetes and cloud names refuse).
 RUN_HASH_FILTER = filters.kedro_run_hash.__name__
@@ -220,14 +221,25 @@ NODE_POD = Operator(None, "NodePodOperator")
 # The same for local execution: a BashOperator that fails the task without retrying when
 # `kedro run` exited with an error of the node's code rather than being killed.
 NODE_BASH = Operator(None, "NodeBashOperator")
+# A watched group's producer (local execution): one `kedro run` of the group's nodes whose
+# lines hand each node's end to that node's own task.
+WATCHED_GROUP = Operator(None, "WatchedGroupBashOperator")
+# A node of a watched group: takes its state from the producer, or runs the node itself
+# when it is retried or cleared (a subclass of NODE_BASH).
+WATCHED_NODE = Operator(None, "WatchedNodeBashOperator")
 _FAIL_AT_ONCE = (("airflow.sdk.exceptions", "AirflowException"),
                  ("airflow.sdk.exceptions", "AirflowFailException"))
-# What each operator the file defines imports
+_BASH = ("airflow.providers.standard.operators.bash", "BashOperator")
+# What each operator the file defines imports, in the order the file defines them
 DEFINED_OPERATORS = {
     NODE_POD: (("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator"),
                *_FAIL_AT_ONCE),
-    NODE_BASH: (("airflow.providers.standard.operators.bash", "BashOperator"), *_FAIL_AT_ONCE),
+    NODE_BASH: (_BASH, *_FAIL_AT_ONCE),
+    WATCHED_GROUP: (_BASH, *_FAIL_AT_ONCE),
+    WATCHED_NODE: (_BASH, *_FAIL_AT_ONCE),
 }
+# The operators a defined operator subclasses, defined before it
+_DEFINED_BASES = {WATCHED_NODE: (NODE_BASH, WATCHED_GROUP)}
 
 
 @dataclass(frozen=True)
@@ -376,9 +388,17 @@ class DagSpec:
         return NODE_BASH in self.defined_operators
 
     @property
+    def watched_operators(self) -> list[Operator]:
+        """The operators of watched groups the file defines, in order."""
+        return [op for op in (WATCHED_GROUP, WATCHED_NODE) if op in self.defined_operators]
+
+    @property
     def defined_operators(self) -> list[Operator]:
-        """The operators of DEFINED_OPERATORS some task uses: the file defines them."""
-        return [op for op in DEFINED_OPERATORS if any(t.operator == op for t in self.tasks)]
+        """The operators of DEFINED_OPERATORS some task uses, and those they build on: the
+        file defines them."""
+        used = {t.operator for t in self.tasks}
+        used |= {base for op in list(used) for base in _DEFINED_BASES.get(op, ())}
+        return [op for op in DEFINED_OPERATORS if op in used]
 
     @property
     def task_ids(self) -> list[str]:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
 
 GROUP_TAG = "kedro-airflow-k8s.group"
+# On a node of a task that runs several nodes: every node of it is an Airflow task of its own
+# (run_config.grouping_mode: watched, for that task alone).
+WATCHED_TAG = "kedro-airflow-k8s.watched"
 _GROUP_NAME = re.compile(r"^[\w-]+(\.[\w-]+)*$")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,14 +50,16 @@ class Ids:
         return f"{group}.{self.local[key]}" if group else self.local[key]
 
 
-def assign_ids(members: dict[str, list[Node]], run: RunConfig, with_sensors: bool) -> Ids:
-    """Claim every id: plugin tasks, then sensors, TaskGroups, node tasks (by member key)."""
+def assign_ids(members: dict[str, list[Node]], run: RunConfig, with_sensors: bool,
+               producers: Collection[str] = ()) -> Ids:
+    """Claim every id: plugin tasks, then sensors, TaskGroups, node tasks (by member key;
+    `producers`: the keys of watched groups' producer tasks, named `run__<nodes>`)."""
     namespaces = {key: _common_namespace(nodes) for key, nodes in members.items()}
     sensor_ids = _sensor_ids(run) if with_sensors else {}
     plugin_ids = {*RESERVED_IDS.values(), *sensor_ids.values()}
     groups = _groups(sorted({ns for ns in namespaces.values() if ns}), plugin_ids)
     group_of = {key: groups[ns].group_id if ns else None for key, ns in namespaces.items()}
-    local = _local_ids(members, namespaces, group_of, groups, plugin_ids)
+    local = _local_ids(members, namespaces, group_of, groups, plugin_ids, producers)
     return Ids(sensors=sensor_ids, groups=groups, group_of=group_of, local=local)
 
 
@@ -117,7 +119,7 @@ def _common_namespace(nodes: list[Node]) -> str | None:
 
 def _local_ids(members: dict[str, list[Node]], namespaces: dict[str, str | None],
                group_of: dict[str, str | None], task_groups: dict[str, GroupSpec],
-               plugin_ids: set[str]) -> dict[str, str]:
+               plugin_ids: set[str], producers: Collection[str] = ()) -> dict[str, str]:
     """Task ids inside their TaskGroup: readable, unique, never a plugin task's or a sensor's
     id, and short enough that the full id fits Airflow's 250 characters."""
     wanted: dict[str | None, dict[str, str]] = defaultdict(dict)
@@ -125,8 +127,9 @@ def _local_ids(members: dict[str, list[Node]], namespaces: dict[str, str | None]
         prefix = f"{namespaces[key]}." if namespaces[key] else ""
         short = [airflow_id(node.name.removeprefix(prefix)) for node in nodes]
         joined = "__".join(short)
-        wanted[group_of[key]][key] = joined if len(short) == 1 or len(joined) <= 60 else \
-            f"{short[0]}__and_{len(short) - 1}_more"
+        wanted[group_of[key]][key] = ("run__" if key in producers else "") + (
+            joined if len(short) == 1 or len(joined) <= 60 else
+            f"{short[0]}__and_{len(short) - 1}_more")
     local_ids: dict[str, str] = {}
     for group, ids in wanted.items():
         taken = {g.local_id for g in task_groups.values() if g.parent == group}

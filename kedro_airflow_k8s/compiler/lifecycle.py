@@ -33,13 +33,21 @@ class NodeGraph:
 
 
 def node_graph(plan: Plan) -> NodeGraph:
-    node_task = {name: item.task_id for item in plan.node_tasks for name in item.names}
+    """Who waits for whom among the node tasks. A watched group's nodes wait for their own
+    upstream nodes' tasks, its producer for the tasks of the nodes its nodes read from
+    outside the group (nothing waits for the producer: it is a leaf)."""
+    node_task = {name: item.watched[name].task_id if item.watched else item.task_id
+                 for item in plan.node_tasks for name in item.names}
+    producer = {name: item.task_id for item in plan.node_tasks if item.watched
+                for name in item.names}
     upstream: dict[str, set[str]] = defaultdict(set)
     for child, parents in plan.pipeline.node_dependencies.items():
         for parent in parents:
             if node_task[parent.name] != node_task[child.name]:
                 upstream[node_task[child.name]].add(node_task[parent.name])
-    ids = sorted(set(node_task.values()))
+            if child.name in producer and producer.get(parent.name) != producer[child.name]:
+                upstream[producer[child.name]].add(node_task[parent.name])
+    ids = sorted({*node_task.values(), *producer.values()})
     has_children = {p for parents in upstream.values() for p in parents}
     return NodeGraph(upstream=dict(upstream), roots=[t for t in ids if t not in upstream],
                      leaves=[t for t in ids if t not in has_children])

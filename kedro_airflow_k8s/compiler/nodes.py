@@ -12,6 +12,8 @@ from kedro_airflow_k8s.dagspec import (
     ASSETS,
     NODE_BASH,
     NODE_POD,
+    WATCHED_GROUP,
+    WATCHED_NODE,
     LocalDefaults,
     PodDefaults,
     Ref,
@@ -46,6 +48,7 @@ from kedro_airflow_k8s.tasks import (
     factory_task,
     pod_arguments,
 )
+from kedro_airflow_k8s.watched import RUNNER
 
 if TYPE_CHECKING:
     from kedro.pipeline import Node
@@ -61,7 +64,44 @@ class BuiltNode:
 
 def node_tasks(plan: Plan, shared: Shared, notify: Notify = quiet) -> list[BuiltNode]:
     check_tags(list(plan.pipeline.nodes), plan.run)  # all unknown tags in one error
-    return [_node_task(item, plan, shared, notify) for item in plan.node_tasks]
+    return [built for item in plan.node_tasks for built in (
+        _watched_tasks(item, plan, shared) if item.watched else
+        [_node_task(item, plan, shared, notify)])]
+
+
+def _watched_tasks(item: NodeTask, plan: Plan, shared: Shared) -> list[BuiltNode]:
+    """A watched group (local execution): the producer, one `kedro run` of all its nodes by
+    watched.WatchedRunner, never retried (a node's task retries that node), and a task per
+    node with the node's own settings and Assets."""
+    local = shared.local
+    assert local is not None  # plan_dag refuses watched groups in Kubernetes mode
+    names = item.names
+    settings = group_settings(item.nodes, plan.run)
+    env = _node_env(local, names, plan.params, shared.mlflow_env)
+    producer = TaskSpec(
+        task_id=item.task_id, local_id=item.local_id, group=item.task_group, kind="producer",
+        operator=WATCHED_GROUP, node_names=names,
+        doc="Runs Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
+            f" ({'; '.join(reasons(item.group))}) in one `kedro run`; each node's task "
+            "shows its state and lines",
+        arguments={**(settings_arguments(settings) if settings else {}), "retries": 0,
+                   **bash_arguments(local, env, f"{local.bash_command} --runner {RUNNER}")})
+    built = [BuiltNode(producer, None)]
+    for node in item.nodes:
+        watched = item.watched[node.name]
+        own = group_settings([node], plan.run)
+        task = TaskSpec(
+            task_id=watched.task_id, local_id=watched.local_id, group=watched.task_group,
+            kind="node", operator=WATCHED_NODE, node_names=[node.name],
+            doc=f"Kedro node `{node.name}`, run by task `{item.task_id}`",
+            arguments={**(settings_arguments(own) if own else {}),
+                       **asset_arguments([node], plan.assets, plan.run_scoped),
+                       "producer": item.task_id, "node": node.name,
+                       "infrastructure_only": retries_infrastructure_only(own, plan.run),
+                       **bash_arguments(local, _node_env(local, list(watched.rerun),
+                                                         plan.params, shared.mlflow_env))})
+        built.append(BuiltNode(task, None))
+    return built
 
 
 def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> BuiltNode:
@@ -123,13 +163,18 @@ def asset_arguments(nodes: list[Node], assets: dict[str, str],
 
 def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
                 extra_env: dict[str, str]) -> TaskSpec:
-    """Node names and params travel in the environment: no quoting, no Jinja on names."""
-    env: dict[str, Any] = {**local.env_vars, **extra_env,
-                           "KEDRO_NODES": Verbatim(",".join(task.node_names))}
-    if params:
-        env["KEDRO_PARAMS"] = params
+    env = _node_env(local, task.node_names, params, extra_env)
     return replace(task, operator=BASH, arguments={**task.arguments,
                                                    **bash_arguments(local, env)})
+
+
+def _node_env(local: LocalDefaults, names: list[str], params: str | None,
+              extra_env: dict[str, str]) -> dict[str, Any]:
+    """Node names and params travel in the environment: no quoting, no Jinja on names."""
+    env: dict[str, Any] = {**local.env_vars, **extra_env, "KEDRO_NODES": Verbatim(",".join(names))}
+    if params:
+        env["KEDRO_PARAMS"] = params
+    return env
 
 
 def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,

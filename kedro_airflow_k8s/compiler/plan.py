@@ -4,8 +4,8 @@ claim every id (ids.assign_ids)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kedro_airflow_k8s.airflow_context import macro_expression
@@ -14,7 +14,13 @@ from kedro_airflow_k8s.assets import declared, run_scoped
 from kedro_airflow_k8s.config import PluginConfig, RunConfig, image_problem, placeholder_image
 from kedro_airflow_k8s.dagspec import CHANGED_PARAMS_FILTER, PARAM_FILTER, variable_expression
 from kedro_airflow_k8s.errors import CompileError, ConfigError
-from kedro_airflow_k8s.grouping import NodeGroup, chosen_groups, group_nodes, memory_edges
+from kedro_airflow_k8s.grouping import (
+    WATCHED_TAG,
+    NodeGroup,
+    chosen_groups,
+    group_nodes,
+    memory_edges,
+)
 from kedro_airflow_k8s.ids import Ids, airflow_id, assign_ids
 from kedro_airflow_k8s.options import CompileOptions, Execution, ProjectSource
 from kedro_airflow_k8s.params import TriggerParam, trigger_params
@@ -36,6 +42,16 @@ def quiet(line: str) -> None:
 
 
 @dataclass(frozen=True)
+class WatchedNode:
+    """A node of a watched group: its own Airflow task beside the group's producer task."""
+
+    task_id: str
+    local_id: str
+    task_group: str | None
+    rerun: tuple[str, ...]  # what `kedro run --nodes` its task runs when it runs the node
+
+
+@dataclass(frozen=True)
 class NodeTask:
     """One task that runs Kedro nodes: a node group and its ids."""
 
@@ -45,6 +61,9 @@ class NodeTask:
     local_id: str
     task_group: str | None
     on_spark: bool  # runs on the Spark target (when there is one)
+    # a watched group: node -> its own task (full id, local id, TaskGroup) and the nodes a
+    # re-run of it runs (it and those it shares MemoryDatasets with); empty: a plain task
+    watched: dict[str, WatchedNode] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -94,14 +113,23 @@ def plan_dag(pipeline: Pipeline, config: PluginConfig, source: ProjectSource,
     form = trigger_params(pipeline, source.parameters or {},
                           [*run.macro_params, *run.variables_params],
                           notify) if run.params_form else []
-    members = {group.nodes[0]: [nodes[name] for name in group.nodes] for group in node_groups}
-    ids = assign_ids(members, run, options.with_sensors)
-    planned = [NodeTask(nodes=members[group.nodes[0]], group=group,
-                        task_id=ids.task_id(group.nodes[0]), local_id=ids.local[group.nodes[0]],
-                        task_group=ids.group_of[group.nodes[0]],
-                        on_spark=not spark_nodes.isdisjoint(group.nodes))
-               for group in node_groups]
     execution = options.execution or run.execution
+    watched = _watched_groups(node_groups, nodes, run, spark_nodes, execution)
+    members = {_key(group, watched): [nodes[name] for name in group.nodes]
+               for group in node_groups}
+    members.update({name: [nodes[name]] for group in watched for name in group.nodes})
+    ids = assign_ids(members, run, options.with_sensors,
+                     producers={_key(group, watched) for group in watched})
+    reruns = _reruns(pipeline, source.is_persisted, watched)
+    planned = [NodeTask(nodes=members[_key(group, watched)], group=group,
+                        task_id=ids.task_id(_key(group, watched)),
+                        local_id=ids.local[_key(group, watched)],
+                        task_group=ids.group_of[_key(group, watched)],
+                        on_spark=not spark_nodes.isdisjoint(group.nodes),
+                        watched={name: WatchedNode(ids.task_id(name), ids.local[name],
+                                                   ids.group_of[name], reruns[name])
+                                 for name in group.nodes} if group in watched else {})
+               for group in node_groups]
     _check_image(run, source, options, execution, notify)
     per_run = _per_run_root(run, execution)
     assets = declared(sorted(pipeline.datasets()), run.assets, source.package,
@@ -118,6 +146,51 @@ def plan_dag(pipeline: Pipeline, config: PluginConfig, source: ProjectSource,
                 assets=assets, run_scoped=scoped,
                 schedule_assets=_schedule_assets(source, options, per_run,
                                                  execution == "kubernetes"))
+
+
+def _key(group: NodeGroup, watched: Collection[NodeGroup]) -> str:
+    """The id key of a group's task: its first node's name, or, for a watched group's
+    producer, a name no node can have (node names hold no spaces)."""
+    return f"run {group.nodes[0]}" if group in watched else group.nodes[0]
+
+
+def _watched_groups(groups: list[NodeGroup], nodes: dict[str, Node], run: RunConfig,
+                    spark_nodes: set[str], execution: Execution) -> list[NodeGroup]:
+    """The groups of several nodes run_config.grouping_mode or a WATCHED_TAG makes watched
+    (never a Spark job: its driver runs the nodes as one job)."""
+    watched = [group for group in groups if len(group.nodes) > 1 and spark_nodes.isdisjoint(
+        group.nodes) and (run.grouping_mode == "watched" or any(
+            WATCHED_TAG in nodes[name].tags for name in group.nodes))]
+    if watched and execution == "kubernetes":
+        tagged = [name for group in watched for name in group.nodes
+                  if WATCHED_TAG in nodes[name].tags]
+        how = "run_config.grouping_mode: watched" if run.grouping_mode == "watched" else \
+            f"node '{tagged[0]}': tag {WATCHED_TAG}"
+        raise CompileError(f"{how}: watched groups run with local execution in this version "
+                           "(run_config.execution: local, or --execution local); use "
+                           "grouping_mode: plain with Kubernetes")
+    return watched
+
+
+def _reruns(pipeline: Pipeline, is_persisted: Callable[[str], bool],
+            watched: list[NodeGroup]) -> dict[str, tuple[str, ...]]:
+    """Node of a watched group -> the nodes a re-run of it runs: it and the nodes of its
+    group it shares MemoryDatasets with, directly or through others (one `kedro run`)."""
+    if not watched:
+        return {}
+    edges = memory_edges(pipeline, is_persisted)
+    result = {}
+    for group in watched:
+        component = {name: {name} for name in group.nodes}
+        for producer, consumer in edges:
+            if producer in component and consumer in component and \
+                    component[producer] is not component[consumer]:
+                joined = component[producer] | component[consumer]
+                for name in joined:
+                    component[name] = joined
+        result.update({name: tuple(n for n in group.nodes if n in component[name])
+                       for name in group.nodes})
+    return result
 
 
 def _check_image(run: RunConfig, source: ProjectSource, options: CompileOptions,

@@ -189,6 +189,12 @@ class RunConfig(_Model):
         "their own) or pipeline (one task). A tag kedro-airflow-k8s.group.<name> joins the "
         "nodes carrying it in any case; Spark nodes keep their own tasks."
     )
+    grouping_mode: Literal["plain", "watched"] = Field(
+        "plain", description="How a task that runs several nodes shows them: plain (one "
+        "task) or watched (one task runs them all in one `kedro run`, and every node is an "
+        "Airflow task of its own with its state, log lines, Assets and retries; local "
+        "execution). A tag kedro-airflow-k8s.watched on a node makes its group watched."
+    )
 
     @model_validator(mode="after")
     def _volume_reaches_the_pods_cluster(self) -> RunConfig:

@@ -46,11 +46,21 @@ def _unannotated(piece: ast.FunctionDef | ast.ClassDef, text: str) -> str:
 
 
 def _parameters(arguments: ast.arguments, text: str) -> str:
-    """Plain parameters with their defaults as written, without annotations."""
-    if arguments.posonlyargs or arguments.vararg or arguments.kwonlyargs or arguments.kwarg:
-        raise ValueError("a DAG file's function takes plain parameters only")
+    """The parameters with their defaults as written, without annotations."""
+    if arguments.posonlyargs:
+        raise ValueError("a DAG file's function takes no positional-only parameters")
+
+    def each(arg: ast.arg, default: ast.expr | None) -> str:
+        return arg.arg if default is None else \
+            f"{arg.arg}={ast.get_source_segment(text, default)}"
+
     defaults: list[ast.expr | None] = [None] * (len(arguments.args) - len(arguments.defaults))
     defaults += arguments.defaults
-    return ", ".join(arg.arg if default is None else
-                     f"{arg.arg}={ast.get_source_segment(text, default)}"
-                     for arg, default in zip(arguments.args, defaults, strict=True))
+    parts = [each(arg, default) for arg, default in zip(arguments.args, defaults, strict=True)]
+    if arguments.vararg or arguments.kwonlyargs:
+        parts.append(f"*{arguments.vararg.arg}" if arguments.vararg else "*")
+    parts += [each(arg, default) for arg, default in
+              zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
+    if arguments.kwarg:
+        parts.append(f"**{arguments.kwarg.arg}")
+    return ", ".join(parts)

@@ -309,6 +309,15 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
     "grouping-pipeline-spark-kubernetes": lambda: compiled(Pipeline([
         *spark_shaped().nodes, node(step, "report", "published", name="publish")]), run(
         grouping="pipeline", spark=KUBERNETES_SPARK)),
+    # watched groups: a task per node beside each group's producer (namespaces, a group tag)
+    "local-watched-namespace": lambda: compiled(grouped(tags=False), run(
+        grouping="namespace", grouping_mode="watched"), execution="local"),
+    # one group by MemoryDatasets, made watched by a tag: every node re-runs with the others;
+    # each node task keeps its own task_settings (retry_on: any vs infrastructure)
+    "local-watched-memory-settings": lambda: compiled(Pipeline([
+        node(step, "raw", "tmp", name="load", tags=["kedro-airflow-k8s.watched"]),
+        *with_settings().nodes[1:]]), run(**RETRY_ON), persisted={"raw", "clean", "out"},
+        group_memory=True, execution="local"),
     "local-grouping-namespace": lambda: compiled(grouped(tags=False),
                                                  run(grouping="namespace"), execution="local"),
     "kubernetes-connection": lambda: compiled(chain(), run(kubernetes_connection={
