@@ -221,25 +221,41 @@ NODE_POD = Operator(None, "NodePodOperator")
 # The same for local execution: a BashOperator that fails the task without retrying when
 # `kedro run` exited with an error of the node's code rather than being killed.
 NODE_BASH = Operator(None, "NodeBashOperator")
-# A watched group's producer (local execution): one `kedro run` of the group's nodes whose
-# lines hand each node's end to that node's own task.
+# A watched group's producer: one `kedro run` of the group's nodes whose lines hand each
+# node's end to that node's own task; on the worker (local execution) or in a pod.
 WATCHED_GROUP = Operator(None, "WatchedGroupBashOperator")
-# A node of a watched group: takes its state from the producer, or runs the node itself
-# when it is retried or cleared (a subclass of NODE_BASH).
+WATCHED_GROUP_POD = Operator(None, "WatchedGroupPodOperator")
+# A node of a watched group: takes its state from the producer, or runs the node itself when
+# it is retried or cleared (as NODE_BASH or NODE_POD do).
 WATCHED_NODE = Operator(None, "WatchedNodeBashOperator")
+WATCHED_NODE_POD = Operator(None, "WatchedNodePodOperator")
 _FAIL_AT_ONCE = (("airflow.sdk.exceptions", "AirflowException"),
                  ("airflow.sdk.exceptions", "AirflowFailException"))
 _BASH = ("airflow.providers.standard.operators.bash", "BashOperator")
-# What each operator the file defines imports, in the order the file defines them
+_POD = ("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator")
+_BASE = ("airflow.sdk", "BaseOperator")
+_CALLBACK = ("airflow.providers.cncf.kubernetes.callbacks", "KubernetesPodOperatorCallback")
+# What each operator the file defines imports
 DEFINED_OPERATORS = {
-    NODE_POD: (("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator"),
-               *_FAIL_AT_ONCE),
+    NODE_POD: (_POD, *_FAIL_AT_ONCE),
     NODE_BASH: (_BASH, *_FAIL_AT_ONCE),
     WATCHED_GROUP: (_BASH, *_FAIL_AT_ONCE),
-    WATCHED_NODE: (_BASH, *_FAIL_AT_ONCE),
+    WATCHED_NODE: (_BASH, _BASE, *_FAIL_AT_ONCE),
+    WATCHED_GROUP_POD: (_POD, _CALLBACK, *_FAIL_AT_ONCE),
+    WATCHED_NODE_POD: (_POD, _BASE, *_FAIL_AT_ONCE),
 }
-# The operators a defined operator subclasses, defined before it
-_DEFINED_BASES = {WATCHED_NODE: (NODE_BASH, WATCHED_GROUP)}
+# The other pieces of dag_runtime.operators each of them builds on
+_BUILDS_ON = {
+    WATCHED_GROUP: ("NodeEvents",),
+    WATCHED_NODE: (NODE_BASH.name, "NodeEvents", "WatchedNode"),
+    WATCHED_GROUP_POD: (NODE_POD.name, "NodeEvents", "WatchedLines"),
+    WATCHED_NODE_POD: (NODE_POD.name, "NodeEvents", "WatchedNode"),
+}
+# Every piece of dag_runtime.operators, in the order a file defines them (each after those it
+# builds on: tests/test_watched.py checks it is the module's order)
+RUNTIME_PIECES = (NODE_POD.name, NODE_BASH.name, "NodeEvents", WATCHED_GROUP.name,
+                  "WatchedNode", WATCHED_NODE.name, "WatchedLines", WATCHED_GROUP_POD.name,
+                  WATCHED_NODE_POD.name)
 
 
 @dataclass(frozen=True)
@@ -388,17 +404,18 @@ class DagSpec:
         return NODE_BASH in self.defined_operators
 
     @property
-    def watched_operators(self) -> list[Operator]:
-        """The operators of watched groups the file defines, in order."""
-        return [op for op in (WATCHED_GROUP, WATCHED_NODE) if op in self.defined_operators]
+    def runtime_pieces(self) -> list[str]:
+        """The pieces of dag_runtime.operators the file defines (its tasks' operators and
+        what they build on), in order, but NODE_POD and NODE_BASH (the template's own)."""
+        used = {t.operator.name for t in self.tasks if t.operator.module is None}
+        used |= {piece for op, pieces in _BUILDS_ON.items() if op.name in used
+                 for piece in pieces}
+        return [piece for piece in RUNTIME_PIECES if piece in used]
 
     @property
     def defined_operators(self) -> list[Operator]:
-        """The operators of DEFINED_OPERATORS some task uses, and those they build on: the
-        file defines them."""
-        used = {t.operator for t in self.tasks}
-        used |= {base for op in list(used) for base in _DEFINED_BASES.get(op, ())}
-        return [op for op in DEFINED_OPERATORS if op in used]
+        """The operators of DEFINED_OPERATORS the file defines."""
+        return [op for op in DEFINED_OPERATORS if op.name in self.runtime_pieces]
 
     @property
     def task_ids(self) -> list[str]:

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from kedro_airflow_k8s.compiler.plan import NodeTask, Notify, Plan, quiet, reasons
 from kedro_airflow_k8s.compiler.shared import Shared
-from kedro_airflow_k8s.config import ResourceProfile, RunConfig
+from kedro_airflow_k8s.config import ResourceProfile, RunConfig, TaskSettings
 from kedro_airflow_k8s.dagspec import (
     ASSETS,
     NODE_BASH,
     NODE_POD,
     WATCHED_GROUP,
+    WATCHED_GROUP_POD,
     WATCHED_NODE,
+    WATCHED_NODE_POD,
+    Call,
     LocalDefaults,
     PodDefaults,
     Ref,
@@ -54,6 +57,10 @@ if TYPE_CHECKING:
     from kedro.pipeline import Node
 
 
+# The arguments of a node task that come from its task_settings and its datasets
+_SETTINGS_AND_ASSETS = frozenset(TaskSettings.model_fields) | {"inlets", "outlets"}
+
+
 @dataclass(frozen=True)
 class BuiltNode:
     task: TaskSpec
@@ -65,42 +72,50 @@ class BuiltNode:
 def node_tasks(plan: Plan, shared: Shared, notify: Notify = quiet) -> list[BuiltNode]:
     check_tags(list(plan.pipeline.nodes), plan.run)  # all unknown tags in one error
     return [built for item in plan.node_tasks for built in (
-        _watched_tasks(item, plan, shared) if item.watched else
+        _watched_tasks(item, plan, shared, notify) if item.watched else
         [_node_task(item, plan, shared, notify)])]
 
 
-def _watched_tasks(item: NodeTask, plan: Plan, shared: Shared) -> list[BuiltNode]:
-    """A watched group (local execution): the producer, one `kedro run` of all its nodes by
+def _watched_tasks(item: NodeTask, plan: Plan, shared: Shared,
+                   notify: Notify) -> list[BuiltNode]:
+    """A watched group: the producer, one `kedro run` of all its nodes by
     watched.WatchedRunner, never retried (a node's task retries that node), and a task per
-    node with the node's own settings and Assets."""
-    local = shared.local
-    assert local is not None  # plan_dag refuses watched groups in Kubernetes mode
+    node with the node's own settings and Assets, whose pod (or subprocess) runs the node
+    again when the task is retried or cleared."""
     names = item.names
-    settings = group_settings(item.nodes, plan.run)
-    env = _node_env(local, names, plan.params, shared.mlflow_env)
-    producer = TaskSpec(
-        task_id=item.task_id, local_id=item.local_id, group=item.task_group, kind="producer",
-        operator=WATCHED_GROUP, node_names=names,
-        doc="Runs Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
-            f" ({'; '.join(reasons(item.group))}) in one `kedro run`; each node's task "
-            "shows its state and lines",
-        arguments={**(settings_arguments(settings) if settings else {}), "retries": 0,
-                   **bash_arguments(local, env, f"{local.bash_command} --runner {RUNNER}")})
-    built = [BuiltNode(producer, None)]
+    plain = _node_task(item, plan, shared, notify)
+    spread = tuple(replace(call, kwargs={**call.kwargs, "extra_env": {
+        **(call.kwargs.get("extra_env") or {}), "PYTHONUNBUFFERED": "1"}}) if isinstance(call, Call)
+        else call for call in plain.task.spread)
+    producer = replace(
+        plain.task, kind="producer", spread=spread,
+        operator=WATCHED_GROUP if shared.local else WATCHED_GROUP_POD,
+        doc=f"Runs {plain.task.doc} in one `kedro run`; each node has a task of its own",
+        arguments={**{key: value for key, value in plain.task.arguments.items()
+                      if key not in ("inlets", "outlets")},
+                   "retries": 0, "nodes": names, "runner": RUNNER})
+    built = [replace(plain, task=producer)]
+    nodes = {node.name: node for node in item.nodes}
     for node in item.nodes:
         watched = item.watched[node.name]
+        rerun = replace(item, nodes=[nodes[name] for name in watched.rerun], watched={},
+                        task_id=watched.task_id, local_id=watched.local_id,
+                        task_group=watched.task_group)
+        again_built = _node_task(rerun, plan, shared, quiet)
+        again = again_built.task
         own = group_settings([node], plan.run)
-        task = TaskSpec(
-            task_id=watched.task_id, local_id=watched.local_id, group=watched.task_group,
-            kind="node", operator=WATCHED_NODE, node_names=[node.name],
+        task = replace(
+            again, task_id=watched.task_id, local_id=watched.local_id,
+            group=watched.task_group, node_names=[node.name],
+            operator=WATCHED_NODE if shared.local else WATCHED_NODE_POD,
             doc=f"Kedro node `{node.name}`, run by task `{item.task_id}`",
             arguments={**(settings_arguments(own) if own else {}),
                        **asset_arguments([node], plan.assets, plan.run_scoped),
                        "producer": item.task_id, "node": node.name,
                        "infrastructure_only": retries_infrastructure_only(own, plan.run),
-                       **bash_arguments(local, _node_env(local, list(watched.rerun),
-                                                         plan.params, shared.mlflow_env))})
-        built.append(BuiltNode(task, None))
+                       **{key: value for key, value in again.arguments.items()
+                          if key not in _SETTINGS_AND_ASSETS}})
+        built.append(replace(again_built, task=task))
     return built
 
 

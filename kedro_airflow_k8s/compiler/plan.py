@@ -114,7 +114,7 @@ def plan_dag(pipeline: Pipeline, config: PluginConfig, source: ProjectSource,
                           [*run.macro_params, *run.variables_params],
                           notify) if run.params_form else []
     execution = options.execution or run.execution
-    watched = _watched_groups(node_groups, nodes, run, spark_nodes, execution)
+    watched = _watched_groups(node_groups, nodes, run, spark_nodes)
     members = {_key(group, watched): [nodes[name] for name in group.nodes]
                for group in node_groups}
     members.update({name: [nodes[name]] for group in watched for name in group.nodes})
@@ -155,20 +155,12 @@ def _key(group: NodeGroup, watched: Collection[NodeGroup]) -> str:
 
 
 def _watched_groups(groups: list[NodeGroup], nodes: dict[str, Node], run: RunConfig,
-                    spark_nodes: set[str], execution: Execution) -> list[NodeGroup]:
+                    spark_nodes: set[str]) -> list[NodeGroup]:
     """The groups of several nodes run_config.grouping_mode or a WATCHED_TAG makes watched
     (never a Spark job: its driver runs the nodes as one job)."""
     watched = [group for group in groups if len(group.nodes) > 1 and spark_nodes.isdisjoint(
         group.nodes) and (run.grouping_mode == "watched" or any(
             WATCHED_TAG in nodes[name].tags for name in group.nodes))]
-    if watched and execution == "kubernetes":
-        tagged = [name for group in watched for name in group.nodes
-                  if WATCHED_TAG in nodes[name].tags]
-        how = "run_config.grouping_mode: watched" if run.grouping_mode == "watched" else \
-            f"node '{tagged[0]}': tag {WATCHED_TAG}"
-        raise CompileError(f"{how}: watched groups run with local execution in this version "
-                           "(run_config.execution: local, or --execution local); use "
-                           "grouping_mode: plain with Kubernetes")
     return watched
 
 

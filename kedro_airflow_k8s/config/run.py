@@ -192,8 +192,8 @@ class RunConfig(_Model):
     grouping_mode: Literal["plain", "watched"] = Field(
         "plain", description="How a task that runs several nodes shows them: plain (one "
         "task) or watched (one task runs them all in one `kedro run`, and every node is an "
-        "Airflow task of its own with its state, log lines, Assets and retries; local "
-        "execution). A tag kedro-airflow-k8s.watched on a node makes its group watched."
+        "Airflow task of its own with its state, log lines, Assets and retries). A tag "
+        "kedro-airflow-k8s.watched on a node makes its group watched."
     )
 
     @model_validator(mode="after")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.providers.cncf.kubernetes.callbacks import KubernetesPodOperatorCallback
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from kubernetes.client import models as k8s
 
@@ -68,66 +70,86 @@ class NodeBashOperator(BashOperator):
             raise AirflowFailException(str(failure)) from failure
 
 
-class WatchedGroupBashOperator(BashOperator):
-    """The producer of a watched group (local execution): one `kedro run` of the group's
-    nodes by kedro_airflow_k8s.watched.WatchedRunner, whose lines it logs as it reads them.
-    Each node's end (with the lines logged while it ran) goes to XCom under `node_key`, for
-    the node's own task (WatchedNodeBashOperator). A node's failure is its task's to report:
-    the producer fails only when `kedro run` failed outside the nodes (or was killed)."""
+class NodeEvents:
+    """The lines of a watched group's `kedro run` (kedro_airflow_k8s.watched.WatchedRunner),
+    fed one at a time: each node's end goes to XCom under `key(node)` with the lines the run
+    wrote while the node ran, for the node's own task (WatchedNode)."""
 
     MARKER = "kedro-airflow-k8s:node "  # watched.MARKER
     LOG_LINES = 200  # of a node's lines, the last ones its task logs
 
+    def __init__(self, ti: Any, clear_number: int) -> None:
+        self.ti = ti
+        self.clear_number = clear_number
+        self.started: dict[str, float] = {}
+        self.lines: list[str] = []
+
     @staticmethod
-    def node_key(node: str) -> str:
+    def key(node: str) -> str:
         return "kedro_node." + node
+
+    def feed(self, line: str) -> bool:
+        """Take one line of the run; whether it was one of the protocol's."""
+        import json
+
+        if not line.startswith(self.MARKER):
+            self.lines.append(line)
+            del self.lines[:-self.LOG_LINES]
+            return False
+        event = json.loads(line[len(self.MARKER):])
+        node = event["node"]
+        if event["event"] == "start":
+            self.started[node] = event["time"]
+        else:
+            self.ti.xcom_push(key=self.key(node), value={
+                **event, "start": self.started.get(node), "clear_number": self.clear_number,
+                "lines": self.lines if node in self.started else []})
+        self.lines = []
+        return True
+
+    @classmethod
+    def failed(cls, ti: Any, nodes: list[str], clear_number: int) -> list[str]:
+        """The nodes whose failure this clearing of the run's producer reported."""
+        ends = [(node, ti.xcom_pull(task_ids=ti.task_id, key=cls.key(node))) for node in nodes]
+        return [node for node, end in ends if end and end["event"] == "failed"
+                and end.get("clear_number") == clear_number]
+
+
+class WatchedGroupBashOperator(BashOperator):
+    """The producer of a watched group (local execution): one `kedro run` of the group's
+    `nodes` by kedro_airflow_k8s.watched.WatchedRunner (`runner`), whose lines it logs as it
+    reads them and feeds to NodeEvents. A node's failure is its task's to report: the
+    producer fails only when `kedro run` failed outside the nodes (or was killed)."""
+
+    def __init__(self, *, nodes: list[str], runner: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.nodes = nodes
+        self.runner = runner
 
     def execute(self, context: Any) -> Any:
         import subprocess
 
         env = {**self.get_env(context), "PYTHONUNBUFFERED": "1"}
+        clear_number = getattr(context["dag_run"], "clear_number", 0)
+        events = NodeEvents(context["ti"], clear_number)
         self.process = subprocess.Popen(
-            ["bash", "-c", str(self.bash_command)], cwd=self.cwd, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True)
-        ended = self.follow(self.process.stdout, context)
+            ["bash", "-c", f"{self.bash_command} --runner {self.runner}"], cwd=self.cwd,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        assert self.process.stdout is not None
+        for raw in iter(self.process.stdout.readline, b""):
+            line = raw.decode("utf-8", errors="backslashreplace").rstrip()
+            if events.feed(line):
+                self.log.info("Node event: %s", line[len(NodeEvents.MARKER):])
+            else:
+                self.log.info("%s", line)
         code = self.process.wait()
         self.log.info("kedro run exited with %s", code)
-        if code == 0:
-            return None
-        if code > 0 and ended and any(end["event"] == "failed" for end in ended.values()):
-            failed = sorted(node for node, end in ended.items() if end["event"] == "failed")
+        failed = NodeEvents.failed(context["ti"], self.nodes, clear_number) if code else []
+        if code > 0 and failed:
             self.log.warning("Nodes %s failed: their own tasks fail; the others ran",
                              ", ".join(failed))
-            return None
-        raise AirflowException(f"kedro run failed outside the nodes: exit code {code}")
-
-    def follow(self, stream: Any, context: Any) -> dict[str, dict[str, Any]]:
-        """Log the run's lines; hand each node's end to XCom as it comes."""
-        import json
-
-        clear_number = getattr(context["dag_run"], "clear_number", 0)
-        ended: dict[str, dict[str, Any]] = {}
-        started: dict[str, Any] = {}
-        lines: list[str] = []
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", errors="backslashreplace").rstrip()
-            if not line.startswith(self.MARKER):
-                self.log.info("%s", line)
-                lines.append(line)
-                continue
-            event = json.loads(line[len(self.MARKER):])
-            node = event["node"]
-            if event["event"] == "start":
-                started[node] = event["time"]
-                lines = []
-                continue
-            end = {**event, "start": started.get(node), "clear_number": clear_number,
-                   "lines": lines[-self.LOG_LINES:] if node in started else []}
-            self.log.info("Node %s: %s", node, event["event"])
-            context["ti"].xcom_push(key=self.node_key(node), value=end)
-            ended[node] = end
-            lines = []
-        return ended
+        elif code:
+            raise AirflowException(f"kedro run failed outside the nodes: exit code {code}")
 
     def on_kill(self) -> None:
         import os
@@ -138,14 +160,14 @@ class WatchedGroupBashOperator(BashOperator):
             os.killpg(os.getpgid(process.pid), signal.SIGTERM)
 
 
-class WatchedNodeBashOperator(NodeBashOperator):
-    """A Kedro node of a watched group (local execution): its state is the one the group's
-    producer reports for it. While the producer runs (or is yet to), the task waits for the
-    node's end in XCom and takes its state and lines; a producer that ends first, lost to
-    the worker, fails the task as a retryable failure. A task that starts when the producer
+class WatchedNode(BaseOperator):
+    """A Kedro node of a watched group: its state is the one the group's `producer` reports
+    for it. While the producer runs (or is yet to), the task waits for the node's end in
+    XCom and takes its state and lines; a producer that ends first (lost to the worker or
+    the cluster) fails the task as a retryable failure. A task that starts when the producer
     has ended without running the node in this clearing of the run (a retry, or a cleared
-    task) runs `kedro run --nodes` itself: the node alone, or with the nodes it shares
-    MemoryDatasets with. `infrastructure_only`: code errors fail at once (retry_on:
+    task) runs the node itself, as its operator does: the node alone, or with the nodes it
+    shares MemoryDatasets with. `infrastructure_only`: code errors fail at once (retry_on:
     infrastructure), else they are retried as usual."""
 
     ENDED = ("success", "failed", "upstream_failed", "skipped", "removed")
@@ -159,7 +181,9 @@ class WatchedNodeBashOperator(NodeBashOperator):
         self.node = node
         self.infrastructure_only = infrastructure_only
 
-    def execute(self, context: Any) -> Any:
+    def watch(self, context: Any) -> bool:
+        """Whether the producer ran the node in this clearing of the run (its task ends as
+        the node did); False: the task runs the node itself."""
         import time
 
         ti = context["ti"]
@@ -168,28 +192,25 @@ class WatchedNodeBashOperator(NodeBashOperator):
         while True:
             # the state first: a producer that has ended pushed every end before it did
             state = self.producer_state(ti) if polls % self.STATE_EVERY == 0 else None
-            end = ti.xcom_pull(task_ids=self.producer,
-                               key=WatchedGroupBashOperator.node_key(self.node))
+            end = ti.xcom_pull(task_ids=self.producer, key=NodeEvents.key(self.node))
             if end and end.get("clear_number") == clear_number and end["event"] != "not run":
-                return self.report(end)
+                self.report(end)
+                return True
             if state in self.ENDED:
                 if polls:
                     raise AirflowException(f"the group's task {self.producer} ended ({state}) "
                                            f"before node {self.node} did")
-                break
+                self.log.info("The group's task %s did not run node %s in this clearing of "
+                              "the run: the task runs it", self.producer, self.node)
+                return False
             polls += 1
             time.sleep(self.POLL_SECONDS)
-        self.log.info("The group's task %s did not run node %s in this clearing of the run: "
-                      "running %s", self.producer, self.node, (self.env or {}).get("KEDRO_NODES"))
-        if self.infrastructure_only:
-            return super().execute(context)
-        return BashOperator.execute(self, context)
 
     def producer_state(self, ti: Any) -> str | None:
         states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[self.producer],
                                     run_ids=[ti.run_id])
         state = states.get(ti.run_id, {}).get(self.producer)
-        return str(state.value if hasattr(state, "value") else state) if state else None
+        return str(getattr(state, "value", state)) if state else None
 
     def report(self, end: dict[str, Any]) -> None:
         took = end["time"] - end["start"] if end.get("start") else None
@@ -198,11 +219,91 @@ class WatchedNodeBashOperator(NodeBashOperator):
         for line in end.get("lines", []):
             self.log.info("%s", line)
         if end["event"] == "success":
-            return None
-        error = "\n".join(end.get("error", []))
-        self.log.error("Node %s failed:\n%s", self.node, error)
+            return
+        self.log.error("Node %s failed:\n%s", self.node, "\n".join(end.get("error", [])))
         message = f"node {self.node} failed: {(end.get('error') or ['?'])[-1]}"
         if self.infrastructure_only:
             self.log.error("Not retried: the node's code failed")
             raise AirflowFailException(message)
         raise AirflowException(message)
+
+
+class WatchedNodeBashOperator(WatchedNode, NodeBashOperator):
+    """A node of a watched group (local execution), see WatchedNode; it runs the node itself
+    as a NodeBashOperator (`infrastructure_only`) or a BashOperator."""
+
+    def execute(self, context: Any) -> Any:
+        if self.watch(context):
+            return None
+        if self.infrastructure_only:
+            return super().execute(context)
+        return BashOperator.execute(self, context)
+
+
+class WatchedLines(KubernetesPodOperatorCallback):
+    """Feeds the log lines of a watched group's pod, as the provider reads them (sync, or on
+    each resume of a deferrable task), to NodeEvents: one per pod in this process."""
+
+    events: dict[str, NodeEvents] = {}
+
+    @classmethod
+    def progress_callback(cls, *, line: str, client: Any, mode: str, container_name: str,
+                          timestamp: Any, pod: k8s.V1Pod, **kwargs: Any) -> None:
+        if container_name != "base":
+            return
+        name = pod.metadata.name
+        if name not in cls.events:
+            from airflow.sdk import get_current_context
+
+            context = get_current_context()
+            cls.events[name] = NodeEvents(context["ti"],
+                                          getattr(context["dag_run"], "clear_number", 0))
+        for part in line.splitlines():
+            cls.events[name].feed(part)
+
+
+class WatchedGroupPodOperator(NodePodOperator):
+    """The producer of a watched group (Kubernetes): one pod runs `kedro run` of the group's
+    `nodes` by kedro_airflow_k8s.watched.WatchedRunner (`runner`); WatchedLines hands each
+    node's end to the node's task as the pod's log comes in. A node's failure is its task's
+    to report: the producer fails when the pod failed outside the nodes, or the cluster
+    ended it (then the tasks of the nodes it had not finished fail, retryable)."""
+
+    def __init__(self, *, nodes: list[str], runner: str, **kwargs: Any) -> None:
+        kwargs["arguments"] = [*kwargs.get("arguments", []), "--runner", runner]
+        super().__init__(callbacks=[WatchedLines], **kwargs)
+        self.nodes = nodes
+
+    def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod | None, xcom_result: Any = None,
+                context: Any = None) -> None:
+        try:
+            super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
+        except AirflowException:
+            if self.node_error(remote_pod) is None:
+                raise
+            from airflow.sdk import get_current_context
+
+            context = context or get_current_context()
+            failed = NodeEvents.failed(context["ti"], self.nodes,
+                                       getattr(context["dag_run"], "clear_number", 0))
+            if not failed:
+                raise
+            self.log.warning("Nodes %s failed: their own tasks fail; the others ran",
+                             ", ".join(failed))
+
+
+class WatchedNodePodOperator(WatchedNode, NodePodOperator):
+    """A node of a watched group (Kubernetes), see WatchedNode; it runs the node itself in
+    a pod of its own, whose code errors fail at once only when `infrastructure_only`."""
+
+    def execute(self, context: Any) -> Any:
+        if self.watch(context):
+            return None
+        return super().execute(context)
+
+    def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod | None, xcom_result: Any = None,
+                context: Any = None) -> None:
+        if self.infrastructure_only:
+            return super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
+        return KubernetesPodOperator.cleanup(self, pod, remote_pod, xcom_result=xcom_result,
+                                             context=context)

@@ -318,6 +318,8 @@ CONFIGS: dict[str, Callable[[], DagSpec]] = {
         node(step, "raw", "tmp", name="load", tags=["kedro-airflow-k8s.watched"]),
         *with_settings().nodes[1:]]), run(**RETRY_ON), persisted={"raw", "clean", "out"},
         group_memory=True, execution="local"),
+    # Kubernetes: group tags (head merges ingest.clean in), a resource profile in a group
+    "watched-tags-kubernetes": lambda: compiled(grouped(), run(grouping_mode="watched")),
     "local-grouping-namespace": lambda: compiled(grouped(tags=False),
                                                  run(grouping="namespace"), execution="local"),
     "kubernetes-connection": lambda: compiled(chain(), run(kubernetes_connection={

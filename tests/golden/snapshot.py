@@ -83,11 +83,17 @@ def _operator(dag: Any, task: Any) -> str:
     """The task's class; one the DAG file defines is named by the file and its base class
     (the module Airflow imports the file as is named after the file's temporary path)."""
     cls = type(task)
-    module = sys.modules.get(cls.__module__)
-    if getattr(module, "__file__", None) == dag.fileloc:
-        base = cls.__mro__[1]
-        return f"<dag file>.{cls.__qualname__}({base.__module__}.{base.__qualname__})"
+    if getattr(sys.modules.get(cls.__module__), "__file__", None) == dag.fileloc:
+        return _defined(dag, cls)
     return _class_name(task)
+
+
+def _defined(dag: Any, cls: type) -> str:
+    """A class the DAG file defines, with its bases, those it defines too named alike."""
+    if getattr(sys.modules.get(cls.__module__), "__file__", None) != dag.fileloc:
+        return f"{cls.__module__}.{cls.__qualname__}"
+    bases = ", ".join(_defined(dag, base) for base in cls.__bases__)
+    return f"<dag file>.{cls.__qualname__}({bases})"
 
 
 def _task(dag: Any, task: Any) -> dict[str, Any]:
