@@ -79,13 +79,13 @@ def test_an_operator_s_copy_needs_only_the_imports_the_dag_file_has():
 
 
 @pytest.mark.parametrize("name", ["kedro_run_hash", "kedro_param", "kedro_changed_params",
-                                  "kedro_yaml", "NodePodOperator", "NodeBashOperator"])
+                                  "kedro_yaml", *dagspec.RUNTIME_PIECES])
 def test_the_copy_is_the_source_without_annotations(name):
     text = runtime_source(name)
     tree = ast.parse(text)
     functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
     assert functions and all(n.returns is None for n in functions)
-    assert all(a.annotation is None for n in functions for a in n.args.args)
+    assert all(a.annotation is None for n in functions for a in _parameters(n))
     assert ast.get_docstring(tree.body[0])  # docstrings and comments stay
     # the same statements as the module's, annotations aside
     module = next(n for n in ast.parse(next(
@@ -94,9 +94,15 @@ def test_the_copy_is_the_source_without_annotations(name):
     for node in ast.walk(module):
         if isinstance(node, ast.FunctionDef):
             node.returns = None
-            for a in node.args.args:
+            for a in _parameters(node):
                 a.annotation = None
     assert ast.dump(module) == ast.dump(tree.body[0])
+
+
+def _parameters(function: ast.FunctionDef) -> list[ast.arg]:
+    arguments = function.args
+    return [*arguments.args, *arguments.kwonlyargs,
+            *(a for a in (arguments.vararg, arguments.kwarg) if a is not None)]
 
 
 def test_the_copy_of_a_filter_is_the_text_dag_files_hold():
