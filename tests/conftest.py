@@ -224,11 +224,37 @@ def add_echo_pipeline(project: Path, inputs: list[str]) -> None:
         '    pipelines["__default__"]'))
 
 
+def _watched_log(failing: str | None = None) -> str:
+    """What a watched group's `kedro run` of the example project prints (its WatchedRunner's
+    lines, kedro_airflow_k8s.watched), each node saying its name; `failing` fails, and the
+    node after it is not run."""
+    from kedro_airflow_k8s.watched import MARKER
+
+    def event(node: str, what: str, **more: object) -> str:
+        return MARKER + json.dumps({"node": node, "event": what, "time": 0.0, **more})
+
+    lines = ["kak-test: the group's kedro run starts"]
+    for node in WATCHED_DEMO_NODES:
+        if failing and node == "report":
+            lines.append(event(node, "not run"))
+            continue
+        lines += [event(node, "start"), f"kak-test: node {node} ran"]
+        lines.append(event(node, "failed", error=["Traceback (most recent call last):",
+                                                  f"ValueError: kak-test: {node} failed"])
+                     if node == failing else event(node, "success"))
+    return "\n".join(lines)
+
+
+# The example project's nodes in the order its (sequential) run takes them
+WATCHED_DEMO_NODES = ("clean_orders", "count_customers", "features.daily_totals",
+                      "features.scale", "train", "report")
 # What the pods of each namespace of the test cluster print (kwok serves it as their log).
 CLUSTER_LOGS = {
     "kedro": "kedro run: node done\nkak-test: every node of this namespace succeeds",
     "kedro-fail": ("Traceback (most recent call last):\n"
                    "ValueError: kak-test: the node failed on purpose"),
+    "kedro-watched": _watched_log(),
+    "kedro-watched-fail": _watched_log(failing="train"),
 }
 # The Airflow connection of the suite's Airflow to the test cluster.
 CLUSTER_CONNECTION = "kak_cluster"

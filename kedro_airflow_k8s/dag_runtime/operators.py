@@ -241,8 +241,10 @@ class WatchedNodeBashOperator(WatchedNode, NodeBashOperator):
 
 
 class WatchedLines(KubernetesPodOperatorCallback):
-    """Feeds the log lines of a watched group's pod, as the provider reads them (sync, or on
-    each resume of a deferrable task), to NodeEvents: one per pod in this process."""
+    """Feeds the log lines of a watched group's pod to NodeEvents (one per pod in this
+    process): as the provider follows the log (sync), or, when the pod has ended, its whole
+    log at once (deferrable: the provider reads the log after the trigger without calling
+    `progress_callback`)."""
 
     events: dict[str, NodeEvents] = {}
 
@@ -260,6 +262,20 @@ class WatchedLines(KubernetesPodOperatorCallback):
                                           getattr(context["dag_run"], "clear_number", 0))
         for part in line.splitlines():
             cls.events[name].feed(part)
+
+    @classmethod
+    def on_pod_completion(cls, *, pod: k8s.V1Pod, client: Any, mode: str, operator: Any,
+                          context: Any, **kwargs: Any) -> None:
+        name = pod.metadata.name
+        if name in cls.events:  # followed line by line already
+            return
+        events = cls.events[name] = NodeEvents(context["ti"],
+                                               getattr(context["dag_run"], "clear_number", 0))
+        log = client.read_namespaced_pod_log(
+            name=name, namespace=pod.metadata.namespace,
+            container=operator.base_container_name, _preload_content=False)
+        for raw in log:
+            events.feed(raw.decode("utf-8", errors="backslashreplace").rstrip("\n"))
 
 
 class WatchedGroupPodOperator(NodePodOperator):

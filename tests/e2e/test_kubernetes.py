@@ -22,11 +22,12 @@ import signal
 import time
 
 import pytest
+import yaml
 
 from kedro_airflow_k8s import apiserver_checks, kubernetes_rules
 from kedro_airflow_k8s import validate as preflight
 from tests.cluster import controlplane, edge_cases
-from tests.conftest import CLUSTER_LOGS, run_kedro
+from tests.conftest import CLUSTER_LOGS, WATCHED_DEMO_NODES, run_kedro
 from tests.e2e.test_airflow import api_get, client, point_at
 
 pytestmark = pytest.mark.e2e
@@ -277,3 +278,59 @@ def test_a_retry_after_the_worker_died_reattaches_to_the_running_pod(
     scheduled = [e for e in _events(control_plane, "kedro") if e["reason"] == "Scheduled"
                  and e["involvedObject"]["name"].startswith("slow-")]
     assert len(scheduled) == 1, [e["involvedObject"]["name"] for e in scheduled]
+
+
+WATCHED_PRODUCER = "run__clean_orders__and_5_more"
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_watched_group_s_pod_log_gives_every_node_task_its_state(
+        demo_project, airflow_server, cluster_connection, control_plane, deferrable):
+    """One pod runs the example project's six nodes; the real KubernetesPodOperator reads its
+    log (kwok serves what WatchedRunner prints) and each node's task takes its node's end."""
+    run_name = f"k8s-watched-{'deferrable' if deferrable else 'sync'}"
+    defaults = {"deferrable": True, "logging_interval": "30s"} if deferrable else {}
+    _cluster_config(demo_project, airflow_server, cluster_connection, run_name,
+                    namespace="kedro-watched", volume={"disabled": True}, macro_params=[],
+                    grouping="pipeline", grouping_mode="watched", task_defaults=defaults)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "15",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    run_id = _run_id(result.stdout)
+    tasks = _task_instances(airflow_server, run_name, run_id)
+    assert {task: ti["state"] for task, ti in tasks.items()} == {
+        **{node: "success" for node in WATCHED_DEMO_NODES}, WATCHED_PRODUCER: "success"}
+    # one pod ran the nodes: no node task made one of its own
+    pods = [e["involvedObject"]["name"] for e in _events(control_plane, "kedro-watched")
+            if e["reason"] == "Scheduled"]
+    assert [p for p in pods if p.startswith("run-clean-orders")] and not [
+        p for p in pods if not p.startswith("run-clean-orders")], pods
+    # each node's task logs its node's lines, not its siblings'
+    log = "\n".join(client(airflow_server).log_tail(run_name, run_id, "train", 200))
+    assert "kak-test: node train ran" in log and "kak-test: node report ran" not in log, log
+
+
+def test_a_watched_node_that_failed_in_the_pod_fails_its_own_task(
+        demo_project, airflow_server, cluster_connection, control_plane):
+    """The pod exits 1 (WatchedRunner ends so when a node failed): the failed node's task
+    fails with its error, the node after it is upstream_failed, the others and the producer
+    succeed."""
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    resources = config["run_config"]["resources"]
+    for profile in resources.values():  # the group's pod merges its nodes' profiles
+        profile["annotations"] = {"kak.test/outcome": "error"}
+    _cluster_config(demo_project, airflow_server, cluster_connection, "k8s-watched-fail",
+                    namespace="kedro-watched-fail", volume={"disabled": True},
+                    macro_params=[], grouping="pipeline", grouping_mode="watched",
+                    resources=resources)
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "15",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    run_id = _run_id(result.stdout)
+    tasks = _task_instances(airflow_server, "k8s-watched-fail", run_id)
+    assert {task: ti["state"] for task, ti in tasks.items()} == {
+        **{node: "success" for node in WATCHED_DEMO_NODES}, "train": "failed",
+        "report": "upstream_failed", WATCHED_PRODUCER: "success"}
+    assert tasks["train"]["try_number"] == 1
+    log = "\n".join(client(airflow_server).log_tail("k8s-watched-fail", run_id, "train", 200))
+    assert "ValueError: kak-test: train failed" in log, log
