@@ -75,10 +75,10 @@ def add_flights_pipeline(project: Path) -> None:
         (raw / f"{name}.json").write_text(json.dumps({"node": "raw"}), encoding="utf-8")
     registry = project / "src/demo/pipeline_registry.py"
     registry.write_text(registry.read_text().replace(
-        '    pipelines["__default__"]',
+        '    return pipelines',
         '    from demo import flights\n'
         '    pipelines["flights"] = flights.create_pipeline()\n'
-        '    pipelines["__default__"]'), encoding="utf-8")
+        '    return pipelines'), encoding="utf-8")
 
 
 def fail(project: Path, node: str, failing: bool = True) -> None:

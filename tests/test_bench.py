@@ -79,3 +79,29 @@ def test_grouping_bench_runs_each_grouping_on_airflow(tmp_path):
     assert [(r["grouping"], r["tasks"]) for r in rows] == [
         ("node", 6), ("namespace", 5), ("pipeline", 1)]
     assert all(r["wall_s"] > r["run_s"] > 0 for r in rows)
+
+
+def test_watched_bench_projects_compile_to_a_task_per_node_and_a_producer(tmp_path):
+    """The projects bench/watched.py runs, compiled per mode (run only on opt-in below)."""
+    import importlib.util
+
+    from kedro_airflow_k8s.compiler import compile_project
+    from kedro_airflow_k8s.context import KedroProject
+    from kedro_airflow_k8s.options import CompileOptions
+
+    spec = importlib.util.spec_from_file_location("bench_watched", ROOT / "bench" / "watched.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    project = bench.copy_demo(tmp_path / "demo")
+    counts = {}
+    for mode, keys in bench.MODES.items():
+        bench.configure(project, keys)
+        for pipeline in ("__default__", "layers"):
+            for name in [m for m in sys.modules if m == "demo" or m.startswith("demo.")]:
+                del sys.modules[name]
+            compiled = compile_project(KedroProject.at(path=project, pipeline_name=pipeline),
+                                       CompileOptions(execution="local"))
+            counts[(pipeline, mode)] = len(compiled.tasks)
+    assert counts == {("__default__", "per node"): 6, ("__default__", "plain group"): 1,
+                      ("__default__", "watched group"): 7, ("layers", "per node"): 30,
+                      ("layers", "plain group"): 1, ("layers", "watched group"): 31}

@@ -1,6 +1,7 @@
 """The docs build strictly, and every example in them is real: configs validate against the
 model, command lines parse with the plugin's own CLI."""
 
+import json
 import os
 import re
 import shlex
@@ -106,6 +107,25 @@ def test_dag_picture_is_current(monkeypatch):
     monkeypatch.setenv("KEDRO_CONFIG_COMMIT_ID", "example")
     assert (ROOT / "docs" / "demo-dag.svg").read_text() == module.demo_svg(), (
         "run python docs/make_picture.py")
+
+
+def test_watched_run_picture_is_current():
+    """docs/watched-run.svg draws docs/watched-run.json, a watched run Airflow recorded."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_watched_picture", ROOT / "docs" /
+                                                  "make_watched_picture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "docs" / "watched-run.svg").read_text() == module.watched_svg(), (
+        "run python docs/make_watched_picture.py")
+    recorded = json.loads((ROOT / "docs" / "watched-run.json").read_text())
+    producers = [ti for ti in recorded if ti["task_id"].startswith("run__")]
+    assert len(producers) == 1 and len(recorded) == 7  # the example's 6 nodes and it
+    assert {ti["state"] for ti in recorded} == {"success"}
+    # what the picture shows: node tasks ended one by one while the producer ran
+    ended = sorted(ti["end_date"] for ti in recorded if ti not in producers)
+    assert sum(end < producers[0]["end_date"] for end in ended) >= 3, recorded
 
 
 PYTHON = list(blocks("python"))

@@ -355,3 +355,29 @@ def test_a_task_of_a_single_node_is_never_watched():
     assert [t.operator for t in spec.tasks if t.kind == "node"] == [
         dagspec.Operator("airflow.providers.cncf.kubernetes.operators.pod",
                          "KubernetesPodOperator")]
+
+
+def test_validate_builds_every_pod_of_a_watched_dag(tmp_path):
+    """--validate's check, as the CLI runs it: the real KubernetesPodOperator builds the
+    producer's pod (its runner after the nodes) and the node tasks' own pods."""
+    path = tmp_path / "demo.py"
+    path.write_text(render_dag(compiled(grouped(), run(grouping_mode="watched"))))
+    assert validate.check_file(path, validate.default_k8s_version()) == []
+    dag, problems = validate.load_dag(path)
+    assert problems == []
+    pods = validate.manifests(dag)
+    producer = pods["run__load__ingest-clean__ingest-dedupe"]["spec"]["containers"][0]
+    assert producer["args"][-4:] == ["--nodes", "load,ingest.clean,ingest.dedupe", "--runner",
+                                     watched.RUNNER]
+    assert {"name": "PYTHONUNBUFFERED", "value": "1"} in producer["env"]
+    assert pods["ingest.dedupe"]["spec"]["containers"][0]["args"][-2:] == [
+        "--nodes", "ingest.dedupe"]
+
+
+def test_params_reach_the_producer_and_every_node_task():
+    spec = compiled(grouped(tags=False), run(grouping="pipeline", grouping_mode="watched",
+                                             macro_params=["ds"]), execution="local")
+    envs = {task.task_id: task.arguments["env"] for task in spec.tasks}
+    assert len(envs) == 8  # the producer and 7 nodes
+    assert {env["KEDRO_PARAMS"] for env in envs.values()} == {
+        "ds={{ (ds if ds is defined else dag_run.run_after | ds) | kedro_param }}"}

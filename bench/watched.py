@@ -1,0 +1,197 @@
+"""What watched groups cost: `run-once --wait` in local execution on a real `airflow
+standalone`, one task per node vs one plain group vs one watched group (every node its own
+task, one `kedro run`), on the example project (6 nodes) and on a 30-node pipeline.
+
+    python bench/watched.py                    # best of 2
+    python bench/watched.py --repeat 3 --json /tmp/watched.json
+
+The 30-node pipeline (`layers`, written into a copy of the example project) has 6 layers of
+5 nodes; each node reads two outputs of the layer before it and writes one JSON file. Airflow
+is started once (bench/grouping.py's `start`); each (pipeline, mode) compiles under its own
+DAG id. Printed per row: the DAG's tasks, the wall time of the whole command (compile,
+upload, parse, run, follow) and the run's own duration as Airflow records it; each figure is
+the best of --repeat runs. The watched group's figures are compared with the plain group's
+(the goal: within 15 %) and with one task per node (at least 40 % faster); none is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.grouping import airflow_get, run_figures, start  # noqa: E402 - after the path above
+from tests.services import BIN, stop_process_group  # noqa: E402 - after the path above
+
+MODES = {  # mode -> run_config keys
+    "per node": {"grouping": "node"},
+    "plain group": {"grouping": "pipeline"},
+    "watched group": {"grouping": "pipeline", "grouping_mode": "watched"},
+}
+LAYERS, WIDTH = 6, 5
+
+LAYERS_MODULE = f'''
+"""A 30-node pipeline: {LAYERS} layers of {WIDTH} nodes (bench/watched.py)."""
+
+import os
+import time
+
+from kedro.pipeline import Pipeline, node
+
+
+def combine(*inputs):
+    time.sleep(float(os.environ.get("LAYERS_WORK_SECONDS", "0")))  # --work: a node's work
+    return {{"seen": sum(value["seen"] for value in inputs) + 1}}
+
+
+def create_pipeline():
+    nodes = []
+    for layer in range(1, {LAYERS} + 1):
+        for column in range({WIDTH}):
+            inputs = [f"l{{layer - 1}}_{{column}}", f"l{{layer - 1}}_{{(column + 1) % {WIDTH}}}"]
+            nodes.append(node(combine, inputs, f"l{{layer}}_{{column}}",
+                              name=f"layer{{layer}}_{{column}}"))
+    return Pipeline(nodes)
+'''
+
+
+def copy_demo(target: Path) -> Path:
+    """The example project with pipeline `layers` registered, its inputs written."""
+    shutil.copytree(ROOT / "examples" / "demo", target,
+                    ignore=shutil.ignore_patterns("dags", "0[2-8]_*", "__pycache__"))
+    (target / "src/demo/layers.py").write_text(LAYERS_MODULE, encoding="utf-8")
+    with (target / "conf/base/catalog.yml").open("a") as catalog:
+        for layer in range(LAYERS + 1):
+            for column in range(WIDTH):
+                catalog.write(f"\nl{layer}_{column}:\n  type: demo.datasets.JSONDataset\n"
+                              f"  filepath: data/layers/l{layer}_{column}.json\n")
+    (target / "data/layers").mkdir(parents=True)
+    for column in range(WIDTH):
+        (target / f"data/layers/l0_{column}.json").write_text('{"seen": 0}')
+    registry = target / "src/demo/pipeline_registry.py"
+    registry.write_text(registry.read_text().replace(
+        '    return pipelines',
+        '    from demo import layers\n'
+        '    pipelines["layers"] = layers.create_pipeline()\n'
+        '    return pipelines'), encoding="utf-8")
+    return target
+
+
+def configure(project: Path, keys: dict[str, str], work: float = 0.0) -> None:
+    """run_config: the mode's keys, and the seconds each `layers` node works."""
+    path = project / "conf" / "base" / "airflow-k8s.yaml"
+    config = yaml.safe_load(path.read_text())
+    run = config["run_config"]
+    for key in ("grouping", "grouping_mode"):
+        run.pop(key, None)
+    run.update(keys)
+    run.setdefault("env_vars", {})["LAYERS_WORK_SECONDS"] = str(work)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def measure(project: Path, pipeline: str, mode: str, url: str,
+            credentials: dict[str, str], work: float = 0.0) -> dict:
+    configure(project, MODES[mode], work)
+    label = f"{pipeline} ({work:g} s/node)" if work else pipeline
+    dag_id = f"bench-{pipeline.strip('_')}-{mode.replace(' ', '-')}" + (
+        f"-work{work:g}" if work else "")
+    env = {**os.environ, **credentials, "KEDRO_DISABLE_TELEMETRY": "true"}
+    env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW__")}
+    started = time.perf_counter()
+    result = subprocess.run([str(BIN / "kedro"), "airflow-k8s", "-p", pipeline, "run-once",
+                             "--execution", "local", "--dag-name", dag_id, "--wait",
+                             "--timeout", "30"],
+                            cwd=project, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"run-once of {pipeline} ({mode}) failed:\n"
+                           f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    tasks, run = run_figures(url, credentials, dag_id)
+    return {"pipeline": label, "mode": mode, "tasks": tasks, "wall_s": round(wall, 1),
+            "run_s": round(run, 1), "dag_id": dag_id}
+
+
+def task_instances(url: str, credentials: dict[str, str], dag_id: str) -> list[dict]:
+    """The task instances of the DAG's last run as Airflow recorded them: id, state, times."""
+    (run,) = airflow_get(url, credentials,
+                         f"dags/{dag_id}/dagRuns?order_by=-start_date&limit=1")["dag_runs"]
+    found = airflow_get(url, credentials, f"dags/{dag_id}/dagRuns/{run['dag_run_id']}/"
+                        "taskInstances?limit=100")["task_instances"]
+    return sorted(({key: ti[key] for key in ("task_id", "state", "start_date", "end_date",
+                                             "try_number", "operator")} for ti in found),
+                  key=lambda ti: ti["start_date"])
+
+
+def compare(best: dict[tuple[str, str], dict]) -> list[str]:
+    lines = []
+    for pipeline in sorted({p for p, _ in best}):
+        watched, plain, per_node = (best[(pipeline, m)]["run_s"] for m in
+                                    ("watched group", "plain group", "per node"))
+        lines.append(f"{pipeline}: watched run {watched:.1f} s = "
+                     f"{watched / plain - 1:+.0%} vs plain group, "
+                     f"{1 - watched / per_node:.0%} faster than one task per node")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="run-once --wait: watched vs plain vs per node")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=Path("bench/watched-results.json"))
+    parser.add_argument("--pipelines", nargs="+", default=["__default__", "layers"])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--work", type=float, nargs="+", default=[0.0, 1.0],
+                        help="seconds each node of `layers` works (a run per value; the "
+                        "example project's nodes are as they are)")
+    parser.add_argument("--record", type=Path, help="write the task instances of the "
+                        "example project's last watched run here (docs/watched-run.json)")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kak-bench-watched-") as folder:
+        root = Path(folder)
+        (root / "airflow").mkdir()
+        process, url, credentials = start(root / "airflow")
+        try:
+            project = copy_demo(root / "demo")
+            for _ in range(args.repeat):
+                for pipeline, work in [(p, w) for p in args.pipelines for w in (
+                        args.work if p == "layers" else [0.0])]:
+                    for mode in args.modes:
+                        rows.append(measure(project, pipeline, mode, url, credentials, work))
+                        if args.record and (pipeline, mode) == ("__default__", "watched group"):
+                            args.record.write_text(json.dumps(task_instances(
+                                url, credentials, rows[-1]["dag_id"]), indent=1) + "\n")
+                        row = rows[-1]
+                        print(f"{row['pipeline']:>22} {mode:>13}: {row['tasks']:>2} tasks, "
+                              f"run-once --wait {row['wall_s']:.1f} s, run "
+                              f"{row['run_s']:.1f} s", flush=True)
+        finally:
+            stop_process_group(process)
+    best = {}
+    for row in rows:
+        key = (row["pipeline"], row["mode"])
+        if key not in best or row["run_s"] < best[key]["run_s"]:
+            best[key] = row
+    summary = compare(best) if len(args.modes) == len(MODES) else []
+    print("\n".join(summary))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "projects": "examples/demo (__default__: 6 nodes; layers: 30 nodes in 6 layers, "
+                    "each node working 0 s or --work s), local execution, airflow standalone",
+        "cpus": os.cpu_count(), "repeat": args.repeat, "rows": list(best.values()),
+        "summary": summary}, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
