@@ -1,8 +1,8 @@
 """Draw a watched run as Airflow recorded it (docs/watched-run.json, written by
-`python bench/watched.py --pipelines __default__ --modes "watched group" --repeat 1
---record docs/watched-run.json`) as an SVG of its task instances over time
-(docs/watched-run.svg): one row per task, a bar from its start to its end in its state's
-colour, as the Gantt view of Airflow's grid shows them.
+`python bench/watched.py --pipelines layers --modes "watched group" --work 1 --repeat 1
+--record docs/watched-run.json`: 30 nodes working 1 s each) as an SVG of its task
+instances over time (docs/watched-run.svg): one row per task, a bar from its start to its
+end in its state's colour, as the Gantt view of Airflow's grid shows them.
 
     python docs/make_watched_picture.py     # rewrites docs/watched-run.svg
 
