@@ -257,6 +257,14 @@ def test_the_producer_fails_when_kedro_run_failed_outside_the_nodes(exit_code):
         task.execute(_producer_context(task, channel))
 
 
+def test_the_producer_names_a_project_folder_the_worker_lacks(tmp_path):
+    task = operators.WatchedGroupBashOperator(
+        task_id="producer", bash_command="echo never", nodes=["a"], runner=watched.RUNNER,
+        cwd=str(tmp_path / "gone"))
+    with pytest.raises(AirflowException, match=f"folder {tmp_path / 'gone'} is not on this"):
+        task.execute(_producer_context(task, Channel()))
+
+
 def test_the_producer_passes_its_runner_to_kedro_run():
     channel = Channel()
     task = operators.WatchedGroupBashOperator(

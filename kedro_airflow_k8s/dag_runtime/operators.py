@@ -127,8 +127,11 @@ class WatchedGroupBashOperator(BashOperator):
         self.runner = runner
 
     def execute(self, context: Any) -> Any:
+        import os
         import subprocess
 
+        if self.cwd is not None and not os.path.isdir(self.cwd):
+            raise AirflowException(f"the project's folder {self.cwd} is not on this worker")
         env = {**self.get_env(context), "PYTHONUNBUFFERED": "1"}
         clear_number = getattr(context["dag_run"], "clear_number", 0)
         events = NodeEvents(context["ti"], clear_number)

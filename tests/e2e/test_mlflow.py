@@ -145,10 +145,15 @@ def test_kubernetes_dag_with_mlflow_imports_and_validates(demo_project, mlflow_s
                                                                     "report"}
 
 
+@pytest.mark.parametrize("grouping", [{}, {"grouping": "pipeline", "grouping_mode": "watched"}],
+                         ids=["per-node", "watched"])
 def test_local_run_leaves_one_mlflow_run_with_every_nodes_metrics(
-        demo_project, mlflow_server, airflow_server):
+        demo_project, mlflow_server, airflow_server, grouping):
+    """Every node's task logs into the DAG run's one MLflow run; in a watched group the
+    producer's `kedro run` logs every node's."""
     config = enable_mlflow(demo_project, mlflow_server.url, execution="local",
-                           run_name="mlflow-demo")
+                           run_name="mlflow-" + (grouping.get("grouping_mode") or "demo"),
+                           **grouping)
     config["host"], config["output"] = airflow_server.url, str(airflow_server.dags)
     write_config(demo_project, config)
     result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "10",
