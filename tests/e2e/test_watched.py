@@ -96,6 +96,14 @@ def test_node_tasks_turn_green_one_by_one_while_the_producer_runs(demo_project,
     assert train["start_date"] >= split["end_date"]
     assert json.loads((demo_project / "data/flights/metrics.json").read_text())["node"] == \
         "evaluate_model"
+    # each node task recorded the Assets its node wrote; the producer, none
+    events = api_get(airflow_server, "/api/v2/assets/events?source_dag_id=watched-flights"
+                     "&limit=100")["asset_events"]
+    written = {(event["source_task_id"], event["uri"]) for event in events}
+    assert {task for task, _ in written} == set(NODES)
+    assert {("train_model", "kedro://demo/regressor"),
+            ("split_data", "kedro://demo/train_rows"),
+            ("split_data", "kedro://demo/test_rows")} <= written
 
 
 def test_a_failed_node_fails_alone_and_clearing_it_reruns_that_node_alone(demo_project,
