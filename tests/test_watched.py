@@ -389,3 +389,119 @@ def test_params_reach_the_producer_and_every_node_task():
     assert len(envs) == 8  # the producer and 7 nodes
     assert {env["KEDRO_PARAMS"] for env in envs.values()} == {
         "ds={{ (ds if ds is defined else dag_run.run_after | ds) | kedro_param }}"}
+
+
+# -- the Kubernetes pieces (the real pod flow: tests/e2e/test_kubernetes.py) -----------------
+
+
+def _pod(name: str = "run-a-b-xyz") -> Any:
+    from kubernetes.client import models as k8s
+
+    return k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=name, namespace="kedro"))
+
+
+def test_the_pod_s_log_lines_reach_the_node_tasks_as_the_provider_reads_them(monkeypatch):
+    import airflow.sdk
+
+    channel = Channel()
+    monkeypatch.setattr(airflow.sdk, "get_current_context",
+                        lambda: {"ti": channel, "dag_run": Run(clear_number=1)})
+    monkeypatch.setattr(operators.WatchedLines, "events", {})
+    pod = _pod()
+    for line in (_marker("a", "start"), "a: one\na: two", _marker("a", "success")):
+        operators.WatchedLines.progress_callback(line=line, client=None, mode="sync",
+                                                 container_name="base", timestamp=None,
+                                                 pod=pod)
+    operators.WatchedLines.progress_callback(line=_marker("b", "start"), client=None,
+                                             mode="sync", container_name="sidecar",
+                                             timestamp=None, pod=pod)
+    end = channel.xcom[("producer", "kedro_node.a")]
+    assert (end["event"], end["lines"], end["clear_number"]) == ("success", ["a: one",
+                                                                             "a: two"], 1)
+    # the provider follows the log: nothing is read again when the pod completes
+    operators.WatchedLines.on_pod_completion(pod=pod, client=None, mode="sync", operator=None,
+                                             context={})
+    assert list(channel.xcom) == [("producer", "kedro_node.a")]
+
+
+def test_a_deferrable_pod_s_log_is_read_whole_when_it_completes(monkeypatch):
+    monkeypatch.setattr(operators.WatchedLines, "events", {})
+    channel = Channel()
+
+    class Client:
+        def read_namespaced_pod_log(self, name: str, namespace: str, container: str,
+                                    _preload_content: bool) -> list[bytes]:
+            assert (name, namespace, container, _preload_content) == (
+                "run-a-b-xyz", "kedro", "base", False)
+            return [(line + "\n").encode() for line in (
+                _marker("a", "start"), "a: hi", _marker("a", "success"),
+                _marker("b", "start"), _marker("b", "failed", error=["E"]))]
+
+    task = operators.WatchedGroupPodOperator(task_id="producer", nodes=["a", "b"],
+                                             runner=watched.RUNNER, image="demo:1",
+                                             arguments=["run", "--nodes", "a,b"])
+    assert task.arguments == ["run", "--nodes", "a,b", "--runner", watched.RUNNER]
+    assert task.callbacks == [operators.WatchedLines]
+    operators.WatchedLines.on_pod_completion(
+        pod=_pod(), client=Client(), mode="sync", operator=task,
+        context={"ti": channel, "dag_run": Run()})
+    assert channel.xcom[("producer", "kedro_node.a")]["lines"] == ["a: hi"]
+    assert channel.xcom[("producer", "kedro_node.b")]["event"] == "failed"
+
+
+@pytest.mark.parametrize("failed_node, code_error, raised", [
+    ("b", True, False),  # the pod failed because a node did: the node's task reports it
+    (None, True, True),  # it failed outside the nodes
+    ("b", False, True),  # the cluster ended it
+])
+def test_the_producer_pod_fails_only_when_no_node_s_failure_explains_it(
+        monkeypatch, failed_node, code_error, raised):
+    def cleanup(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise AirflowFailException("Pod returned a failure")
+
+    monkeypatch.setattr(operators.NodePodOperator, "cleanup", cleanup)
+    monkeypatch.setattr(operators.NodePodOperator, "node_error",
+                        lambda self, pod: "exit code 1" if code_error else None)
+    channel = Channel()
+    if failed_node:
+        channel.xcom_push(operators.NodeEvents.key(failed_node), {
+            "event": "failed", "clear_number": 0})
+    task = operators.WatchedGroupPodOperator(task_id="producer", nodes=["a", "b"],
+                                             runner=watched.RUNNER, image="demo:1")
+    context = {"ti": channel, "dag_run": Run()}
+    if raised:
+        with pytest.raises(AirflowException, match="Pod returned a failure"):
+            task.cleanup(_pod(), _pod(), context=context)
+    else:
+        task.cleanup(_pod(), _pod(), context=context)
+
+
+@pytest.mark.parametrize("infrastructure_only", [True, False])
+def test_a_node_pod_task_s_own_pod_follows_its_retry_rule(monkeypatch, infrastructure_only):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    called = []
+    monkeypatch.setattr(operators.NodePodOperator, "cleanup",
+                        lambda self, *a, **k: called.append("node"))
+    monkeypatch.setattr(KubernetesPodOperator, "cleanup",
+                        lambda self, *a, **k: called.append("provider"))
+    task = operators.WatchedNodePodOperator(task_id="a", producer="producer", node="a",
+                                            infrastructure_only=infrastructure_only,
+                                            image="demo:1")
+    task.cleanup(_pod(), _pod())
+    assert called == ["node" if infrastructure_only else "provider"]
+
+
+def test_a_node_pod_task_runs_its_own_pod_only_when_the_producer_did_not_run_it(monkeypatch):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    ran = []
+    monkeypatch.setattr(KubernetesPodOperator, "execute", lambda self, context: ran.append(1))
+    task = operators.WatchedNodePodOperator(task_id="a", producer="producer", node="a",
+                                            image="demo:1")
+    channel = Channel(states=["success"])
+    _ended(channel, "success")
+    task.execute({"ti": channel, "dag_run": Run()})
+    assert ran == []
+    task.execute({"ti": channel, "dag_run": Run(clear_number=1)})  # cleared since
+    assert ran == [1]
