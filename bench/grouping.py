@@ -16,6 +16,7 @@ best of --repeat runs; none is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +45,20 @@ def start(home: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
     return process, url, {"AIRFLOW_API_USERNAME": username, "AIRFLOW_API_PASSWORD": password,
                           "KEDRO_CONFIG_AIRFLOW_HOST": url,
                           "KEDRO_CONFIG_DAGS_FOLDER": str(dags)}
+
+
+@contextlib.contextmanager
+def airflow(prefix: str) -> Iterator[tuple[Path, str, dict[str, str]]]:
+    """A temporary folder with `airflow standalone` running from it: the folder, Airflow's
+    URL and what `kedro airflow-k8s` needs; stopped and removed at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        root = Path(folder)
+        (root / "airflow").mkdir()
+        process, url, credentials = start(root / "airflow")
+        try:
+            yield root, url, credentials
+        finally:
+            stop_process_group(process)
 
 
 def copy_demo(target: Path, grouping: str) -> Path:
@@ -77,18 +93,27 @@ def run_figures(url: str, credentials: dict[str, str], dag_id: str) -> tuple[int
     return tasks, (end - start).total_seconds()
 
 
-def measure(project: Path, grouping: str, url: str, credentials: dict[str, str]) -> dict:
-    dag_id = f"demo-{grouping}"
+def run_once(project: Path, credentials: dict[str, str], dag_id: str, *options: str,
+             what: str) -> float:
+    """`kedro airflow-k8s [options] run-once --execution local --wait` of `project` under
+    `dag_id`, as a user runs it; its wall time in seconds (`what` names it when it fails)."""
     env = {**os.environ, **credentials, "KEDRO_DISABLE_TELEMETRY": "true"}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW__")}
     start = time.perf_counter()
-    result = subprocess.run([str(BIN / "kedro"), "airflow-k8s", "run-once", "--execution",
-                             "local", "--dag-name", dag_id, "--wait", "--timeout", "15"],
+    result = subprocess.run([str(BIN / "kedro"), "airflow-k8s", *options, "run-once",
+                             "--execution", "local", "--dag-name", dag_id, "--wait",
+                             "--timeout", "30"],
                             cwd=project, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if result.returncode != 0:
-        raise RuntimeError(f"run-once with grouping {grouping} failed:\n"
+        raise RuntimeError(f"run-once {what} failed:\n"
                            f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return wall
+
+
+def measure(project: Path, grouping: str, url: str, credentials: dict[str, str]) -> dict:
+    dag_id = f"demo-{grouping}"
+    wall = run_once(project, credentials, dag_id, what=f"with grouping {grouping}")
     tasks, run = run_figures(url, credentials, dag_id)
     return {"grouping": grouping, "tasks": tasks, "wall_s": round(wall, 1),
             "run_s": round(run, 1)}
@@ -100,20 +125,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("bench/grouping-results.json"))
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="kak-bench-grouping-") as folder:
-        root = Path(folder)
-        (root / "airflow").mkdir()
-        process, url, credentials = start(root / "airflow")
-        try:
-            projects = {g: copy_demo(root / g / "demo", g) for g in GROUPINGS}
-            for _ in range(args.repeat):
-                for grouping in GROUPINGS:
-                    rows.append(measure(projects[grouping], grouping, url, credentials))
-                    print(f"{grouping:>10}: {rows[-1]['tasks']} tasks, run-once "
-                          f"--wait {rows[-1]['wall_s']:.1f} s, run {rows[-1]['run_s']:.1f} s",
-                          flush=True)
-        finally:
-            stop_process_group(process)
+    with airflow("kak-bench-grouping-") as (root, url, credentials):
+        projects = {g: copy_demo(root / g / "demo", g) for g in GROUPINGS}
+        for _ in range(args.repeat):
+            for grouping in GROUPINGS:
+                rows.append(measure(projects[grouping], grouping, url, credentials))
+                print(f"{grouping:>10}: {rows[-1]['tasks']} tasks, run-once "
+                      f"--wait {rows[-1]['wall_s']:.1f} s, run {rows[-1]['run_s']:.1f} s",
+                      flush=True)
     best = {g: min((r for r in rows if r["grouping"] == g), key=lambda r: r["wall_s"])
             for g in GROUPINGS}
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,7 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -31,8 +28,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.grouping import airflow_get, run_figures, start  # noqa: E402 - after the path above
-from tests.services import BIN, stop_process_group  # noqa: E402 - after the path above
+from bench.grouping import (  # noqa: E402 - after the path above
+    airflow,
+    airflow_get,
+    run_figures,
+    run_once,
+)
+from tests.flights import register_pipeline  # noqa: E402 - after the path above
 
 MODES = {  # mode -> run_config keys
     "per node": {"grouping": "node"},
@@ -79,12 +81,7 @@ def copy_demo(target: Path) -> Path:
     (target / "data/layers").mkdir(parents=True)
     for column in range(WIDTH):
         (target / f"data/layers/l0_{column}.json").write_text('{"seen": 0}')
-    registry = target / "src/demo/pipeline_registry.py"
-    registry.write_text(registry.read_text().replace(
-        '    return pipelines',
-        '    from demo import layers\n'
-        '    pipelines["layers"] = layers.create_pipeline()\n'
-        '    return pipelines'), encoding="utf-8")
+    register_pipeline(target, "layers")
     return target
 
 
@@ -106,17 +103,8 @@ def measure(project: Path, pipeline: str, mode: str, url: str,
     label = f"{pipeline} ({work:g} s/node)" if work else pipeline
     dag_id = f"bench-{pipeline.strip('_')}-{mode.replace(' ', '-')}" + (
         f"-work{work:g}" if work else "")
-    env = {**os.environ, **credentials, "KEDRO_DISABLE_TELEMETRY": "true"}
-    env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW__")}
-    started = time.perf_counter()
-    result = subprocess.run([str(BIN / "kedro"), "airflow-k8s", "-p", pipeline, "run-once",
-                             "--execution", "local", "--dag-name", dag_id, "--wait",
-                             "--timeout", "30"],
-                            cwd=project, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"run-once of {pipeline} ({mode}) failed:\n"
-                           f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    wall = run_once(project, credentials, dag_id, "-p", pipeline,
+                    what=f"of {pipeline} ({mode})")
     tasks, run = run_figures(url, credentials, dag_id)
     return {"pipeline": label, "mode": mode, "tasks": tasks, "wall_s": round(wall, 1),
             "run_s": round(run, 1), "dag_id": dag_id}
@@ -157,26 +145,20 @@ def main() -> None:
                         "watched run here (docs/watched-run.json: layers, 1 s/node)")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="kak-bench-watched-") as folder:
-        root = Path(folder)
-        (root / "airflow").mkdir()
-        process, url, credentials = start(root / "airflow")
-        try:
-            project = copy_demo(root / "demo")
-            for _ in range(args.repeat):
-                for pipeline, work in [(p, w) for p in args.pipelines for w in (
-                        args.work if p == "layers" else [0.0])]:
-                    for mode in args.modes:
-                        rows.append(measure(project, pipeline, mode, url, credentials, work))
-                        if args.record and mode == "watched group":  # the last one stays
-                            args.record.write_text(json.dumps(task_instances(
-                                url, credentials, rows[-1]["dag_id"]), indent=1) + "\n")
-                        row = rows[-1]
-                        print(f"{row['pipeline']:>22} {mode:>13}: {row['tasks']:>2} tasks, "
-                              f"run-once --wait {row['wall_s']:.1f} s, run "
-                              f"{row['run_s']:.1f} s", flush=True)
-        finally:
-            stop_process_group(process)
+    with airflow("kak-bench-watched-") as (root, url, credentials):
+        project = copy_demo(root / "demo")
+        for _ in range(args.repeat):
+            for pipeline, work in [(p, w) for p in args.pipelines for w in (
+                    args.work if p == "layers" else [0.0])]:
+                for mode in args.modes:
+                    rows.append(measure(project, pipeline, mode, url, credentials, work))
+                    if args.record and mode == "watched group":  # the last one stays
+                        args.record.write_text(json.dumps(task_instances(
+                            url, credentials, rows[-1]["dag_id"]), indent=1) + "\n")
+                    row = rows[-1]
+                    print(f"{row['pipeline']:>22} {mode:>13}: {row['tasks']:>2} tasks, "
+                          f"run-once --wait {row['wall_s']:.1f} s, run "
+                          f"{row['run_s']:.1f} s", flush=True)
     best = {}
     for row in rows:
         key = (row["pipeline"], row["mode"])

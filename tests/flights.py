@@ -73,11 +73,17 @@ def add_flights_pipeline(project: Path) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     for name in ("companies_raw", "shuttles_raw"):
         (raw / f"{name}.json").write_text(json.dumps({"node": "raw"}), encoding="utf-8")
+    register_pipeline(project, "flights")
+
+
+def register_pipeline(project: Path, module: str) -> None:
+    """Register the pipeline of `src/demo/<module>.py` (its `create_pipeline()`) in the demo
+    project as pipeline `<module>`, beside and not in `__default__`."""
     registry = project / "src/demo/pipeline_registry.py"
     registry.write_text(registry.read_text().replace(
         '    return pipelines',
-        '    from demo import flights\n'
-        '    pipelines["flights"] = flights.create_pipeline()\n'
+        f'    from demo import {module}\n'
+        f'    pipelines["{module}"] = {module}.create_pipeline()\n'
         '    return pipelines'), encoding="utf-8")
 
 
