@@ -224,10 +224,10 @@ def add_echo_pipeline(project: Path, inputs: list[str]) -> None:
         '    pipelines["__default__"]'))
 
 
-def _watched_log(failing: str | None = None) -> str:
+def _watched_log(failing: str | None = None, lost_at: str | None = None) -> str:
     """What a watched group's `kedro run` of the example project prints (its WatchedRunner's
     lines, kedro_airflow_k8s.watched), each node saying its name; `failing` fails, and the
-    node after it is not run."""
+    node after it is not run; the log stops where `lost_at` has started (the pod was lost)."""
     from kedro_airflow_k8s.watched import MARKER
 
     def event(node: str, what: str, **more: object) -> str:
@@ -239,6 +239,8 @@ def _watched_log(failing: str | None = None) -> str:
             lines.append(event(node, "not run"))
             continue
         lines += [event(node, "start"), f"kak-test: node {node} ran"]
+        if node == lost_at:
+            break
         lines.append(event(node, "failed", error=["Traceback (most recent call last):",
                                                   f"ValueError: kak-test: {node} failed"])
                      if node == failing else event(node, "success"))
@@ -255,6 +257,7 @@ CLUSTER_LOGS = {
                    "ValueError: kak-test: the node failed on purpose"),
     "kedro-watched": _watched_log(),
     "kedro-watched-fail": _watched_log(failing="train"),
+    "kedro-watched-lost": _watched_log(lost_at="clean_orders"),
 }
 # The Airflow connection of the suite's Airflow to the test cluster.
 CLUSTER_CONNECTION = "kak_cluster"

@@ -16,6 +16,7 @@ annotations ask for (tests/cluster/stages.yaml) and serves the log the namespace
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -334,3 +335,45 @@ def test_a_watched_node_that_failed_in_the_pod_fails_its_own_task(
     assert tasks["train"]["try_number"] == 1
     log = "\n".join(client(airflow_server).log_tail("k8s-watched-fail", run_id, "train", 200))
     assert "ValueError: kak-test: train failed" in log, log
+
+
+def test_a_lost_watched_producer_fails_its_unfinished_nodes_for_a_retry_of_their_own(
+        demo_project, airflow_server, cluster_connection, control_plane):
+    """The group's pod is evicted while its first node, clean_orders, runs (its log stops
+    there). clean_orders' task, waiting for it, fails as a retryable failure and its retry
+    runs the node alone in a pod of its own; the tasks after it find the producer ended and
+    run their nodes themselves, each in its own pod; train's pods (profile `huge`, evicted
+    wherever they run) spend its two tries; report is upstream_failed."""
+    config = yaml.safe_load((demo_project / "conf/base/airflow-k8s.yaml").read_text())
+    resources = config["run_config"]["resources"]
+    # the group's pod merges its nodes' profiles: it is evicted with train's
+    resources["huge"]["annotations"] = {"kak.test/outcome": "evicted"}
+    _cluster_config(demo_project, airflow_server, cluster_connection, "k8s-watched-lost",
+                    namespace="kedro-watched-lost", volume={"disabled": True},
+                    macro_params=[], grouping="pipeline", grouping_mode="watched",
+                    resources=resources,
+                    task_defaults={"retries": 1, "retry_delay": "1s", "retry_on":
+                                   "infrastructure"})
+    result = run_kedro(demo_project, "airflow-k8s", "run-once", "--wait", "--timeout", "15",
+                       env=airflow_server.auth_env())
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    run_id = _run_id(result.stdout)
+    tasks = _task_instances(airflow_server, "k8s-watched-lost", run_id)
+    got = {task: (ti["state"], ti["try_number"]) for task, ti in tasks.items()}
+    assert got == {
+        "clean_orders": ("success", 2), "count_customers": ("success", 1),
+        "features.daily_totals": ("success", 1), "features.scale": ("success", 1),
+        "train": ("failed", 2), "report": ("upstream_failed", 0),
+        WATCHED_PRODUCER: ("failed", 1)}, got
+    scheduled = sorted(e["involvedObject"]["name"].rsplit("-", 1)[0] for e in _events(
+        control_plane, "kedro-watched-lost") if e["reason"] == "Scheduled")
+    # the producer's pod, then one pod per node run again, two of train (its two tries)
+    assert scheduled == ["clean-orders", "count-customers", "features-daily-totals",
+                         "features-scale", "run-clean-orders-and-5-more", "train",
+                         "train"], scheduled
+    # clean_orders' first try waited for the producer and failed when it was lost
+    first = api_get(airflow_server, f"/api/v2/dags/k8s-watched-lost/dagRuns/{run_id}/"
+                    "taskInstances/clean_orders/logs/1?full_content=true")
+    events = json.dumps(first["content"])
+    assert f"the group's task {WATCHED_PRODUCER} ended (failed) before node clean_orders" \
+        in events, events[-3000:]
