@@ -4,13 +4,16 @@ task, one `kedro run`), on the example project (6 nodes) and on a 30-node pipeli
 
     python bench/watched.py                    # best of 2
     python bench/watched.py --repeat 3 --json /tmp/watched.json
+    python bench/watched.py --pipelines layers --work 0 1 2 --threads 1 5
 
 The 30-node pipeline (`layers`, written into a copy of the example project) has 6 layers of
 5 nodes; each node reads two outputs of the layer before it and writes one JSON file. Airflow
 is started once (bench/grouping.py's `start`); each (pipeline, mode) compiles under its own
 DAG id. Printed per row: the DAG's tasks, the wall time of the whole command (compile,
 upload, parse, run, follow) and the run's own duration as Airflow records it; each figure is
-the best of --repeat runs. The watched group's figures are compared with the plain group's
+the best of --repeat runs. With --threads, each group runs its nodes in that many threads
+(run_config.group_threads: Kedro's ThreadRunner, the watched runner's threads), a row per
+value. The watched group's figures are compared with the plain group's of as many threads
 (the goal: within 15 %) and with one task per node (at least 40 % faster); none is asserted.
 """
 
@@ -85,29 +88,33 @@ def copy_demo(target: Path) -> Path:
     return target
 
 
-def configure(project: Path, keys: dict[str, str], work: float = 0.0) -> None:
-    """run_config: the mode's keys, and the seconds each `layers` node works."""
+def configure(project: Path, keys: dict[str, str], work: float = 0.0,
+              threads: int = 1) -> None:
+    """run_config: the mode's keys, the threads of a group and the seconds each `layers`
+    node works."""
     path = project / "conf" / "base" / "airflow-k8s.yaml"
     config = yaml.safe_load(path.read_text())
     run = config["run_config"]
-    for key in ("grouping", "grouping_mode"):
+    for key in ("grouping", "grouping_mode", "group_threads"):
         run.pop(key, None)
     run.update(keys)
+    if threads > 1:
+        run["group_threads"] = threads
     run.setdefault("env_vars", {})["LAYERS_WORK_SECONDS"] = str(work)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def measure(project: Path, pipeline: str, mode: str, url: str,
-            credentials: dict[str, str], work: float = 0.0) -> dict:
-    configure(project, MODES[mode], work)
+            credentials: dict[str, str], work: float = 0.0, threads: int = 1) -> dict:
+    configure(project, MODES[mode], work, threads)
     label = f"{pipeline} ({work:g} s/node)" if work else pipeline
     dag_id = f"bench-{pipeline.strip('_')}-{mode.replace(' ', '-')}" + (
-        f"-work{work:g}" if work else "")
+        f"-work{work:g}" if work else "") + (f"-threads{threads}" if threads > 1 else "")
     wall = run_once(project, credentials, dag_id, "-p", pipeline,
                     what=f"of {pipeline} ({mode})")
     tasks, run = run_figures(url, credentials, dag_id)
-    return {"pipeline": label, "mode": mode, "tasks": tasks, "wall_s": round(wall, 1),
-            "run_s": round(run, 1), "dag_id": dag_id}
+    return {"pipeline": label, "mode": mode, "threads": threads, "tasks": tasks,
+            "wall_s": round(wall, 1), "run_s": round(run, 1), "dag_id": dag_id}
 
 
 def task_instances(url: str, credentials: dict[str, str], dag_id: str) -> list[dict]:
@@ -121,13 +128,16 @@ def task_instances(url: str, credentials: dict[str, str], dag_id: str) -> list[d
                   key=lambda ti: ti["start_date"])
 
 
-def compare(best: dict[tuple[str, str], dict]) -> list[str]:
+def compare(best: dict[tuple[str, str, int], dict]) -> list[str]:
+    """Per pipeline and threads: the watched group against the plain group of as many
+    threads and against one task per node."""
     lines = []
-    for pipeline in sorted({p for p, _ in best}):
-        watched, plain, per_node = (best[(pipeline, m)]["run_s"] for m in
-                                    ("watched group", "plain group", "per node"))
-        lines.append(f"{pipeline}: watched run {watched:.1f} s = "
-                     f"{watched / plain - 1:+.0%} vs plain group, "
+    for pipeline, threads in sorted({(p, t) for p, m, t in best if m == "watched group"}):
+        watched, plain = (best[(pipeline, m, threads)]["run_s"] for m in
+                          ("watched group", "plain group"))
+        per_node = best[(pipeline, "per node", 1)]["run_s"]
+        lines.append(f"{pipeline}, {threads} thread{'s' if threads > 1 else ''}: watched run "
+                     f"{watched:.1f} s = {watched / plain - 1:+.0%} vs plain group, "
                      f"{1 - watched / per_node:.0%} faster than one task per node")
     return lines
 
@@ -141,6 +151,9 @@ def main() -> None:
     parser.add_argument("--work", type=float, nargs="+", default=[0.0, 1.0],
                         help="seconds each node of `layers` works (a run per value; the "
                         "example project's nodes are as they are)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="threads each group runs its nodes in (run_config."
+                        "group_threads), a run of the groups per value")
     parser.add_argument("--record", type=Path, help="write the task instances of the last "
                         "watched run here (docs/watched-run.json: layers, 1 s/node)")
     args = parser.parse_args()
@@ -150,18 +163,20 @@ def main() -> None:
         for _ in range(args.repeat):
             for pipeline, work in [(p, w) for p in args.pipelines for w in (
                     args.work if p == "layers" else [0.0])]:
-                for mode in args.modes:
-                    rows.append(measure(project, pipeline, mode, url, credentials, work))
+                for mode, threads in [(m, t) for m in args.modes for t in (
+                        [1] if m == "per node" else args.threads)]:
+                    rows.append(measure(project, pipeline, mode, url, credentials, work,
+                                        threads))
                     if args.record and mode == "watched group":  # the last one stays
                         args.record.write_text(json.dumps(task_instances(
                             url, credentials, rows[-1]["dag_id"]), indent=1) + "\n")
                     row = rows[-1]
-                    print(f"{row['pipeline']:>22} {mode:>13}: {row['tasks']:>2} tasks, "
-                          f"run-once --wait {row['wall_s']:.1f} s, run "
+                    print(f"{row['pipeline']:>22} {mode:>13} x{threads}: {row['tasks']:>2} "
+                          f"tasks, run-once --wait {row['wall_s']:.1f} s, run "
                           f"{row['run_s']:.1f} s", flush=True)
     best = {}
     for row in rows:
-        key = (row["pipeline"], row["mode"])
+        key = (row["pipeline"], row["mode"], row["threads"])
         if key not in best or row["run_s"] < best[key]["run_s"]:
             best[key] = row
     summary = compare(best) if len(args.modes) == len(MODES) else []

@@ -349,6 +349,7 @@ class DagSpec:
     # DAG's Params, whose changed values tasks pass to --params
     trigger_params: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     field_env: bool = False  # whether some pod reads fields of itself into its environment
+    threads: bool = False  # whether some pod runs its nodes in threads (group_threads)
     uses_run_hash: bool = False  # whether some argument names per-run resources (RUN_HASH)
     # task_settings profile(s) -> the pod arguments they set over the DAG's (operation=)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -47,9 +47,9 @@ def top_level(task_id: str, kind: TaskKind, operator: Operator, doc: str,
 def pod_arguments(labels: dict[str, str], **options: Any) -> tuple[Call]:
     """What a pod takes of the settings the file defines once for all pods: the arguments of
     its `pod_arguments()` (labels, image, volume_mount_path, extra_env, field_env; for a pod
-    running Kedro nodes, nodes and annotations; resources, pod_template and operation by
-    name), as
-    the one argument set it spreads in. None and empty: the DAG's defaults."""
+    running Kedro nodes, nodes, threads and annotations; resources, pod_template and
+    operation by name), as the one argument set it spreads in. None and empty: the DAG's
+    defaults."""
     return (Call(POD_ARGUMENTS, kwargs={"labels": labels,
                                         **{k: v for k, v in options.items() if v}}),)
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +25,7 @@ from kedro_airflow_k8s import dag_runtime, dagspec, validate, watched
 from kedro_airflow_k8s.dag_runtime import operators
 from kedro_airflow_k8s.dag_runtime import source as runtime_source
 from kedro_airflow_k8s.render import render_dag
-from tests.golden.configs import compiled, grouped, run, step
+from tests.golden.configs import chain, compiled, grouped, run, step
 
 # -- the runner -----------------------------------------------------------------------------
 
@@ -74,6 +77,81 @@ def test_a_run_without_failures_ends_as_kedro_s_does(capsys):
     assert _events(capsys.readouterr().out) == [("one", "start"), ("one", "success"),
                                                 ("two", "start"), ("two", "success")]
     assert catalog.load("b") == 2
+
+
+def _side_by_side(name: str, barrier: threading.Barrier) -> Any:
+    """A node that returns only when the other node of its barrier runs at the same time;
+    it writes a partial line before it waits, the rest after."""
+
+    def run(value: Any) -> Any:
+        print(f"{name}: half", end="", flush=True)
+        barrier.wait(timeout=10)  # BrokenBarrierError: the nodes did not run side by side
+        print(" line")
+        logging.getLogger("demo").warning("%s: logged", name)
+        return value
+
+    run.__name__ = name
+    return run
+
+
+def _threaded(pipeline: Pipeline, catalog: DataCatalog, workers: int = 2) -> None:
+    handler = logging.StreamHandler(sys.stderr)  # a console handler, as Kedro's logging has
+    logging.getLogger("demo").addHandler(handler)
+    try:
+        watched.WatchedRunner(max_workers=workers).run(pipeline, catalog)
+    finally:
+        logging.getLogger("demo").removeHandler(handler)
+
+
+def test_threads_run_independent_nodes_side_by_side_each_end_with_its_own_lines(capsys):
+    barrier = threading.Barrier(2)
+    pipeline = Pipeline([node(step, "raw", "a", name="first"),
+                         node(_side_by_side("left", barrier), "a", "b", name="left"),
+                         node(_side_by_side("right", barrier), "a", "c", name="right"),
+                         node(step, ["b", "c"], "d", name="last")])
+    catalog = DataCatalog(datasets={"raw": MemoryDataset(1)})
+    _threaded(pipeline, catalog)
+    assert catalog.load("d") == 1  # the value went through every node
+    captured = capsys.readouterr()
+    out = captured.out
+    # every protocol line is a line of its own, whatever the other thread had half written
+    assert out.count(watched.MARKER) == 8
+    assert all(line.startswith(watched.MARKER) for line in out.splitlines()
+               if watched.MARKER in line)
+    ends = {e["node"]: e for e in (json.loads(line[len(watched.MARKER):])
+                                   for line in out.splitlines()
+                                   if line.startswith(watched.MARKER))
+            if e["event"] != "start"}
+    assert ends["left"]["lines"] == ["left: half line", "left: logged"]
+    assert ends["right"]["lines"] == ["right: half line", "right: logged"]
+    assert ends["first"]["lines"] == [] and ends["last"]["event"] == "success"
+    # what the nodes wrote still reaches the run's own output
+    assert "left: logged" in captured.err and "right: logged" in captured.err
+    assert sys.stdout is not None and not isinstance(sys.stdout, watched._Tee)
+
+
+def test_threads_go_on_past_a_failed_node_with_what_does_not_depend_on_it(capsys):
+    pipeline = Pipeline([
+        node(step, "raw", "a", name="first"),
+        node(_raise, "a", "b", name="breaks"),
+        node(step, "b", "c", name="after_broken"),
+        node(step, "c", "e", name="after_that"),
+        node(step, "a", "d", name="sibling"),
+    ])
+    catalog = DataCatalog(datasets={"raw": MemoryDataset(1)})
+    with pytest.raises(watched.NodesFailed,
+                       match="nodes breaks failed; after_broken, after_that not run"):
+        _threaded(pipeline, catalog, workers=3)
+    events = _events(capsys.readouterr().out)
+    assert ("breaks", "failed") in events and ("after_that", "not run") in events
+    assert ("sibling", "success") in events and catalog.load("d") == 1
+
+
+@pytest.mark.parametrize("workers", [0, -1, "4", 1.5, True])
+def test_the_runner_refuses_a_number_of_threads_that_is_not_one_or_more(workers):
+    with pytest.raises(ValueError, match=f"WatchedRunner: max_workers must be a whole "
+                                         f"number of at least 1, not {workers!r}"):
+        watched.WatchedRunner(max_workers=workers)
 
 
 def test_the_protocol_is_the_same_on_both_sides():
@@ -132,6 +210,18 @@ def test_each_node_s_end_carries_the_lines_written_while_it_ran():
     assert (c["event"], c["lines"], c["start"]) == ("not run", [], None)
     assert operators.NodeEvents.failed(channel, ["a", "b", "c"], 3) == ["b"]
     assert operators.NodeEvents.failed(channel, ["a", "b", "c"], 4) == []  # another clearing
+
+
+def test_an_end_that_carries_its_node_s_lines_keeps_them():
+    """Run in threads, an end holds its node's lines: the lines between markers are not."""
+    channel = Channel()
+    events = operators.NodeEvents(channel, 0)
+    for line in [_marker("a", "start"), _marker("b", "start"), "b: mine", "a: mine",
+                 _marker("a", "success", lines=["a: mine"]),
+                 _marker("b", "success", lines=["b: mine"])]:
+        events.feed(line)
+    assert [channel.xcom[("producer", f"kedro_node.{n}")]["lines"] for n in "ab"] == [
+        ["a: mine"], ["b: mine"]]
 
 
 def test_a_node_keeps_only_its_last_lines():
@@ -285,7 +375,7 @@ def test_the_file_defines_the_pieces_in_the_module_s_order():
 @pytest.mark.parametrize("name, line", [
     ("WatchedNode", "def __init__(self, *, producer, node, infrastructure_only=False, "
                     "**kwargs):"),
-    ("WatchedGroupPodOperator", "def __init__(self, *, nodes, runner, **kwargs):"),
+    ("WatchedGroupPodOperator", "def __init__(self, *, nodes, runner, workers=1, **kwargs):"),
     ("WatchedLines", "def progress_callback(cls, *, line, client, mode, container_name, "
                      "timestamp, pod, **kwargs):"),
 ])
@@ -355,6 +445,37 @@ def test_nodes_sharing_memory_datasets_re_run_together():
     reruns = {task.task_id: task.arguments["env"]["KEDRO_NODES"].text for task in spec.tasks
               if task.operator == dagspec.WATCHED_NODE}
     assert reruns == {"load": "load,parse", "parse": "load,parse", "train": "train"}
+
+
+@pytest.mark.parametrize("execution", ["local", "kubernetes"])
+def test_group_threads_runs_a_task_s_nodes_in_threads(execution, tmp_path):
+    spec = compiled(grouped(tags=False), run(grouping="pipeline", group_threads=4),
+                    execution=execution)
+    (task,) = [t for t in spec.tasks if t.kind == "node"]
+    threads = ["--runner", "ThreadRunner", "--runner-params", "max_workers=4"]
+    if execution == "local":
+        assert task.arguments["bash_command"].text.endswith(" " + " ".join(threads))
+    else:  # the pod the real KubernetesPodOperator builds from the file
+        path = tmp_path / "demo.py"
+        path.write_text(render_dag(spec))
+        assert validate.check_file(path, validate.default_k8s_version()) == []
+        dag, problems = validate.load_dag(path)
+        args = validate.manifests(dag)[task.task_id]["spec"]["containers"][0]["args"]
+        assert args[-6:] == ["--nodes", task.spread[0].kwargs["nodes"].text, *threads]
+    # a task of one node runs it as ever
+    alone = compiled(chain(), run(group_threads=4), execution=execution)
+    assert "ThreadRunner" not in render_dag(alone)
+
+
+def test_a_watched_group_s_runner_takes_the_threads():
+    spec = compiled(grouped(tags=False), run(grouping="pipeline", grouping_mode="watched",
+                                             group_threads=3), execution="local")
+    producer = next(t for t in spec.tasks if t.kind == "producer")
+    assert producer.arguments["workers"] == 3 and producer.arguments["runner"] == watched.RUNNER
+    assert "ThreadRunner" not in render_dag(spec)  # only its own runner, with the threads
+    task = operators.WatchedGroupBashOperator(task_id="p", nodes=["a"], runner=watched.RUNNER,
+                                              workers=3, bash_command="kedro run")
+    assert task.runner == f"{watched.RUNNER} --runner-params max_workers=3"
 
 
 def test_a_task_of_a_single_node_is_never_watched():

@@ -78,6 +78,7 @@ def assemble(plan: Plan, shared: Shared, built: list[BuiltNode], life: Lifecycle
         variables=used_variables(run, mlflow is not None),
         trigger_params={p.name: (p.default, p.schema) for p in plan.trigger_params},
         field_env=any("field_env" in pod for pod in pods),
+        threads=any("threads" in pod for pod in pods),
         uses_run_hash=_uses_run_hash(shared, tasks),
         operations={name: operations[name] for name in sorted(operations)},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +84,7 @@ def _watched_tasks(item: NodeTask, plan: Plan, shared: Shared,
     node with the node's own settings and Assets, whose pod (or subprocess) runs the node
     again when the task is retried or cleared."""
     names = item.names
-    plain = _node_task(item, plan, shared, notify)
+    plain = _node_task(item, plan, shared, notify, threads=False)  # the runner's own
     spread = tuple(replace(call, kwargs={**call.kwargs, "extra_env": {
         **(call.kwargs.get("extra_env") or {}), "PYTHONUNBUFFERED": "1"}}) if isinstance(call, Call)
         else call for call in plain.task.spread)
@@ -93,7 +94,9 @@ def _watched_tasks(item: NodeTask, plan: Plan, shared: Shared,
         doc=f"Runs {plain.task.doc} in one `kedro run`; each node has a task of its own",
         arguments={**{key: value for key, value in plain.task.arguments.items()
                       if key not in ("inlets", "outlets")},
-                   "retries": 0, "nodes": names, "runner": RUNNER})
+                   "retries": 0, "nodes": names, "runner": RUNNER,
+                   **({"workers": plan.run.group_threads} if plan.run.group_threads > 1
+                      else {})})
     built = [replace(plain, task=producer)]
     nodes = {node.name: node for node in item.nodes}
     for node in item.nodes:
@@ -119,7 +122,8 @@ def _watched_tasks(item: NodeTask, plan: Plan, shared: Shared,
     return built
 
 
-def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> BuiltNode:
+def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify,
+               threads: bool = True) -> BuiltNode:
     names = item.names
     doc = (f"Kedro node `{names[0]}`" if len(names) == 1 else
            "Kedro nodes " + ", ".join(f"`{n}`" for n in names) +
@@ -136,10 +140,11 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify) -> Bu
                     arguments={**(settings_arguments(settings) if settings else {}),
                                **asset_arguments(item.nodes, plan.assets, plan.run_scoped)},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
+    runner = thread_runner(plan.run.group_threads) if threads and len(names) > 1 else []
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
-                  *(["--params", plan.params] if plan.params else [])]
+                  *(["--params", plan.params] if plan.params else []), *runner]
     if shared.local:
-        local = _local_node(task, shared.local, plan.params, shared.mlflow_env)
+        local = _local_node(task, shared.local, plan.params, shared.mlflow_env, runner)
         if retries_infrastructure_only(settings, plan.run):
             local = replace(local, operator=NODE_BASH)
         return BuiltNode(local, None)
@@ -176,11 +181,19 @@ def asset_arguments(nodes: list[Node], assets: dict[str, str],
     return arguments
 
 
+def thread_runner(threads: int) -> list[str]:
+    """`kedro run` options of a task of several nodes run in `threads` threads
+    (run_config.group_threads): none for one, Kedro's ThreadRunner for more."""
+    return ["--runner", "ThreadRunner", "--runner-params", f"max_workers={threads}"] \
+        if threads > 1 else []
+
+
 def _local_node(task: TaskSpec, local: LocalDefaults, params: str | None,
-                extra_env: dict[str, str]) -> TaskSpec:
+                extra_env: dict[str, str], runner: list[str]) -> TaskSpec:
     env = _node_env(local, task.node_names, params, extra_env)
+    command = f"{local.bash_command} {shlex.join(runner)}" if runner else None
     return replace(task, operator=BASH, arguments={**task.arguments,
-                                                   **bash_arguments(local, env)})
+                                                   **bash_arguments(local, env, command)})
 
 
 def _node_env(local: LocalDefaults, names: list[str], params: str | None,
@@ -214,6 +227,8 @@ def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
     spread = pod_arguments(labels, image=image, extra_env=env,
                            field_env=DRIVER_FIELD_ENV if task.kind == "spark" else None,
                            nodes=kedro_args[len(shared.node_arguments)],
+                           threads=plan.run.group_threads if "ThreadRunner" in kedro_args
+                           else None,
                            annotations=dict(profile.annotations), resources=profile_name,
                            pod_template=template,
                            operation=operation[0] if operation else None)

@@ -195,6 +195,12 @@ class RunConfig(_Model):
         "Airflow task of its own with its state, log lines, Assets and retries). A tag "
         "kedro-airflow-k8s.watched on a node makes its group watched."
     )
+    group_threads: int = Field(
+        1, ge=1, le=256, description="Threads a task of several nodes runs them in: 1 runs "
+        "them one after another (Kedro's SequentialRunner); more runs the nodes whose inputs "
+        "are ready side by side (Kedro's ThreadRunner; a watched group's runner likewise, "
+        "each node's own lines still its task's). The nodes must be safe to run in threads."
+    )
 
     @model_validator(mode="after")
     def _volume_reaches_the_pods_cluster(self) -> RunConfig:

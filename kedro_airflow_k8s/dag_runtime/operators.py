@@ -101,9 +101,12 @@ class NodeEvents:
         if event["event"] == "start":
             self.started[node] = event["time"]
         else:
+            # run in threads, an end carries its node's lines; run one at a time, they are
+            # the lines between its start and its end
+            lines = self.lines if node in self.started else []
             self.ti.xcom_push(key=self.key(node), value={
                 **event, "start": self.started.get(node), "clear_number": self.clear_number,
-                "lines": self.lines if node in self.started else []})
+                "lines": event.get("lines", lines)[-self.LOG_LINES:]})
         self.lines = []
         return True
 
@@ -121,10 +124,12 @@ class WatchedGroupBashOperator(BashOperator):
     reads them and feeds to NodeEvents. A node's failure is its task's to report: the
     producer fails only when `kedro run` failed outside the nodes (or was killed)."""
 
-    def __init__(self, *, nodes: list[str], runner: str, **kwargs: Any) -> None:
+    def __init__(self, *, nodes: list[str], runner: str, workers: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.nodes = nodes
-        self.runner = runner
+        self.runner = runner + (f" --runner-params max_workers={workers}" if workers > 1
+                                else "")
 
     def execute(self, context: Any) -> Any:
         import os
@@ -288,8 +293,10 @@ class WatchedGroupPodOperator(NodePodOperator):
     to report: the producer fails when the pod failed outside the nodes, or the cluster
     ended it (then the tasks of the nodes it had not finished fail, retryable)."""
 
-    def __init__(self, *, nodes: list[str], runner: str, **kwargs: Any) -> None:
-        kwargs["arguments"] = [*kwargs.get("arguments", []), "--runner", runner]
+    def __init__(self, *, nodes: list[str], runner: str, workers: int = 1,
+                 **kwargs: Any) -> None:
+        kwargs["arguments"] = [*kwargs.get("arguments", []), "--runner", runner, *(
+            ["--runner-params", f"max_workers={workers}"] if workers > 1 else [])]
         super().__init__(callbacks=[WatchedLines], **kwargs)
         self.nodes = nodes
 

@@ -151,3 +151,35 @@ def test_a_failed_node_fails_alone_and_clearing_it_reruns_that_node_alone(demo_p
     assert (demo_project / "data/flights/companies.json").stat().st_mtime_ns == written
     assert json.loads((demo_project / "data/flights/metrics.json").read_text())["node"] == \
         "evaluate_model"
+
+
+def test_a_producer_with_threads_runs_independent_nodes_side_by_side(demo_project,
+                                                                     airflow_server):
+    """group_threads: 4: the producer's runner runs the nodes whose inputs are ready at once
+    in threads; each node task still logs its own node's lines and only those."""
+    add_flights_pipeline(demo_project)
+    point_at(demo_project, airflow_server, "watched-threads", execution="local",
+             grouping="pipeline", grouping_mode="watched", group_threads=4,
+             env_vars={"FLIGHTS_STEP_SECONDS": "2"})
+    process = _run_once(demo_project, airflow_server)
+    out, err = process.communicate(timeout=400)
+    assert process.returncode == 0, out[-3000:] + err
+    run_id = re.search(r"Triggered run (\S+), see ", out).group(1)
+    dag_id = "watched-threads-flights"
+    states = _states(airflow_server, dag_id, run_id)
+    assert {task: ti["state"] for task, ti in states.items()} == {
+        **{node: "success" for node in NODES}, PRODUCER: "success"}
+    ends = {}
+    for node in NODES:
+        value = api_get(airflow_server, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/"
+                        f"taskInstances/{PRODUCER}/xcomEntries/kedro_node.{node}")["value"]
+        ends[node] = json.loads(value) if isinstance(value, str) else value  # as stored
+    # the two preprocessing nodes (2 s each) ran at the same time in the producer
+    companies, shuttles = ends["preprocess_companies"], ends["preprocess_shuttles"]
+    assert companies["start"] < shuttles["time"] and shuttles["start"] < companies["time"]
+    for node in NODES:
+        log = _log(airflow_server, dag_id, run_id, node, 1)
+        assert f"flights: {node} read" in log, log
+        others = [other for other in NODES if other != node and f"flights: {other} read"
+                  in log]
+        assert not others, (node, others, log)
