@@ -23,7 +23,9 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -113,8 +115,11 @@ def measure(project: Path, pipeline: str, mode: str, url: str,
     wall = run_once(project, credentials, dag_id, "-p", pipeline,
                     what=f"of {pipeline} ({mode})")
     tasks, run = run_figures(url, credentials, dag_id)
-    return {"pipeline": label, "mode": mode, "threads": threads, "tasks": tasks,
-            "wall_s": round(wall, 1), "run_s": round(run, 1), "dag_id": dag_id}
+    row = {"pipeline": label, "mode": mode, "threads": threads, "tasks": tasks,
+           "wall_s": round(wall, 1), "run_s": round(run, 1), "dag_id": dag_id}
+    if mode == "watched group":
+        row["per_level"] = level_costs(url, credentials, dag_id)
+    return row
 
 
 def task_instances(url: str, credentials: dict[str, str], dag_id: str) -> list[dict]:
@@ -126,6 +131,39 @@ def task_instances(url: str, credentials: dict[str, str], dag_id: str) -> list[d
     return sorted(({key: ti[key] for key in ("task_id", "state", "start_date", "end_date",
                                              "try_number", "operator")} for ti in found),
                   key=lambda ti: ti["start_date"])
+
+
+def level_costs(url: str, credentials: dict[str, str], dag_id: str) -> dict[str, float]:
+    """Where a watched run's node tasks spend the time between one level of the pipeline and
+    the next, as Airflow recorded it (medians over the node tasks that wait for others):
+    from the last upstream task's end to this task's scheduling (the scheduler's loop), to
+    its start (queue and executor), to its end (the task's process)."""
+    tasks = airflow_get(url, credentials, f"dags/{dag_id}/tasks")["tasks"]
+    upstream: dict[str, list[str]] = {}
+    for task in tasks:
+        for child in task["downstream_task_ids"]:
+            upstream.setdefault(child, []).append(task["task_id"])
+    (run,) = airflow_get(url, credentials,
+                         f"dags/{dag_id}/dagRuns?order_by=-start_date&limit=1")["dag_runs"]
+    found = airflow_get(url, credentials, f"dags/{dag_id}/dagRuns/{run['dag_run_id']}/"
+                        "taskInstances?limit=100")["task_instances"]
+    tis = {ti["task_id"]: ti for ti in found}
+
+    def at(ti: dict, key: str) -> datetime:
+        return datetime.fromisoformat(ti[key])
+
+    gaps: dict[str, list[float]] = {"scheduler_s": [], "queue_s": [], "task_s": []}
+    for task_id, parents in upstream.items():
+        ti = tis.get(task_id)
+        if ti is None or not ti.get("scheduled_when") or not str(
+                ti.get("operator")).startswith("WatchedNode"):
+            continue
+        ready = max(at(tis[parent], "end_date") for parent in parents)
+        for key, (begin, end) in {"scheduler_s": (ready, at(ti, "scheduled_when")),
+                                  "queue_s": (at(ti, "scheduled_when"), at(ti, "start_date")),
+                                  "task_s": (at(ti, "start_date"), at(ti, "end_date"))}.items():
+            gaps[key].append((end - begin).total_seconds())
+    return {key: round(statistics.median(values), 2) for key, values in gaps.items() if values}
 
 
 def compare(best: dict[tuple[str, str, int], dict]) -> list[str]:
@@ -173,7 +211,9 @@ def main() -> None:
                     row = rows[-1]
                     print(f"{row['pipeline']:>22} {mode:>13} x{threads}: {row['tasks']:>2} "
                           f"tasks, run-once --wait {row['wall_s']:.1f} s, run "
-                          f"{row['run_s']:.1f} s", flush=True)
+                          f"{row['run_s']:.1f} s" + (f", per level {row['per_level']}"
+                                                     if "per_level" in row else ""),
+                          flush=True)
     best = {}
     for row in rows:
         key = (row["pipeline"], row["mode"], row["threads"])

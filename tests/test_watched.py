@@ -25,7 +25,9 @@ from kedro_airflow_k8s import dag_runtime, dagspec, validate, watched
 from kedro_airflow_k8s.dag_runtime import operators
 from kedro_airflow_k8s.dag_runtime import source as runtime_source
 from kedro_airflow_k8s.render import render_dag
-from tests.golden.configs import chain, compiled, grouped, run, step
+from tests.golden.configs import KUBERNETES_SPARK, chain, compiled, grouped, run, step
+from tests.spec_helpers import split
+from tests.test_spark import spark_shaped
 
 # -- the runner -----------------------------------------------------------------------------
 
@@ -467,6 +469,13 @@ def test_group_threads_runs_a_task_s_nodes_in_threads(execution, tmp_path):
     assert "ThreadRunner" not in render_dag(alone)
 
 
+def test_a_spark_job_runs_its_nodes_one_after_another_whatever_group_threads_says():
+    spec = compiled(spark_shaped(), run(spark=KUBERNETES_SPARK, group_threads=4))
+    spark_tasks = [t for t in spec.tasks if t.kind == "spark"]
+    assert spark_tasks and any(len(t.node_names) > 1 for t in spark_tasks)
+    assert "ThreadRunner" not in render_dag(spec)
+
+
 def test_a_watched_group_s_runner_takes_the_threads():
     spec = compiled(grouped(tags=False), run(grouping="pipeline", grouping_mode="watched",
                                              group_threads=3), execution="local")
@@ -476,6 +485,35 @@ def test_a_watched_group_s_runner_takes_the_threads():
     task = operators.WatchedGroupBashOperator(task_id="p", nodes=["a"], runner=watched.RUNNER,
                                               workers=3, bash_command="kedro run")
     assert task.runner == f"{watched.RUNNER} --runner-params max_workers=3"
+
+
+@pytest.mark.parametrize("where", ["task_defaults", "task_settings"])
+def test_a_deferrable_producer_is_noted_at_compile(where):
+    from kedro_airflow_k8s.compiler import compile_dag
+    from kedro_airflow_k8s.config import parse_config
+
+    raw = run(grouping="pipeline", grouping_mode="watched")
+    if where == "task_defaults":
+        raw["run_config"]["task_defaults"] = {"deferrable": True}
+        tags = False
+    else:
+        raw["run_config"]["task_settings"] = {"slow": {"deferrable": True}}
+        tags = True
+    pipeline = grouped(tags=False)
+    if tags:
+        pipeline = Pipeline([n.tag(["task_settings.slow"]) if n.name == "load" else n
+                             for n in pipeline.nodes])
+    notes: list[str] = []
+    compile_dag(pipeline, parse_config(raw), *split({}, package="demo", env="prod"),
+                notify=notes.append)
+    (note,) = [n for n in notes if "deferrable" in n]
+    assert note.startswith("Note: task run__load__and_6_more runs its watched group's pod "
+                           "deferrable: ")
+    notes.clear()
+    compile_dag(grouped(tags=False), parse_config(run(grouping="pipeline",
+                                                      grouping_mode="watched")),
+                *split({}, package="demo", env="prod"), notify=notes.append)
+    assert not [n for n in notes if "deferrable" in n]
 
 
 def test_a_task_of_a_single_node_is_never_watched():

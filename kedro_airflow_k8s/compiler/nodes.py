@@ -85,6 +85,14 @@ def _watched_tasks(item: NodeTask, plan: Plan, shared: Shared,
     again when the task is retried or cleared."""
     names = item.names
     plain = _node_task(item, plan, shared, notify, threads=False)  # the runner's own
+    settings = group_settings(item.nodes, plan.run)
+    deferrable = settings.deferrable if settings and settings.deferrable is not None \
+        else plan.run.task_defaults.deferrable
+    if deferrable and not shared.local:
+        notify(f"Note: task {item.task_id} runs its watched group's pod deferrable: the "
+               "provider reads a deferrable pod's log when the pod ends, so the tasks of its "
+               "nodes take their ends together then, not one by one (deferrable: false in "
+               "the task_settings of its nodes shows each as it ends).")
     spread = tuple(replace(call, kwargs={**call.kwargs, "extra_env": {
         **(call.kwargs.get("extra_env") or {}), "PYTHONUNBUFFERED": "1"}}) if isinstance(call, Call)
         else call for call in plain.task.spread)
@@ -140,7 +148,9 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify,
                     arguments={**(settings_arguments(settings) if settings else {}),
                                **asset_arguments(item.nodes, plan.assets, plan.run_scoped)},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
-    runner = thread_runner(plan.run.group_threads) if threads and len(names) > 1 else []
+    # a Spark job's driver runs its nodes one after another (its executors are the parallelism)
+    runner = thread_runner(plan.run.group_threads) if threads and len(names) > 1 \
+        and not spark else []
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
                   *(["--params", plan.params] if plan.params else []), *runner]
     if shared.local:

@@ -199,7 +199,8 @@ class RunConfig(_Model):
         1, ge=1, le=256, description="Threads a task of several nodes runs them in: 1 runs "
         "them one after another (Kedro's SequentialRunner); more runs the nodes whose inputs "
         "are ready side by side (Kedro's ThreadRunner; a watched group's runner likewise, "
-        "each node's own lines still its task's). The nodes must be safe to run in threads."
+        "each node's own lines still its task's); a Spark job's nodes run one after another. "
+        "The nodes must be safe to run in threads."
     )
 
     @model_validator(mode="after")
