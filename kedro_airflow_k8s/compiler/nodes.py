@@ -149,12 +149,12 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify,
                                **asset_arguments(item.nodes, plan.assets, plan.run_scoped)},
                     doc=f"Spark job ({spark.title}): {doc}" if spark else doc)
     # a Spark job's driver runs its nodes one after another (its executors are the parallelism)
-    runner = thread_runner(plan.run.group_threads) if threads and len(names) > 1 \
-        and not spark else []
+    workers = plan.run.group_threads if threads and len(names) > 1 and not spark else 1
     kedro_args = [*shared.node_arguments, Verbatim(",".join(names)),
-                  *(["--params", plan.params] if plan.params else []), *runner]
+                  *(["--params", plan.params] if plan.params else [])]
     if shared.local:
-        local = _local_node(task, shared.local, plan.params, shared.mlflow_env, runner)
+        local = _local_node(task, shared.local, plan.params, shared.mlflow_env,
+                            thread_runner(workers))
         if retries_infrastructure_only(settings, plan.run):
             local = replace(local, operator=NODE_BASH)
         return BuiltNode(local, None)
@@ -172,7 +172,7 @@ def _node_task(item: NodeTask, plan: Plan, shared: Shared, notify: Notify,
     pod = settings.operator_arguments() if settings else {}
     name = settings_name(item.nodes, plan.run)  # a name wherever there are settings
     operation = (name, pod) if pod and name else None
-    return _pod_node(task, item, plan, shared, kedro_args, operation)
+    return _pod_node(task, item, plan, shared, kedro_args, operation, workers)
 
 
 def asset_arguments(nodes: list[Node], assets: dict[str, str],
@@ -217,7 +217,7 @@ def _node_env(local: LocalDefaults, names: list[str], params: str | None,
 
 def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
               kedro_args: list[Any], operation: tuple[str, dict[str, Any]] | None,
-              ) -> BuiltNode:
+              workers: int) -> BuiltNode:
     run, pods = plan.run, shared.pods
     assert pods is not None
     profile_name, profile = group_profile(item.nodes, run)
@@ -237,8 +237,7 @@ def _pod_node(task: TaskSpec, item: NodeTask, plan: Plan, shared: Shared,
     spread = pod_arguments(labels, image=image, extra_env=env,
                            field_env=DRIVER_FIELD_ENV if task.kind == "spark" else None,
                            nodes=kedro_args[len(shared.node_arguments)],
-                           threads=plan.run.group_threads if "ThreadRunner" in kedro_args
-                           else None,
+                           threads=workers if workers > 1 else None,
                            annotations=dict(profile.annotations), resources=profile_name,
                            pod_template=template,
                            operation=operation[0] if operation else None)
